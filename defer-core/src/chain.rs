@@ -1,0 +1,389 @@
+//! The engine: one chain's state and the loop that runs it.
+//!
+//! Every `Deferred<T>`, whatever its `T`, points at a [`Cell`]. Running a chain is a loop, never
+//! recursion (Twisted's `_runCallbacks` with its explicit chain stack): when a chain finishes a
+//! Deferred that another chain waits on, or one linked by `chain_deferred`, or one a coroutine is
+//! suspended on, the loop *moves on to* that other chain instead of calling into it. Because a
+//! `Deferred` handle is unique and consumed by the step that returns it, the hand-over marker is
+//! always the last step of its chain, so moving on is a tail call and the loop needs no stack.
+//!
+//! No user code (a step, a canceller, the drop of a captured value) ever runs while a cell's
+//! `RefCell` is borrowed: everything is taken out first, so user code may freely fire, pause,
+//! cancel or add steps to any chain, including the running one.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::rc::Rc;
+use std::task::Waker;
+
+use crate::errors::{CancelledError, CircularChainError};
+use crate::failure::Failure;
+use crate::step::{Holder, Output, RunStep};
+
+/// One chain's shared state.
+pub(crate) struct Cell {
+    pub(crate) st: RefCell<State>,
+}
+
+pub(crate) struct State {
+    pub(crate) result: Slot,
+    pub(crate) steps: VecDeque<Step>,
+    /// `pause()` calls not yet matched by `unpause()`. Waiting on another Deferred is tracked by
+    /// `Slot::Waiting`, not here, so an unmatched `unpause()` can never wedge the chain.
+    pub(crate) pauses: u32,
+    pub(crate) running: bool,
+    pub(crate) called: bool,
+    pub(crate) cancelled: bool,
+    pub(crate) canceller: Canceller,
+    pub(crate) awaiter: Option<Awaiter>,
+}
+
+/// The chain's current result.
+pub(crate) enum Slot {
+    /// Not fired yet, or the result was handed on (Twisted's `None` after chaining).
+    Empty,
+    Value(Box<dyn Holder>),
+    Failure(Failure),
+    /// A step returned this pending Deferred; the chain resumes with its result.
+    Waiting(Rc<Cell>),
+}
+
+pub(crate) enum Step {
+    Run(Box<dyn RunStep>),
+    /// Hand the result to a chain that waits on this one (Twisted's `_CONTINUE`).
+    Continue(Rc<Cell>),
+    /// `chain_deferred`: fire that (unfired) chain with this result.
+    ChainTo(Rc<Cell>),
+}
+
+pub(crate) enum Canceller {
+    None,
+    Once(Box<dyn FnOnce(Rc<Cell>)>),
+    /// A coroutine's Deferred: cancelling it cancels what the coroutine waits on, every time.
+    Coroutine(std::rc::Weak<dyn Resume>),
+}
+
+/// Who is told when a chain has finished running and holds its final result.
+pub(crate) enum Awaiter {
+    /// An executor's task (`Deferred` awaited in tokio, futures, ...).
+    Waker(Waker),
+    /// One of our own coroutine drivers: resumed directly, as a tail call of the loop.
+    Driver(Rc<dyn Resume>),
+}
+
+/// A coroutine driver, as the chain loop sees it.
+pub(crate) trait Resume {
+    /// Polls the coroutine. When it finishes, its own Deferred has been given its result (but not
+    /// run): the caller runs it next.
+    fn resume(self: Rc<Self>) -> Option<Rc<Cell>>;
+    /// Cancels what the coroutine waits on; returns the chain to cancel.
+    fn cancel_current(&self) -> Option<Rc<Cell>>;
+}
+
+impl Cell {
+    pub(crate) fn new(canceller: Canceller) -> Rc<Cell> {
+        Rc::new(Cell {
+            st: RefCell::new(State {
+                result: Slot::Empty,
+                steps: VecDeque::new(),
+                pauses: 0,
+                running: false,
+                called: false,
+                cancelled: false,
+                canceller,
+                awaiter: None,
+            }),
+        })
+    }
+
+    pub(crate) fn fired(result: Slot) -> Rc<Cell> {
+        let cell = Cell::new(Canceller::None);
+        {
+            let mut st = cell.st.borrow_mut();
+            st.called = true;
+            st.result = result;
+        }
+        cell
+    }
+}
+
+impl State {
+    /// Fired, and its result can be taken right now.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.called
+            && self.pauses == 0
+            && !self.running
+            && self.steps.is_empty()
+            && matches!(self.result, Slot::Value(_) | Slot::Failure(_))
+    }
+}
+
+/// Appends a step and runs the chain if it has fired (Twisted: the step runs inside `add*`).
+pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
+    let runnable = {
+        let mut st = cell.st.borrow_mut();
+        st.steps.push_back(step);
+        st.called && !st.running && st.pauses == 0
+    };
+    if runnable {
+        run(cell.clone());
+    }
+}
+
+/// Fires an unfired chain. Returns false, dropping `result`, if it had already fired (it can only
+/// have been fired by `cancel`).
+pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
+    let canceller = {
+        let mut st = cell.st.borrow_mut();
+        if st.called {
+            drop(st);
+            drop(result);
+            return false;
+        }
+        st.called = true;
+        st.result = result;
+        // Twisted clears the canceller when the Deferred fires, breaking the d <-> canceller cycle.
+        std::mem::replace(&mut st.canceller, Canceller::None)
+    };
+    drop(canceller);
+    run(cell.clone());
+    true
+}
+
+/// Gives a fired result to a chain without running it (the caller's loop runs it next).
+pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
+    let mut st = cell.st.borrow_mut();
+    if st.called {
+        return false;
+    }
+    st.called = true;
+    st.result = result;
+    let old = std::mem::replace(&mut st.canceller, Canceller::None);
+    drop(st);
+    drop(old);
+    true
+}
+
+/// Takes the final result if it is ready.
+pub(crate) fn take_ready(cell: &Rc<Cell>) -> Option<Result<Box<dyn Holder>, Failure>> {
+    let mut st = cell.st.borrow_mut();
+    if !st.is_ready() {
+        return None;
+    }
+    match std::mem::replace(&mut st.result, Slot::Empty) {
+        Slot::Value(h) => Some(Ok(h)),
+        Slot::Failure(f) => Some(Err(f)),
+        _ => unreachable!("is_ready checked the slot"),
+    }
+}
+
+/// The chain loop.
+pub(crate) fn run(mut cur: Rc<Cell>) {
+    loop {
+        let mut st = cur.st.borrow_mut();
+        if st.running || st.pauses > 0 || matches!(st.result, Slot::Empty | Slot::Waiting(_)) {
+            return;
+        }
+        let Some(step) = st.steps.pop_front() else {
+            // The chain has finished for now: tell whoever awaits its result.
+            let awaiter = st.awaiter.take();
+            drop(st);
+            match awaiter {
+                None => return,
+                Some(Awaiter::Waker(w)) => {
+                    w.wake();
+                    return;
+                }
+                Some(Awaiter::Driver(driver)) => match driver.resume() {
+                    Some(next) => {
+                        cur = next;
+                        continue;
+                    }
+                    None => return,
+                },
+            }
+        };
+        match step {
+            Step::Run(step) => {
+                let input = match std::mem::replace(&mut st.result, Slot::Empty) {
+                    Slot::Value(h) => Ok(h),
+                    Slot::Failure(f) => Err(f),
+                    _ => unreachable!("checked above"),
+                };
+                st.running = true;
+                drop(st);
+                let added_at = step.location();
+                let out = catch_unwind(AssertUnwindSafe(move || step.run(input)))
+                    .unwrap_or_else(|payload| {
+                        Output::Failure(Failure::from_panic_at(payload, added_at))
+                    });
+                let result = match out {
+                    Output::Value(h) => Slot::Value(h),
+                    Output::Failure(f) => Slot::Failure(f),
+                    Output::Deferred(inner) => wait_on(&cur, inner),
+                };
+                let mut st = cur.st.borrow_mut();
+                st.running = false;
+                st.result = result;
+            }
+            Step::Continue(next) => {
+                let result = std::mem::replace(&mut st.result, Slot::Empty);
+                drop(st);
+                let old = {
+                    let mut nst = next.st.borrow_mut();
+                    std::mem::replace(&mut nst.result, result)
+                };
+                // `old` is `Waiting(cur)`: dropped outside the borrow.
+                drop(old);
+                cur = next;
+            }
+            Step::ChainTo(next) => {
+                let result = std::mem::replace(&mut st.result, Slot::Empty);
+                drop(st);
+                if !set_result(&next, result) {
+                    // The target was cancelled: like a late `callback`, the result is dropped.
+                    return;
+                }
+                cur = next;
+            }
+        }
+    }
+}
+
+/// A step of `outer` returned `inner`: take its result now if it has one, else wait for it.
+fn wait_on(outer: &Rc<Cell>, inner: Rc<Cell>) -> Slot {
+    if Rc::ptr_eq(outer, &inner) {
+        return Slot::Failure(Failure::new_at(CircularChainError, Location::caller()));
+    }
+    let mut ist = inner.st.borrow_mut();
+    if ist.is_ready() {
+        // Twisted: the outer Deferred takes the inner one's result, which becomes None.
+        return std::mem::replace(&mut ist.result, Slot::Empty);
+    }
+    ist.steps.push_back(Step::Continue(outer.clone()));
+    drop(ist);
+    Slot::Waiting(inner)
+}
+
+pub(crate) fn pause(cell: &Rc<Cell>) {
+    let mut st = cell.st.borrow_mut();
+    st.pauses = st.pauses.saturating_add(1);
+}
+
+/// Returns whether there was a pause to undo.
+pub(crate) fn unpause(cell: &Rc<Cell>) -> bool {
+    let resume = {
+        let mut st = cell.st.borrow_mut();
+        if st.pauses == 0 {
+            return false;
+        }
+        st.pauses -= 1;
+        st.pauses == 0 && st.called && !st.running
+    };
+    if resume {
+        run(cell.clone());
+    }
+    true
+}
+
+enum CancelAction {
+    Nothing,
+    Errback,
+    Canceller(Box<dyn FnOnce(Rc<Cell>)>),
+    Forward(Rc<Cell>),
+    Coroutine(Rc<dyn Resume>),
+}
+
+/// Twisted's `cancel()`, made a loop along chains of Deferreds waiting on one another.
+pub(crate) fn cancel(cell: &Rc<Cell>) {
+    let mut cur = cell.clone();
+    loop {
+        let action = {
+            let mut st = cur.st.borrow_mut();
+            if !st.called {
+                match std::mem::replace(&mut st.canceller, Canceller::None) {
+                    Canceller::None => {
+                        st.cancelled = true;
+                        CancelAction::Errback
+                    }
+                    Canceller::Once(k) => {
+                        st.cancelled = true;
+                        CancelAction::Canceller(k)
+                    }
+                    Canceller::Coroutine(driver) => {
+                        // Cancelling a coroutine may be repeated: put the canceller back.
+                        let strong = driver.upgrade();
+                        st.canceller = Canceller::Coroutine(driver);
+                        match strong {
+                            Some(d) => CancelAction::Coroutine(d),
+                            None => CancelAction::Nothing,
+                        }
+                    }
+                }
+            } else if let Slot::Waiting(inner) = &st.result {
+                CancelAction::Forward(inner.clone())
+            } else {
+                CancelAction::Nothing
+            }
+        };
+        match action {
+            CancelAction::Nothing => return,
+            CancelAction::Errback => {
+                fire(&cur, Slot::Failure(Failure::new(CancelledError)));
+                return;
+            }
+            CancelAction::Canceller(k) => {
+                let target = cur.clone();
+                let outcome = catch_unwind(AssertUnwindSafe(move || k(target)));
+                // A canceller that fired the Deferred decides its result. One that panicked
+                // must not leave it unfired: it fails with the panic.
+                let failure = match outcome {
+                    Ok(()) => Failure::new(CancelledError),
+                    Err(payload) => Failure::from_panic(payload),
+                };
+                fire(&cur, Slot::Failure(failure));
+                return;
+            }
+            CancelAction::Forward(inner) => cur = inner,
+            CancelAction::Coroutine(driver) => match driver.cancel_current() {
+                Some(inner) => cur = inner,
+                None => return,
+            },
+        }
+    }
+}
+
+impl Drop for Cell {
+    fn drop(&mut self) {
+        let st = self.st.get_mut();
+        if matches!(st.result, Slot::Failure(_)) {
+            if let Slot::Failure(f) = std::mem::replace(&mut st.result, Slot::Empty) {
+                crate::unhandled::report(&f);
+            }
+        }
+        // Chains linked to this one through hand-over steps are dropped iteratively, so dropping
+        // a million linked chains cannot overflow the stack.
+        let mut pending: Vec<Rc<Cell>> = Vec::new();
+        collect_links(st, &mut pending);
+        while let Some(rc) = pending.pop() {
+            if let Ok(cell) = Rc::try_unwrap(rc) {
+                let mut cell = cell;
+                collect_links(cell.st.get_mut(), &mut pending);
+                drop(cell);
+            }
+        }
+    }
+}
+
+fn collect_links(st: &mut State, pending: &mut Vec<Rc<Cell>>) {
+    for step in st.steps.drain(..) {
+        match step {
+            Step::Continue(c) | Step::ChainTo(c) => pending.push(c),
+            Step::Run(s) => drop(s),
+        }
+    }
+    if let Slot::Waiting(c) = std::mem::replace(&mut st.result, Slot::Empty) {
+        pending.push(c);
+    }
+}

@@ -1,0 +1,341 @@
+//! Coroutines without an executor: the driver behind [`ensure_deferred`] and
+//! `#[inline_callbacks]`, and `Deferred`'s [`IntoFuture`].
+//!
+//! The driver polls its future at once, so the body runs synchronously until it waits on a
+//! Deferred that has not fired, as Twisted's `inlineCallbacks` does. While it polls, it is this
+//! thread's *current driver*; a [`DeferredFuture`] polled by it (recognised by the driver's own
+//! waker) registers the driver itself as the awaiter of its Deferred. When that Deferred's chain
+//! finishes, the chain loop resumes the driver directly — no executor, no queue — and, when the
+//! coroutine finishes, moves on to the coroutine's own Deferred as a tail call, so a million
+//! nested coroutines resuming in a cascade use constant stack.
+//!
+//! Everywhere else (inside tokio, `futures`' executors, or a combinator that swaps the waker) a
+//! `DeferredFuture` is an ordinary future: it stores the context's waker and wakes it. The
+//! driver's own waker is honest too: waking it on the driver's thread resumes the driver, so a
+//! coroutine may await other futures that complete on this thread. A wake from another thread
+//! cannot reach a `!Send` coroutine; bridge such futures with an executor (see the `tokio`
+//! feature).
+
+use std::cell::{Cell as StdCell, RefCell};
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, ThreadId};
+
+use crate::chain::{self, Awaiter, Canceller, Cell, Resume, Slot};
+use crate::deferred::Deferred;
+use crate::failure::{Failure, Frame};
+use crate::step::{ValueHolder, take_value};
+
+type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
+
+/// The state machine's driver.
+struct Driver<T> {
+    body: RefCell<Option<BoxedBody<T>>>,
+    /// The coroutine's own Deferred.
+    cell: Rc<Cell>,
+    waker: Waker,
+    id: u64,
+    /// The Deferred the body is suspended on, for cancellation.
+    awaiting: RefCell<Option<Weak<Cell>>>,
+    polling: StdCell<bool>,
+    repoll: StdCell<bool>,
+    name: &'static str,
+}
+
+/// What a [`DeferredFuture`] needs of the driver polling it.
+trait DriverCtx {
+    fn waker(&self) -> &Waker;
+    fn set_awaiting(&self, cell: &Rc<Cell>);
+    fn as_resume(self: Rc<Self>) -> Rc<dyn Resume>;
+}
+
+thread_local! {
+    /// The driver polling right now on this thread, if any.
+    static CURRENT: RefCell<Option<Rc<dyn DriverCtx>>> = const { RefCell::new(None) };
+    /// Drivers suspended on something other than a Deferred, kept alive until their waker fires.
+    static PARKED: RefCell<HashMap<u64, Rc<dyn Resume>>> = RefCell::new(HashMap::new());
+    static NEXT_ID: StdCell<u64> = const { StdCell::new(0) };
+}
+
+/// The driver's waker: `Send + Sync` as the contract demands, holding no pointer to the `!Send`
+/// coroutine, only its id and home thread.
+struct DriverWaker {
+    id: u64,
+    home: ThreadId,
+}
+
+impl Wake for DriverWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if thread::current().id() != self.home {
+            // A !Send coroutine cannot be resumed from another thread.
+            return;
+        }
+        let parked = PARKED
+            .try_with(|p| p.borrow_mut().remove(&self.id))
+            .ok()
+            .flatten();
+        if let Some(driver) = parked
+            && let Some(cell) = driver.resume()
+        {
+            chain::run(cell);
+        }
+    }
+}
+
+impl<T: 'static> DriverCtx for Driver<T> {
+    fn waker(&self) -> &Waker {
+        &self.waker
+    }
+    fn set_awaiting(&self, cell: &Rc<Cell>) {
+        *self.awaiting.borrow_mut() = Some(Rc::downgrade(cell));
+    }
+    fn as_resume(self: Rc<Self>) -> Rc<dyn Resume> {
+        self
+    }
+}
+
+impl<T: 'static> Resume for Driver<T> {
+    fn resume(self: Rc<Self>) -> Option<Rc<Cell>> {
+        if self.polling.get() {
+            // Woken from inside its own poll: poll again once this one returns.
+            self.repoll.set(true);
+            return None;
+        }
+        self.polling.set(true);
+        loop {
+            self.repoll.set(false);
+            self.awaiting.borrow_mut().take();
+            let polled = {
+                let mut body = self.body.borrow_mut();
+                let Some(fut) = body.as_mut() else {
+                    self.polling.set(false);
+                    return None;
+                };
+                let ctx: Rc<dyn DriverCtx> = self.clone();
+                let prev = CURRENT.with(|c| c.borrow_mut().replace(ctx));
+                let mut cx = Context::from_waker(&self.waker);
+                let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+                CURRENT.with(|c| *c.borrow_mut() = prev);
+                polled
+            };
+            let result = match polled {
+                Ok(Poll::Pending) => {
+                    if self.repoll.get() {
+                        continue;
+                    }
+                    if self.awaiting.borrow().is_none() {
+                        // Suspended on a foreign future: its waker will find us here.
+                        let me: Rc<dyn Resume> = self.clone();
+                        PARKED.with(|p| p.borrow_mut().insert(self.id, me));
+                    }
+                    self.polling.set(false);
+                    return None;
+                }
+                Ok(Poll::Ready(r)) => r,
+                Err(payload) => Err(Failure::from_panic(payload)),
+            };
+            let finished = self.body.borrow_mut().take();
+            drop(finished);
+            self.polling.set(false);
+            let slot = match result {
+                Ok(v) => Slot::Value(Box::new(ValueHolder(Some(v)))),
+                Err(f) => {
+                    // Raised in this body itself (it crossed no yield point here): name the
+                    // function it was raised in, as a traceback's innermost frame would.
+                    let f = if !self.name.is_empty() && f.frames().next().is_none() {
+                        let l = f.location();
+                        f.with_frame(Frame::new(self.name, l.file(), l.line(), l.column()))
+                    } else {
+                        f
+                    };
+                    Slot::Failure(f)
+                }
+            };
+            return chain::set_result(&self.cell, slot).then(|| self.cell.clone());
+        }
+    }
+
+    fn cancel_current(&self) -> Option<Rc<Cell>> {
+        if let Some(cell) = self.awaiting.borrow().as_ref().and_then(Weak::upgrade) {
+            return Some(cell);
+        }
+        if !self.polling.get() && self.body.borrow().is_some() {
+            // Suspended on a foreign future, which cannot be cancelled through a Deferred:
+            // cancelling drops it, as Rust cancels futures, and the coroutine fails.
+            PARKED.with(|p| p.borrow_mut().remove(&self.id));
+            let body = self.body.borrow_mut().take();
+            drop(body);
+            chain::fire(
+                &self.cell,
+                Slot::Failure(Failure::new(crate::errors::CancelledError)),
+            );
+        }
+        None
+    }
+}
+
+impl<T> Drop for Driver<T> {
+    fn drop(&mut self) {
+        let _ = PARKED.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                p.remove(&self.id);
+            }
+        });
+    }
+}
+
+pub(crate) fn drive<T, F>(name: &'static str, body: F) -> Deferred<T>
+where
+    T: 'static,
+    F: Future<Output = Result<T, Failure>> + 'static,
+{
+    let cell = Cell::new(Canceller::None);
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    });
+    let driver = Rc::new(Driver {
+        body: RefCell::new(Some(Box::pin(body))),
+        cell: cell.clone(),
+        waker: Waker::from(Arc::new(DriverWaker {
+            id,
+            home: thread::current().id(),
+        })),
+        id,
+        awaiting: RefCell::new(None),
+        polling: StdCell::new(false),
+        repoll: StdCell::new(false),
+        name,
+    });
+    let weak: Weak<dyn Resume> = Rc::downgrade(&driver) as Weak<dyn Resume>;
+    cell.st.borrow_mut().canceller = Canceller::Coroutine(weak);
+    if let Some(fired) = driver.resume() {
+        chain::run(fired);
+    }
+    Deferred::from_cell(cell)
+}
+
+/// Runs an `async` block or `async fn`'s future as a coroutine and returns a Deferred of its
+/// result: Twisted's `ensureDeferred`. The future runs at once, synchronously, until it awaits a
+/// Deferred that has not fired; it resumes inside the call that fires that Deferred. No executor
+/// is involved.
+///
+/// Cancelling the returned Deferred cancels the Deferred the coroutine is waiting on; the
+/// coroutine sees `Err` of [`CancelledError`](crate::errors::CancelledError) at that `.await`
+/// and may recover.
+///
+/// ```
+/// use defer_core::{ensure_deferred, Deferred, Failure, testing::*};
+///
+/// async fn get_users(request: Deferred<String>) -> Result<Vec<String>, Failure> {
+///     let body = request.await?;
+///     Ok(body.split(',').map(str::to_owned).collect())
+/// }
+///
+/// let (request, server) = Deferred::new();
+/// let users = ensure_deferred(get_users(request));
+/// assert_no_result(&users);
+/// server.callback("ada,grace".to_owned());
+/// assert_eq!(success_result_of(users), ["ada", "grace"]);
+/// ```
+pub fn ensure_deferred<T, F>(future: F) -> Deferred<T>
+where
+    T: 'static,
+    F: Future<Output = Result<T, Failure>> + 'static,
+{
+    drive("", future)
+}
+
+/// The future of a [`Deferred`], made by `.await` (through [`IntoFuture`]). Its output is the
+/// Deferred's result: `Ok(value)` or `Err(failure)`, so `?` re-raises.
+///
+/// ```
+/// use defer_core::{ensure_deferred, succeed, testing::success_result_of};
+/// let d = ensure_deferred(async { Ok(succeed(20).await? + 1) });
+/// assert_eq!(success_result_of(d), 21);
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct DeferredFuture<T> {
+    cell: Option<Rc<Cell>>,
+    frame: Frame,
+    _value: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> DeferredFuture<T> {
+    pub(crate) fn new(d: Deferred<T>, frame: Frame) -> Self {
+        DeferredFuture {
+            cell: Some(d.into_cell()),
+            frame,
+            _value: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: 'static> Future for DeferredFuture<T> {
+    type Output = Result<T, Failure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(cell) = this.cell.as_ref() else {
+            return Poll::Ready(Err(Failure::msg("a DeferredFuture was polled after it completed")));
+        };
+        if let Some(result) = chain::take_ready(cell) {
+            this.cell = None;
+            return Poll::Ready(match result {
+                Ok(mut holder) => Ok(take_value::<T>(&mut *holder)),
+                Err(f) => Err(f.with_frame(this.frame)),
+            });
+        }
+        let driver = CURRENT.with(|c| c.borrow().clone());
+        let awaiter = match driver {
+            Some(d) if cx.waker().will_wake(d.waker()) => {
+                d.set_awaiting(cell);
+                Awaiter::Driver(d.as_resume())
+            }
+            _ => Awaiter::Waker(cx.waker().clone()),
+        };
+        let old = cell.st.borrow_mut().awaiter.replace(awaiter);
+        drop(old);
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for DeferredFuture<T> {
+    fn drop(&mut self) {
+        // An abandoned await must not keep resuming (or keep alive) whoever awaited it.
+        if let Some(cell) = self.cell.take() {
+            let old = cell.st.try_borrow_mut().ok().and_then(|mut st| st.awaiter.take());
+            drop(old);
+        }
+    }
+}
+
+impl<T: 'static> IntoFuture for Deferred<T> {
+    type Output = Result<T, Failure>;
+    type IntoFuture = DeferredFuture<T>;
+
+    /// `d.await`: records the `.await`'s location for the failure's trace.
+    #[track_caller]
+    fn into_future(self) -> DeferredFuture<T> {
+        DeferredFuture::new(self, Frame::here())
+    }
+}
+
+pub(crate) fn yield_point<T: 'static>(
+    d: Deferred<T>,
+    function: &'static str,
+    file: &'static str,
+    line: u32,
+    column: u32,
+) -> DeferredFuture<T> {
+    DeferredFuture::new(d, Frame::new(function, file, line, column))
+}

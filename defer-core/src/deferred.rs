@@ -1,0 +1,448 @@
+//! [`Deferred<T>`]: the consumer side of a result that is not here yet, and its typed chain.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::rc::{Rc, Weak};
+
+use crate::chain::{self, Canceller, Cell, Slot, Step};
+use crate::failure::{Failure, IntoFailure};
+use crate::outcome::Outcome;
+use crate::step::{Both, Callback, Callbacks, Errback, StepBox, ValueHolder};
+use crate::trigger::Trigger;
+
+/// A placeholder for a result that is not here yet: Twisted's `Deferred`.
+///
+/// Steps added with [`add_callback`](Deferred::add_callback), [`add_errback`](Deferred::add_errback),
+/// [`add_callbacks`](Deferred::add_callbacks) and [`add_both`](Deferred::add_both) form one chain.
+/// Each step gets the previous step's success or [`Failure`] and returns a success (`Ok`), a failure
+/// (`Err`, or `?`) or another `Deferred` whose result the chain then waits for. The methods take the
+/// handle by value and return the handle of the chain after the new step, typed by that step's
+/// output, so `d.addCallback(sorted).addCallback(pprint)` is
+/// `d.add_callback(sorted).add_callback(pprint)`, and two consumers cannot share one chain by
+/// accident.
+///
+/// A `Deferred` lives on one thread and is one pointer. It knows nothing of event loops: steps run
+/// inside the call that fires it (or inside `add_*` when it has already fired).
+///
+/// ```
+/// use defer_core::Deferred;
+/// use std::{cell::RefCell, rc::Rc};
+///
+/// let printed = Rc::new(RefCell::new(Vec::new()));
+/// let out = printed.clone();
+/// let (names, trigger) = Deferred::<Vec<&str>>::new();   // x.get_names()
+/// let _done = names
+///     .add_callback(|mut n| { n.sort(); Ok(n) })          // .addCallback(sorted)
+///     .add_callback(move |n| { out.borrow_mut().push(format!("{n:?}")); Ok(()) }); // .addCallback(pprint)
+/// assert!(printed.borrow().is_empty());                   // nothing yet: no result
+/// trigger.callback(vec!["moon", "earth"]);
+/// assert_eq!(*printed.borrow(), ["[\"earth\", \"moon\"]"]);
+/// ```
+#[must_use = "a Deferred's result is lost (and a failure reported) unless you add steps, await it, or hand it on"]
+pub struct Deferred<T> {
+    cell: Rc<Cell>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> Deferred<T> {
+    /// Creates a pending Deferred and the [`Trigger`] that fires it, like a oneshot channel.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, testing::{assert_no_result, success_result_of}};
+    /// let (d, trigger) = Deferred::new();
+    /// assert_no_result(&d);
+    /// trigger.callback("orange");
+    /// assert_eq!(success_result_of(d), "orange");
+    /// ```
+    pub fn new() -> (Deferred<T>, Trigger<T>) {
+        let cell = Cell::new(Canceller::None);
+        (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
+    }
+
+    /// Creates a pending Deferred whose [`cancel`](Deferred::cancel) calls `canceller` (at most
+    /// once) with a trigger of its own. The canceller stops the work; if it fires the Deferred,
+    /// that result stands, otherwise the Deferred fails with
+    /// [`CancelledError`](crate::errors::CancelledError).
+    ///
+    /// ```
+    /// use defer_core::{Deferred, testing::success_result_of};
+    /// let (d, producer) = Deferred::with_canceller(|t| { t.callback("hello!"); });
+    /// d.cancel();
+    /// assert!(producer.is_cancelled());
+    /// assert!(!producer.callback("too late"));   // a no-op, and the producer can tell
+    /// assert_eq!(success_result_of(d), "hello!");
+    /// ```
+    pub fn with_canceller(canceller: impl FnOnce(Trigger<T>) + 'static) -> (Deferred<T>, Trigger<T>) {
+        let cell = Cell::new(Canceller::Once(Box::new(move |cell| {
+            canceller(Trigger::from_cell(cell))
+        })));
+        (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
+    }
+
+    pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
+        Deferred {
+            cell,
+            _value: PhantomData,
+        }
+    }
+
+    pub(crate) fn into_cell(self) -> Rc<Cell> {
+        self.cell
+    }
+
+    pub(crate) fn cell(&self) -> &Rc<Cell> {
+        &self.cell
+    }
+
+    #[inline]
+    fn push<U: 'static>(self, step: Box<dyn crate::step::RunStep>) -> Deferred<U> {
+        chain::add_step(&self.cell, Step::Run(step));
+        Deferred::from_cell(self.cell)
+    }
+
+    /// Adds a step that runs `f` on success; a failure passes it by. Twisted's `addCallback`.
+    ///
+    /// `f` returns `Ok(u)`, `Err(failure)` (or uses `?`), or a `Deferred<U>` to wait for. If the
+    /// Deferred has already fired, `f` runs before `add_callback` returns.
+    ///
+    /// ```
+    /// use defer_core::{succeed, testing::success_result_of};
+    /// let d = succeed(1).add_callback(|r| Ok(r + 1));
+    /// assert_eq!(success_result_of(d), 2);
+    /// ```
+    #[track_caller]
+    pub fn add_callback<F, R>(self, f: F) -> Deferred<R::Value>
+    where
+        F: FnOnce(T) -> R + 'static,
+        R: Outcome,
+    {
+        self.push(StepBox::<T, _>::new(Callback(f), Location::caller()))
+    }
+
+    /// Adds a step that runs `g` on failure; a success passes it by. Twisted's `addErrback`: the
+    /// `except` clause. `g` recovers with `Ok(t)` (or a `Deferred<T>`) or re-raises with `Err`.
+    ///
+    /// ```
+    /// use defer_core::{fail, Failure, testing::success_result_of};
+    /// let d = fail::<i32>(Failure::msg("boom")).add_errback(|f| {
+    ///     assert_eq!(f.message(), "boom");
+    ///     Ok(0)
+    /// });
+    /// assert_eq!(success_result_of(d), 0);
+    /// ```
+    #[track_caller]
+    pub fn add_errback<G, R>(self, g: G) -> Deferred<T>
+    where
+        G: FnOnce(Failure) -> R + 'static,
+        R: Outcome<Value = T>,
+    {
+        self.push(StepBox::<T, _>::new(Errback(g), Location::caller()))
+    }
+
+    /// Adds `f` and `g` as *one* step: `f` on success, `g` on failure. `try`/`except`/`else`:
+    /// unlike `add_callback(f).add_errback(g)`, `g` never sees a failure raised by `f`.
+    ///
+    /// ```
+    /// use defer_core::{succeed, Failure, testing::failure_result_of};
+    /// let d = succeed(1).add_callbacks(
+    ///     |_| Err::<i32, _>(Failure::msg("from f")),
+    ///     |_| Ok(-1),                     // not called: same step
+    /// );
+    /// assert_eq!(failure_result_of(d).message(), "from f");
+    /// ```
+    #[track_caller]
+    pub fn add_callbacks<F, G, R1, R2>(self, f: F, g: G) -> Deferred<R1::Value>
+    where
+        F: FnOnce(T) -> R1 + 'static,
+        G: FnOnce(Failure) -> R2 + 'static,
+        R1: Outcome,
+        R2: Outcome<Value = R1::Value>,
+    {
+        self.push(StepBox::<T, _>::new(Callbacks(f, g), Location::caller()))
+    }
+
+    /// Adds a step that runs `h` whatever happened: `finally`. `h` sees `Ok(value)` or
+    /// `Err(failure)` and decides what follows; to re-raise, return the `Err`.
+    ///
+    /// ```
+    /// use defer_core::{succeed, testing::success_result_of};
+    /// let d = succeed(5).add_both(|r| { assert_eq!(r.as_ref().ok(), Some(&5)); r });
+    /// assert_eq!(success_result_of(d), 5);
+    /// ```
+    #[track_caller]
+    pub fn add_both<H, R>(self, h: H) -> Deferred<R::Value>
+    where
+        H: FnOnce(Result<T, crate::Failure>) -> R + 'static,
+        R: Outcome,
+    {
+        self.push(StepBox::<T, _>::new(Both(h), Location::caller()))
+    }
+
+    /// Hands this chain's result to the Deferred that `other` fires, and ends this chain there:
+    /// Twisted's `d.chainDeferred(other)`. Long runs of such links never recurse.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, succeed, testing::success_result_of};
+    /// let (a, a_trigger) = Deferred::new();
+    /// succeed(3).chain_deferred(a_trigger);
+    /// assert_eq!(success_result_of(a), 3);
+    /// ```
+    pub fn chain_deferred(self, other: Trigger<T>) {
+        chain::add_step(&self.cell, Step::ChainTo(other.into_cell()));
+    }
+
+    /// Stops the chain before its next step until a matching [`unpause`](Deferred::unpause).
+    /// Pauses nest.
+    ///
+    /// ```
+    /// use defer_core::{succeed, testing::{assert_no_result, success_result_of}};
+    /// let d = succeed(1);
+    /// d.pause();
+    /// let d = d.add_callback(|x| Ok(x + 1));
+    /// assert_no_result(&d);
+    /// d.unpause();
+    /// assert_eq!(success_result_of(d), 2);
+    /// ```
+    pub fn pause(&self) {
+        chain::pause(&self.cell)
+    }
+
+    /// Undoes one [`pause`](Deferred::pause) and, at zero, resumes the chain. Returns `false`,
+    /// doing nothing, when there was no pause to undo (Twisted would wedge the Deferred for good).
+    ///
+    /// ```
+    /// let d = defer_core::succeed(1);
+    /// assert!(!d.unpause());
+    /// d.pause();
+    /// assert!(d.unpause());
+    /// ```
+    pub fn unpause(&self) -> bool {
+        chain::unpause(&self.cell)
+    }
+
+    /// Cancels: an unfired Deferred runs its canceller and, unless that fired it, fails with
+    /// [`CancelledError`](crate::errors::CancelledError); one waiting on another Deferred cancels
+    /// that one; otherwise nothing happens. Never panics.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, errors::CancelledError, testing::failure_result_of};
+    /// let (d, producer) = Deferred::<u32>::new();
+    /// d.cancel();
+    /// assert!(producer.is_cancelled());
+    /// assert!(failure_result_of(d).check::<CancelledError>());
+    /// ```
+    pub fn cancel(&self) {
+        chain::cancel(&self.cell)
+    }
+
+    /// Whether the Deferred has fired (by its trigger or by `cancel`). Twisted's `called`.
+    ///
+    /// ```
+    /// let (d, t) = defer_core::Deferred::<()>::new();
+    /// assert!(!d.is_called());
+    /// t.callback(());
+    /// assert!(d.is_called());
+    /// ```
+    pub fn is_called(&self) -> bool {
+        self.cell.st.borrow().called
+    }
+
+    /// Whether the chain is stopped by [`pause`](Deferred::pause).
+    ///
+    /// ```
+    /// let d = defer_core::succeed(());
+    /// d.pause();
+    /// assert!(d.is_paused());
+    /// ```
+    pub fn is_paused(&self) -> bool {
+        self.cell.st.borrow().pauses > 0
+    }
+
+    /// A handle that can pause, unpause and cancel this Deferred after the Deferred itself has
+    /// been handed to another chain, a list or a coroutine. It does not keep the chain alive.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, testing::{assert_no_result, success_result_of}};
+    /// let (inner, t) = Deferred::new();
+    /// let ctl = inner.control();
+    /// ctl.pause();
+    /// let outer = defer_core::succeed(()).add_callback(move |()| inner);
+    /// t.callback(2);
+    /// assert_no_result(&outer);            // the inner Deferred is paused
+    /// ctl.unpause();
+    /// assert_eq!(success_result_of(outer), 2);
+    /// ```
+    pub fn control(&self) -> DeferredControl {
+        DeferredControl {
+            cell: Rc::downgrade(&self.cell),
+        }
+    }
+}
+
+/// A weak handle to a Deferred's chain that can [`pause`](DeferredControl::pause),
+/// [`unpause`](DeferredControl::unpause) and [`cancel`](DeferredControl::cancel) it, but not add
+/// steps or take its result. Made by [`Deferred::control`].
+///
+/// ```
+/// let (d, t) = defer_core::Deferred::<u8>::new();
+/// let ctl = d.control();
+/// ctl.cancel();
+/// assert!(t.is_cancelled());
+/// # let _ = d;
+/// ```
+#[derive(Clone)]
+pub struct DeferredControl {
+    cell: Weak<Cell>,
+}
+
+impl DeferredControl {
+    /// As [`Deferred::pause`]; nothing if the chain is gone.
+    ///
+    /// ```
+    /// let d = defer_core::succeed(1);
+    /// d.control().pause();
+    /// assert!(d.is_paused());
+    /// ```
+    pub fn pause(&self) {
+        if let Some(c) = self.cell.upgrade() {
+            chain::pause(&c)
+        }
+    }
+
+    /// As [`Deferred::unpause`]; `false` if the chain is gone or was not paused.
+    ///
+    /// ```
+    /// let d = defer_core::succeed(1);
+    /// let ctl = d.control();
+    /// ctl.pause();
+    /// assert!(ctl.unpause());
+    /// assert!(!ctl.unpause());
+    /// ```
+    pub fn unpause(&self) -> bool {
+        self.cell.upgrade().is_some_and(|c| chain::unpause(&c))
+    }
+
+    /// As [`Deferred::cancel`]; nothing if the chain is gone.
+    ///
+    /// ```
+    /// let (d, t) = defer_core::Deferred::<u8>::new();
+    /// d.control().cancel();
+    /// assert!(d.is_called() && t.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        if let Some(c) = self.cell.upgrade() {
+            chain::cancel(&c)
+        }
+    }
+
+    /// As [`Deferred::is_called`]; `false` if the chain is gone.
+    ///
+    /// ```
+    /// let d = defer_core::succeed(1);
+    /// assert!(d.control().is_called());
+    /// ```
+    pub fn is_called(&self) -> bool {
+        self.cell.upgrade().is_some_and(|c| c.st.borrow().called)
+    }
+}
+
+impl fmt::Debug for DeferredControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeferredControl({:p})", self.cell.as_ptr())
+    }
+}
+
+/// A Deferred that has already succeeded with `value`. Twisted's `succeed`.
+///
+/// ```
+/// use defer_core::{succeed, testing::success_result_of};
+/// assert_eq!(success_result_of(succeed("yes")), "yes");
+/// ```
+pub fn succeed<T: 'static>(value: T) -> Deferred<T> {
+    Deferred::from_cell(Cell::fired(Slot::Value(Box::new(ValueHolder(Some(value))))))
+}
+
+/// A Deferred that has already failed. Twisted's `fail`. Its failure is reported as unhandled if
+/// nothing consumes it.
+///
+/// ```
+/// use defer_core::{fail, testing::failure_result_of};
+/// let d = fail::<()>(std::fmt::Error);
+/// assert!(failure_result_of(d).check::<std::fmt::Error>());
+/// ```
+#[track_caller]
+pub fn fail<T: 'static>(failure: impl IntoFailure) -> Deferred<T> {
+    Deferred::from_cell(Cell::fired(Slot::Failure(failure.into_failure())))
+}
+
+/// Calls `f` now and returns its outcome as a Deferred: `Ok(v)` succeeds, `Err(f)` fails, a
+/// returned Deferred is passed through *as is*, and a panic becomes a failure. Twisted's
+/// `maybeDeferred`. For a closure that returns a plain value, see [`execute`].
+///
+/// ```
+/// use defer_core::{maybe_deferred, succeed, Failure, testing::*};
+/// assert_eq!(success_result_of(maybe_deferred(|| Ok(10 + 5))), 15);
+/// assert_eq!(failure_result_of(maybe_deferred(|| Err::<(), _>(Failure::msg("no")))).message(), "no");
+/// assert_eq!(success_result_of(maybe_deferred(|| succeed(7))), 7);
+/// assert!(failure_result_of(maybe_deferred(|| -> Result<(), Failure> { panic!("x") })).is_panic());
+/// ```
+#[track_caller]
+pub fn maybe_deferred<F, R>(f: F) -> Deferred<R::Value>
+where
+    F: FnOnce() -> R,
+    R: Outcome,
+{
+    let at = Location::caller();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => match r.into_step_result() {
+            crate::outcome::StepResult::Ok(v) => succeed(v),
+            crate::outcome::StepResult::Err(e) => fail(e),
+            crate::outcome::StepResult::Wait(d) => d,
+        },
+        Err(payload) => fail(Failure::from_panic_at(payload, at)),
+    }
+}
+
+/// Calls `f` now and returns `succeed` of its value, or a failure if it panicked. Twisted's
+/// `execute`: it does not unwrap results or Deferreds.
+///
+/// ```
+/// use defer_core::{execute, testing::*};
+/// assert_eq!(success_result_of(execute(|| 3)), 3);
+/// assert!(failure_result_of(execute(|| -> u8 { panic!("raise") })).is_panic());
+/// ```
+#[track_caller]
+pub fn execute<T: 'static>(f: impl FnOnce() -> T) -> Deferred<T> {
+    let at = Location::caller();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => succeed(v),
+        Err(payload) => fail(Failure::from_panic_at(payload, at)),
+    }
+}
+
+impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
+    /// Twisted's repr: `Deferred(pending)`, `Deferred(current result: Ok(5))`,
+    /// `Deferred(paused 1, current result: ...)`, `Deferred(waiting on Deferred at 0x...)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = match self.cell.st.try_borrow() {
+            Ok(st) => st,
+            Err(_) => return write!(f, "Deferred(running)"),
+        };
+        write!(f, "Deferred(")?;
+        if st.pauses > 0 {
+            write!(f, "paused {}, ", st.pauses)?;
+        }
+        match &st.result {
+            Slot::Empty if st.called => write!(f, "current result: None")?,
+            Slot::Empty => write!(f, "pending")?,
+            Slot::Value(h) => match h.peek().and_then(|v| v.downcast_ref::<T>()) {
+                Some(v) => write!(f, "current result: Ok({v:?})")?,
+                None => write!(f, "current result: <value>")?,
+            },
+            Slot::Failure(e) => write!(f, "current result: Err({e:?})")?,
+            Slot::Waiting(inner) => write!(f, "waiting on Deferred at {:p}", Rc::as_ptr(inner))?,
+        }
+        write!(f, ")")
+    }
+}

@@ -1,0 +1,131 @@
+//! The error kinds the library itself raises into Deferred chains. Each is a plain value that
+//! implements [`std::error::Error`], so an errback can [`trap`](crate::Failure::trap) it.
+
+use std::error::Error;
+use std::fmt;
+
+/// The Deferred was cancelled with [`Deferred::cancel`](crate::Deferred::cancel) before it fired
+/// (Twisted's `CancelledError`).
+///
+/// ```
+/// use defer_core::{errors::CancelledError, testing::failure_result_of, Deferred};
+/// let (d, _trigger) = Deferred::<u8>::new();
+/// d.cancel();
+/// assert!(failure_result_of(d).check::<CancelledError>());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CancelledError;
+
+impl fmt::Display for CancelledError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the Deferred was cancelled")
+    }
+}
+impl Error for CancelledError {}
+
+/// The [`Trigger`](crate::Trigger) of a Deferred that something was waiting on was dropped
+/// without firing: the producer forgot it, or panicked. Twisted's Deferreds would silently never
+/// fire; this error makes a forgotten producer visible.
+///
+/// ```
+/// use defer_core::{errors::TriggerDropped, testing::failure_result_of, Deferred};
+/// let (d, trigger) = Deferred::<u8>::new();
+/// drop(trigger);
+/// assert!(failure_result_of(d).check::<TriggerDropped>());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TriggerDropped;
+
+impl fmt::Display for TriggerDropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the Trigger of this Deferred was dropped without firing it")
+    }
+}
+impl Error for TriggerDropped {}
+
+/// A step, a canceller or a coroutine panicked; the panic became this failure and the code that
+/// fired the Deferred carried on.
+///
+/// ```
+/// use defer_core::{errors::Panicked, succeed, testing::failure_result_of};
+/// let d = succeed(1).add_callback(|_: i32| -> Result<i32, defer_core::Failure> { panic!("bad input") });
+/// let f = failure_result_of(d);
+/// assert_eq!(f.downcast_ref::<Panicked>().unwrap().message(), "bad input");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panicked {
+    message: String,
+}
+
+impl Panicked {
+    pub(crate) fn new(message: String) -> Self {
+        Panicked { message }
+    }
+
+    /// The panic's message (`"Box<dyn Any>"` when the payload was not a string).
+    ///
+    /// ```
+    /// let p = std::panic::catch_unwind(|| panic!("x")).unwrap_err();
+    /// let f = defer_core::Failure::from_panic(p);
+    /// assert_eq!(f.downcast_ref::<defer_core::errors::Panicked>().unwrap().message(), "x");
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "panicked: {}", self.message)
+    }
+}
+impl Error for Panicked {}
+
+/// A failure made from a message alone, by [`Failure::msg`](crate::Failure::msg).
+///
+/// ```
+/// let f = defer_core::Failure::msg("nope");
+/// assert_eq!(f.downcast_ref::<defer_core::errors::MessageError>().unwrap().to_string(), "nope");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageError {
+    message: String,
+}
+
+impl MessageError {
+    /// A message error.
+    ///
+    /// ```
+    /// let e = defer_core::errors::MessageError::new("x");
+    /// assert_eq!(e.to_string(), "x");
+    /// ```
+    pub fn new(message: impl Into<String>) -> Self {
+        MessageError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl Error for MessageError {}
+
+/// A step returned the very Deferred it was attached to, which could never fire (Twisted warns
+/// "Callback returned the Deferred it was attached to" and hangs).
+///
+/// ```
+/// let e = defer_core::errors::CircularChainError;
+/// assert!(e.to_string().contains("attached to"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CircularChainError;
+
+impl fmt::Display for CircularChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a step returned the Deferred it was attached to; the chain could never continue")
+    }
+}
+impl Error for CircularChainError {}

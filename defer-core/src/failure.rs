@@ -1,0 +1,520 @@
+//! [`Failure`]: an error travelling down a Deferred chain, with its kind, the place it entered the
+//! chain, and the `yield_!` / `.await` points it crossed on its way up through coroutines.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::panic::Location;
+use std::rc::Rc;
+
+use crate::errors::{MessageError, Panicked};
+
+/// An error in a Deferred chain: Twisted's `twisted.python.failure.Failure`.
+///
+/// It holds the error value (any [`std::error::Error`]), the error's type name, the source location
+/// where it was created (where `?`, [`Failure::new`] or [`Trigger::errback`](crate::Trigger::errback)
+/// was written), and the logical stack of `yield_!` and `.await` points it passed through as it rose
+/// through [`inline_callbacks`](crate::inline_callbacks) functions and
+/// [`ensure_deferred`](crate::ensure_deferred) coroutines, outermost first.
+///
+/// Cloning is cheap: the error is shared, so a [`DeferredList`](crate::DeferredList) and the input it
+/// came from can both hold it.
+///
+/// Like `anyhow::Error`, `Failure` does not itself implement [`Error`], which is what lets
+/// `impl<E: Error> From<E> for Failure` exist: `?` converts any error into a `Failure`.
+///
+/// ```
+/// use defer_core::Failure;
+///
+/// let f = Failure::new(std::fmt::Error);
+/// assert!(f.check::<std::fmt::Error>());
+/// assert_eq!(f.type_name(), "core::fmt::Error");
+/// assert_eq!(f.message(), "an error occurred when formatting an argument");
+/// assert_eq!(f.location().file(), file!());
+/// ```
+#[derive(Clone)]
+pub struct Failure {
+    inner: Rc<Inner>,
+    trace: Option<Rc<FrameNode>>,
+}
+
+struct Inner {
+    error: Box<dyn Error + 'static>,
+    type_name: &'static str,
+    location: &'static Location<'static>,
+}
+
+struct FrameNode {
+    frame: Frame,
+    next: Option<Rc<FrameNode>>,
+}
+
+/// One point of a [`Failure`]'s logical trace: a `yield_!` or `.await` that the failure crossed.
+///
+/// ```
+/// use defer_core::{Failure, Frame};
+///
+/// let f = Failure::msg("boom").with_frame(Frame::new("get_users", "src/users.rs", 12, 9));
+/// let frames: Vec<Frame> = f.frames().collect();
+/// assert_eq!(frames[0].function(), "get_users");
+/// assert_eq!(frames[0].line(), 12);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    function: &'static str,
+    file: &'static str,
+    line: u32,
+    column: u32,
+}
+
+impl Frame {
+    /// A frame for `function` at `file:line:column`. `function` may be empty when it is not known
+    /// (an `.await` in an `async` block).
+    ///
+    /// ```
+    /// let f = defer_core::Frame::new("", "src/main.rs", 3, 5);
+    /// assert_eq!(f.to_string(), "at src/main.rs:3:5");
+    /// ```
+    pub const fn new(function: &'static str, file: &'static str, line: u32, column: u32) -> Self {
+        Frame {
+            function,
+            file,
+            line,
+            column,
+        }
+    }
+
+    /// A frame for the caller's own source location, with no function name.
+    ///
+    /// ```
+    /// let f = defer_core::Frame::here();
+    /// assert_eq!(f.file(), file!());
+    /// ```
+    #[track_caller]
+    pub fn here() -> Self {
+        let l = Location::caller();
+        Frame::new("", l.file(), l.line(), l.column())
+    }
+
+    /// The function the frame belongs to, or `""`.
+    ///
+    /// ```
+    /// assert_eq!(defer_core::Frame::new("f", "a.rs", 1, 1).function(), "f");
+    /// ```
+    pub fn function(&self) -> &'static str {
+        self.function
+    }
+
+    /// The source file.
+    ///
+    /// ```
+    /// assert_eq!(defer_core::Frame::new("f", "a.rs", 1, 1).file(), "a.rs");
+    /// ```
+    pub fn file(&self) -> &'static str {
+        self.file
+    }
+
+    /// The line, from 1.
+    ///
+    /// ```
+    /// assert_eq!(defer_core::Frame::new("f", "a.rs", 7, 1).line(), 7);
+    /// ```
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The column, from 1.
+    ///
+    /// ```
+    /// assert_eq!(defer_core::Frame::new("f", "a.rs", 7, 3).column(), 3);
+    /// ```
+    pub fn column(&self) -> u32 {
+        self.column
+    }
+}
+
+impl fmt::Display for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.function.is_empty() {
+            write!(f, "at {}:{}:{}", self.file, self.line, self.column)
+        } else {
+            write!(
+                f,
+                "in {} at {}:{}:{}",
+                self.function, self.file, self.line, self.column
+            )
+        }
+    }
+}
+
+impl Failure {
+    /// Wraps an error, recording the caller's location as where it entered the chain.
+    ///
+    /// ```
+    /// let f = defer_core::Failure::new(std::io::Error::other("disk on fire"));
+    /// assert_eq!(f.message(), "disk on fire");
+    /// ```
+    #[track_caller]
+    pub fn new<E: Error + 'static>(error: E) -> Self {
+        Self::build(
+            Box::new(error),
+            std::any::type_name::<E>(),
+            Location::caller(),
+        )
+    }
+
+    /// A failure that is only a message, like `anyhow!("...")`. Its kind is
+    /// [`MessageError`](crate::errors::MessageError).
+    ///
+    /// ```
+    /// let f = defer_core::Failure::msg("no such user");
+    /// assert_eq!(f.message(), "no such user");
+    /// assert!(f.check::<defer_core::errors::MessageError>());
+    /// ```
+    #[track_caller]
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self::new(MessageError::new(message.to_string()))
+    }
+
+    /// Wraps an already boxed error (a `Box<dyn Error>` does not implement `Error`, so it cannot
+    /// go through `?`). [`downcast_ref`](Failure::downcast_ref) still finds the concrete type.
+    ///
+    /// ```
+    /// let b: Box<dyn std::error::Error> = Box::new(std::fmt::Error);
+    /// let f = defer_core::Failure::from_boxed(b);
+    /// assert!(f.check::<std::fmt::Error>());
+    /// ```
+    #[track_caller]
+    pub fn from_boxed(error: Box<dyn Error + 'static>) -> Self {
+        Self::build(error, "Box<dyn Error>", Location::caller())
+    }
+
+    /// Turns a panic payload (from [`std::panic::catch_unwind`]) into a failure of kind
+    /// [`Panicked`](crate::errors::Panicked) carrying the panic message.
+    ///
+    /// ```
+    /// let payload = std::panic::catch_unwind(|| panic!("oh no")).unwrap_err();
+    /// let f = defer_core::Failure::from_panic(payload);
+    /// assert!(f.is_panic());
+    /// assert_eq!(f.message(), "panicked: oh no");
+    /// ```
+    #[track_caller]
+    pub fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        Self::from_panic_at(payload, Location::caller())
+    }
+
+    pub(crate) fn from_panic_at(
+        payload: Box<dyn Any + Send>,
+        location: &'static Location<'static>,
+    ) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "Box<dyn Any>".to_owned()
+        };
+        Self::build(
+            Box::new(Panicked::new(message)),
+            std::any::type_name::<Panicked>(),
+            location,
+        )
+    }
+
+    pub(crate) fn new_at<E: Error + 'static>(
+        error: E,
+        location: &'static Location<'static>,
+    ) -> Self {
+        Self::build(Box::new(error), std::any::type_name::<E>(), location)
+    }
+
+    fn build(
+        error: Box<dyn Error + 'static>,
+        type_name: &'static str,
+        location: &'static Location<'static>,
+    ) -> Self {
+        Failure {
+            inner: Rc::new(Inner {
+                error,
+                type_name,
+                location,
+            }),
+            trace: None,
+        }
+    }
+
+    /// The error itself.
+    ///
+    /// ```
+    /// let f = defer_core::Failure::msg("x");
+    /// assert_eq!(f.error().to_string(), "x");
+    /// ```
+    pub fn error(&self) -> &(dyn Error + 'static) {
+        &*self.inner.error
+    }
+
+    /// The error's type name, as [`std::any::type_name`] gives it: the failure's *kind*.
+    ///
+    /// ```
+    /// let f = defer_core::Failure::new(std::fmt::Error);
+    /// assert_eq!(f.type_name(), "core::fmt::Error");
+    /// ```
+    pub fn type_name(&self) -> &'static str {
+        self.inner.type_name
+    }
+
+    /// The error's message: its `Display` (Twisted's `getErrorMessage()`).
+    ///
+    /// ```
+    /// assert_eq!(defer_core::Failure::msg("late").message(), "late");
+    /// ```
+    pub fn message(&self) -> String {
+        self.inner.error.to_string()
+    }
+
+    /// Where the failure entered the chain: the `?`, `Failure::new`, `errback` or panicking step.
+    ///
+    /// ```
+    /// let f = defer_core::Failure::msg("x"); let line = line!();
+    /// assert_eq!(f.location().line(), line);
+    /// ```
+    pub fn location(&self) -> &'static Location<'static> {
+        self.inner.location
+    }
+
+    /// The `yield_!` / `.await` points the failure crossed, outermost first.
+    ///
+    /// ```
+    /// use defer_core::{Failure, Frame};
+    /// let f = Failure::msg("x")
+    ///     .with_frame(Frame::new("inner", "a.rs", 2, 1))
+    ///     .with_frame(Frame::new("outer", "a.rs", 9, 1));
+    /// let names: Vec<_> = f.frames().map(|fr| fr.function()).collect();
+    /// assert_eq!(names, ["outer", "inner"]);
+    /// ```
+    pub fn frames(&self) -> impl Iterator<Item = Frame> + '_ {
+        let mut node = self.trace.as_deref();
+        std::iter::from_fn(move || {
+            let n = node?;
+            node = n.next.as_deref();
+            Some(n.frame)
+        })
+    }
+
+    /// The same failure with `frame` added as the new outermost point of its trace. The
+    /// coroutine machinery calls this at every `yield_!` and `.await` a failure crosses.
+    ///
+    /// ```
+    /// use defer_core::{Failure, Frame};
+    /// let f = Failure::msg("x").with_frame(Frame::new("f", "a.rs", 1, 1));
+    /// assert_eq!(f.frames().count(), 1);
+    /// ```
+    pub fn with_frame(mut self, frame: Frame) -> Self {
+        let next = self.trace.take();
+        self.trace = Some(Rc::new(FrameNode { frame, next }));
+        self
+    }
+
+    /// The first error of type `E` in the error or its [`source`](Error::source) chain.
+    ///
+    /// Twisted matches an exception against its base classes; Rust errors have no inheritance, so a
+    /// failure matches the kinds it was built from: its own type and every error it wraps.
+    ///
+    /// ```
+    /// let f = defer_core::Failure::new(std::fmt::Error);
+    /// assert!(f.downcast_ref::<std::fmt::Error>().is_some());
+    /// assert!(f.downcast_ref::<std::io::Error>().is_none());
+    /// ```
+    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        let mut cur: Option<&(dyn Error + 'static)> = Some(&*self.inner.error);
+        while let Some(e) = cur {
+            if let Some(hit) = e.downcast_ref::<E>() {
+                return Some(hit);
+            }
+            cur = e.source();
+        }
+        None
+    }
+
+    /// Twisted's `check`: whether the failure is of kind `E` (see
+    /// [`downcast_ref`](Failure::downcast_ref) for what matches). It does not consume the failure.
+    ///
+    /// ```
+    /// let f = defer_core::Failure::new(std::fmt::Error);
+    /// assert!(f.check::<std::fmt::Error>());
+    /// assert!(!f.check::<std::io::Error>());
+    /// ```
+    pub fn check<E: Error + 'static>(&self) -> bool {
+        self.downcast_ref::<E>().is_some()
+    }
+
+    /// Twisted's `trap`: the typed error when the failure is of kind `E`, or the same failure
+    /// back as `Err` so that `f.trap::<E>()?` re-raises anything else from an errback.
+    ///
+    /// ```
+    /// use defer_core::{fail, testing::success_result_of, Deferred};
+    /// #[derive(Debug)] struct ConnectionError;
+    /// impl std::fmt::Display for ConnectionError {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result { f.write_str("refused") }
+    /// }
+    /// impl std::error::Error for ConnectionError {}
+    ///
+    /// let d: Deferred<Vec<String>> = fail(ConnectionError);
+    /// let d = d.add_errback(|f| {
+    ///     let e = f.trap::<ConnectionError>()?; // anything else is re-raised
+    ///     assert_eq!(e.to_string(), "refused");
+    ///     Ok(vec![])
+    /// });
+    /// assert!(success_result_of(d).is_empty());
+    /// ```
+    #[allow(clippy::result_large_err)]
+    pub fn trap<E: Error + 'static>(self) -> Result<Trapped<E>, Failure> {
+        if self.check::<E>() {
+            Ok(Trapped {
+                failure: self,
+                _kind: PhantomData,
+            })
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Whether this failure came from a panic in a step, a canceller or a coroutine.
+    ///
+    /// ```
+    /// assert!(!defer_core::Failure::msg("x").is_panic());
+    /// ```
+    pub fn is_panic(&self) -> bool {
+        self.check::<Panicked>()
+    }
+
+    /// Whether `self` and `other` are the same failure (clones of one another), as Python's `is`.
+    ///
+    /// ```
+    /// let f = defer_core::Failure::msg("x");
+    /// assert!(f.same_as(&f.clone()));
+    /// assert!(!f.same_as(&defer_core::Failure::msg("x")));
+    /// ```
+    pub fn same_as(&self, other: &Failure) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// The typed error of a [`Failure`] that [`Failure::trap`] matched. It dereferences to the error;
+/// [`into_failure`](Trapped::into_failure) gives the failure back to re-raise it.
+///
+/// ```
+/// let f = defer_core::Failure::new(std::fmt::Error);
+/// let t = f.trap::<std::fmt::Error>().unwrap();
+/// let again: defer_core::Failure = t.into_failure();
+/// assert!(again.check::<std::fmt::Error>());
+/// ```
+pub struct Trapped<E> {
+    failure: Failure,
+    _kind: PhantomData<fn() -> E>,
+}
+
+impl<E: Error + 'static> Trapped<E> {
+    /// The failure the error came from.
+    ///
+    /// ```
+    /// let t = defer_core::Failure::new(std::fmt::Error).trap::<std::fmt::Error>().unwrap();
+    /// assert_eq!(t.failure().type_name(), "core::fmt::Error");
+    /// ```
+    pub fn failure(&self) -> &Failure {
+        &self.failure
+    }
+
+    /// Gives the failure back, to re-raise it with `Err(t.into_failure())`.
+    ///
+    /// ```
+    /// let t = defer_core::Failure::msg("x").trap::<defer_core::errors::MessageError>().unwrap();
+    /// assert_eq!(t.into_failure().message(), "x");
+    /// ```
+    pub fn into_failure(self) -> Failure {
+        self.failure
+    }
+}
+
+impl<E: Error + 'static> Deref for Trapped<E> {
+    type Target = E;
+    fn deref(&self) -> &E {
+        self.failure
+            .downcast_ref::<E>()
+            .expect("a Trapped<E> is only made from a failure that holds an E")
+    }
+}
+
+impl<E: Error + 'static> fmt::Debug for Trapped<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<E: Error + 'static> From<E> for Failure {
+    #[track_caller]
+    fn from(error: E) -> Self {
+        Failure::new(error)
+    }
+}
+
+/// Anything that can fail a Deferred: a [`Failure`] or any [`Error`]. Used by
+/// [`fail`](crate::fail) and [`Trigger::errback`](crate::Trigger::errback) so that the location
+/// recorded is the caller's.
+///
+/// ```
+/// use defer_core::{IntoFailure, Failure};
+/// let a: Failure = std::fmt::Error.into_failure();
+/// let b: Failure = a.clone().into_failure();
+/// assert!(a.same_as(&b));
+/// ```
+pub trait IntoFailure {
+    /// Converts, recording the caller's location for a new failure.
+    #[track_caller]
+    fn into_failure(self) -> Failure;
+}
+
+impl IntoFailure for Failure {
+    fn into_failure(self) -> Failure {
+        self
+    }
+}
+
+impl<E: Error + 'static> IntoFailure for E {
+    #[track_caller]
+    fn into_failure(self) -> Failure {
+        Failure::new(self)
+    }
+}
+
+impl fmt::Display for Failure {
+    /// Python-traceback order: the logical stack outermost first, then where the error was
+    /// raised, then the kind and message.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.trace.is_some() {
+            writeln!(f, "Failure (most recent call last):")?;
+            for frame in self.frames() {
+                writeln!(f, "  {frame}")?;
+            }
+        }
+        let l = self.inner.location;
+        writeln!(f, "  raised at {}:{}:{}", l.file(), l.line(), l.column())?;
+        write!(f, "{}: {}", self.inner.type_name, self.inner.error)
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = self.inner.location;
+        write!(
+            f,
+            "<Failure {}: {} at {}:{}>",
+            self.inner.type_name,
+            self.inner.error,
+            l.file(),
+            l.line()
+        )
+    }
+}

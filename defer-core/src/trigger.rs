@@ -1,0 +1,129 @@
+//! [`Trigger<T>`]: the producer side of a Deferred.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use crate::chain::{self, Cell, Slot};
+use crate::errors::TriggerDropped;
+use crate::failure::{Failure, IntoFailure};
+use crate::step::ValueHolder;
+
+/// The producer side of a [`Deferred`](crate::Deferred): fires it once, with a value or a failure.
+///
+/// [`callback`](Trigger::callback) and [`errback`](Trigger::errback) take the trigger by value, so
+/// firing twice does not compile (Twisted's `AlreadyCalledError` becomes a compile error). Firing
+/// after the Deferred was cancelled does nothing and returns `false`, and
+/// [`is_cancelled`](Trigger::is_cancelled) lets the producer stop its work early.
+///
+/// Dropping a trigger without firing it fails its Deferred with
+/// [`TriggerDropped`](crate::errors::TriggerDropped), so a forgotten producer shows up as an error
+/// instead of callbacks that never run (unless nothing at all is listening).
+///
+/// A step that captures its own chain's trigger keeps the chain alive in a reference cycle until
+/// the chain fires or is cancelled; a chain in that state that is never fired is leaked, as any
+/// `Rc` cycle is.
+///
+/// ```
+/// use defer_core::{Deferred, testing::success_result_of};
+/// let (d, trigger) = Deferred::new();
+/// assert!(trigger.callback(42));
+/// assert_eq!(success_result_of(d), 42);
+/// ```
+pub struct Trigger<T> {
+    cell: Option<Rc<Cell>>,
+    _value: PhantomData<fn(T)>,
+}
+
+impl<T: 'static> Trigger<T> {
+    pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
+        Trigger {
+            cell: Some(cell),
+            _value: PhantomData,
+        }
+    }
+
+    pub(crate) fn into_cell(mut self) -> Rc<Cell> {
+        self.cell.take().expect("a live trigger has its cell")
+    }
+
+    /// Fires the Deferred with `value`, running its chain before returning. Returns `false` (and
+    /// drops `value`) if the Deferred had been cancelled.
+    ///
+    /// ```
+    /// let (d, t) = defer_core::Deferred::new();
+    /// let d = d.add_callback(|x: i32| Ok(x * 2));
+    /// t.callback(21);
+    /// assert_eq!(defer_core::testing::success_result_of(d), 42);
+    /// ```
+    pub fn callback(self, value: T) -> bool {
+        chain::fire(&self.into_cell(), Slot::Value(Box::new(ValueHolder(Some(value)))))
+    }
+
+    /// Fires the Deferred with a failure. Returns `false` if it had been cancelled.
+    ///
+    /// ```
+    /// let (d, t) = defer_core::Deferred::<u8>::new();
+    /// t.errback(std::fmt::Error);
+    /// assert!(defer_core::testing::failure_result_of(d).check::<std::fmt::Error>());
+    /// ```
+    #[track_caller]
+    pub fn errback(self, failure: impl IntoFailure) -> bool {
+        let failure = failure.into_failure();
+        chain::fire(&self.into_cell(), Slot::Failure(failure))
+    }
+
+    /// Fires with `Ok` as [`callback`](Trigger::callback), `Err` as [`errback`](Trigger::errback).
+    ///
+    /// ```
+    /// let (d, t) = defer_core::Deferred::<u8>::new();
+    /// t.resolve(Ok(1));
+    /// assert_eq!(defer_core::testing::success_result_of(d), 1);
+    /// ```
+    pub fn resolve(self, result: Result<T, Failure>) -> bool {
+        match result {
+            Ok(v) => self.callback(v),
+            Err(f) => self.errback(f),
+        }
+    }
+
+    /// Whether the Deferred was cancelled: the producer may stop its work.
+    ///
+    /// ```
+    /// let (d, t) = defer_core::Deferred::<u8>::new();
+    /// assert!(!t.is_cancelled());
+    /// d.cancel();
+    /// assert!(t.is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.cell
+            .as_ref()
+            .is_some_and(|c| c.st.borrow().cancelled)
+    }
+}
+
+impl<T> Drop for Trigger<T> {
+    fn drop(&mut self) {
+        let Some(cell) = self.cell.take() else { return };
+        let listened = {
+            let st = cell.st.borrow();
+            if st.called || st.cancelled {
+                return;
+            }
+            // Nobody holds the Deferred and no step waits: nothing could ever see the result.
+            Rc::strong_count(&cell) > 1 || !st.steps.is_empty() || st.awaiter.is_some()
+        };
+        if listened {
+            chain::fire(&cell, Slot::Failure(Failure::new(TriggerDropped)));
+        }
+    }
+}
+
+impl<T> fmt::Debug for Trigger<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cell {
+            Some(c) => write!(f, "Trigger(for Deferred at {:p})", Rc::as_ptr(c)),
+            None => write!(f, "Trigger(spent)"),
+        }
+    }
+}

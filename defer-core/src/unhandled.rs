@@ -1,0 +1,106 @@
+//! Reporting failures that nobody handled.
+//!
+//! When the last handle to a chain whose current result is a [`Failure`] goes away, the failure
+//! is reported once (Twisted logs "Unhandled error in Deferred" when the Deferred is garbage
+//! collected). A failure that a step handled, that was handed to another chain, or that a
+//! coroutine received at a `yield_!` or `.await`, is never reported.
+//!
+//! The report goes to a hook: a thread-local one installed by [`with_hook`] (for tests), else the
+//! process-wide one installed by [`set_hook`], else [`default_report`], which writes one clear
+//! report to stderr. A hook that panics cannot take the program down: the panic is caught and the
+//! failure is written to stderr instead.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::{Arc, RwLock};
+
+use crate::failure::Failure;
+
+type GlobalHook = Arc<dyn Fn(&Failure) + Send + Sync>;
+
+static GLOBAL: RwLock<Option<GlobalHook>> = RwLock::new(None);
+
+thread_local! {
+    static LOCAL: RefCell<Option<Rc<dyn Fn(&Failure)>>> = const { RefCell::new(None) };
+}
+
+/// Installs the process-wide hook for unhandled failures, replacing the previous one (like
+/// [`std::panic::set_hook`]).
+///
+/// ```
+/// defer_core::unhandled::set_hook(|f| eprintln!("lost: {}", f.message()));
+/// # defer_core::unhandled::take_hook();
+/// ```
+pub fn set_hook(hook: impl Fn(&Failure) + Send + Sync + 'static) {
+    *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(hook));
+}
+
+/// Removes the process-wide hook, going back to [`default_report`]. Returns whether one was set.
+///
+/// ```
+/// defer_core::unhandled::set_hook(|_| {});
+/// assert!(defer_core::unhandled::take_hook());
+/// assert!(!defer_core::unhandled::take_hook());
+/// ```
+pub fn take_hook() -> bool {
+    GLOBAL.write().unwrap_or_else(|e| e.into_inner()).take().is_some()
+}
+
+/// Runs `body` with `hook` receiving this thread's unhandled failures, then restores the
+/// previous thread-local hook (also if `body` panics). Meant for tests.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let s = seen.clone();
+/// defer_core::unhandled::with_hook(move |f| s.borrow_mut().push(f.message()), || {
+///     drop(defer_core::fail::<()>(defer_core::Failure::msg("nobody caught me")));
+/// });
+/// assert_eq!(*seen.borrow(), ["nobody caught me"]);
+/// ```
+pub fn with_hook<R>(hook: impl Fn(&Failure) + 'static, body: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Rc<dyn Fn(&Failure)>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            let _ = LOCAL.try_with(|l| *l.borrow_mut() = prev);
+        }
+    }
+    let prev = LOCAL.with(|l| l.borrow_mut().replace(Rc::new(hook)));
+    let _restore = Restore(prev);
+    body()
+}
+
+/// The default report: one block on stderr, `Unhandled error in Deferred:` then the failure
+/// with its trace.
+///
+/// ```
+/// defer_core::unhandled::default_report(&defer_core::Failure::msg("shown on stderr"));
+/// ```
+pub fn default_report(failure: &Failure) {
+    eprintln!("Unhandled error in Deferred:\n{failure}");
+}
+
+pub(crate) fn report(failure: &Failure) {
+    let local = LOCAL
+        .try_with(|l| l.borrow().clone())
+        .ok()
+        .flatten();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        if let Some(hook) = local {
+            hook(failure);
+            return;
+        }
+        let global = GLOBAL.read().ok().and_then(|g| g.clone());
+        match global {
+            Some(hook) => hook(failure),
+            None => default_report(failure),
+        }
+    }));
+    if outcome.is_err() {
+        eprintln!(
+            "Unhandled error in Deferred (the unhandled-error hook panicked while reporting it):\n{failure}"
+        );
+    }
+}
