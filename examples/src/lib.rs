@@ -1,0 +1,8 @@
+//! The patterns of Twisted's "Introduction to Deferreds", each written twice: as the plain
+//! synchronous Rust program the seed starts from, and as the Deferred version it translates to.
+//! The `tour` example prints both outcomes side by side; the tests assert they agree.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod seed;
+pub mod http;

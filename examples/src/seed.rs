@@ -1,0 +1,505 @@
+//! Every pattern of the seed, as a synchronous program and as its Deferred translation.
+//!
+//! Each pattern's two versions log the same lines and end with the same outcome, for an input
+//! that succeeds and one that fails: [`Pattern::agrees`] checks it. In the Deferred versions, an
+//! asynchronous operation returns a pending Deferred that the [`Network`] answers later, after the
+//! whole chain has been built, so nothing happens "in the order of the lines".
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::error::Error;
+use std::fmt;
+use std::rc::Rc;
+
+use defer_core::{Deferred, Failure, ensure_deferred, inline_callbacks, yield_};
+
+/// Whether the asynchronous operations of a run succeed or fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Every operation succeeds.
+    Succeeds,
+    /// The first operation fails with [`ConnectionError`].
+    Fails,
+}
+
+/// The error the seed's examples handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionError;
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection refused")
+    }
+}
+impl Error for ConnectionError {}
+
+/// What one run did: the lines it logged, in order, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The side effects, in the order they happened.
+    pub log: Vec<String>,
+    /// `Ok(value)` or `Err(message)`.
+    pub outcome: String,
+}
+
+/// A shared log the steps write to.
+#[derive(Clone, Default)]
+pub struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    /// Appends a line.
+    pub fn say(&self, line: impl Into<String>) {
+        self.0.borrow_mut().push(line.into());
+    }
+    fn lines(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// The pretend network: asynchronous operations return pending Deferreds, answered in order by
+/// [`Network::deliver`] once the caller has built its chain.
+pub struct Network {
+    input: Input,
+    log: Log,
+    calls: std::cell::Cell<usize>,
+    queue: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+}
+
+impl Network {
+    /// A network whose first operation succeeds or fails as `input` says.
+    pub fn new(input: Input, log: Log) -> Rc<Network> {
+        Rc::new(Network {
+            input,
+            log,
+            calls: std::cell::Cell::new(0),
+            queue: RefCell::new(VecDeque::new()),
+        })
+    }
+
+    fn answer<T: 'static>(&self, what: &str, value: T) -> Deferred<T> {
+        let (d, trigger) = Deferred::new();
+        let fails = self.input == Input::Fails && self.calls.get() == 0;
+        self.calls.set(self.calls.get() + 1);
+        let log = self.log.clone();
+        let what = what.to_owned();
+        self.queue.borrow_mut().push_back(Box::new(move || {
+            if fails {
+                log.say(format!("network: {what} failed"));
+                trigger.errback(ConnectionError);
+            } else {
+                log.say(format!("network: {what} answered"));
+                trigger.callback(value);
+            }
+        }));
+        d
+    }
+
+    /// Answers every outstanding operation, including those started while answering.
+    pub fn deliver(&self) {
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
+                Some(answer) => answer(),
+                None => return,
+            }
+        }
+    }
+
+    /// `pod_bay_doors.open()`.
+    pub fn open_doors(&self) -> Deferred<()> {
+        self.answer("pod_bay_doors.open()", ())
+    }
+
+    /// `x.get_names()`.
+    pub fn get_names(&self) -> Deferred<Vec<String>> {
+        self.answer(
+            "x.get_names()",
+            vec!["moon".to_owned(), "earth".to_owned(), "mars".to_owned()],
+        )
+    }
+
+    /// `f()` of the generic examples.
+    pub fn f(&self) -> Deferred<i32> {
+        self.answer("f()", 20)
+    }
+
+    /// `makeRequest("GET", "/users")`.
+    pub fn make_request(&self, method: &str, path: &str) -> Deferred<String> {
+        self.answer(
+            &format!("makeRequest({method:?}, {path:?})"),
+            r#"["ada", "grace"]"#.to_owned(),
+        )
+    }
+}
+
+/// The synchronous counterparts of the network's operations.
+struct Sync {
+    input: Input,
+    log: Log,
+    calls: std::cell::Cell<usize>,
+}
+
+impl Sync {
+    fn op<T>(&self, what: &str, value: T) -> Result<T, ConnectionError> {
+        let first = self.calls.get() == 0;
+        self.calls.set(self.calls.get() + 1);
+        if first && self.input == Input::Fails {
+            self.log.say(format!("network: {what} failed"));
+            Err(ConnectionError)
+        } else {
+            self.log.say(format!("network: {what} answered"));
+            Ok(value)
+        }
+    }
+    fn open_doors(&self) -> Result<(), ConnectionError> {
+        self.op("pod_bay_doors.open()", ())
+    }
+    fn get_names(&self) -> Result<Vec<String>, ConnectionError> {
+        self.op(
+            "x.get_names()",
+            vec!["moon".to_owned(), "earth".to_owned(), "mars".to_owned()],
+        )
+    }
+    fn f(&self) -> Result<i32, ConnectionError> {
+        self.op("f()", 20)
+    }
+    fn make_request(&self, method: &str, path: &str) -> Result<String, ConnectionError> {
+        self.op(
+            &format!("makeRequest({method:?}, {path:?})"),
+            r#"["ada", "grace"]"#.to_owned(),
+        )
+    }
+}
+
+fn show<T: fmt::Debug, E: fmt::Display>(r: Result<T, E>) -> String {
+    match r {
+        Ok(v) => format!("Ok({v:?})"),
+        Err(e) => format!("Err({e})"),
+    }
+}
+
+fn show_failure<T: fmt::Debug>(r: Result<T, Failure>) -> String {
+    match r {
+        Ok(v) => format!("Ok({v:?})"),
+        Err(f) => format!("Err({})", f.message()),
+    }
+}
+
+/// Reads a Deferred's result after the network has delivered everything.
+fn settle<T: fmt::Debug + 'static>(d: Deferred<T>, net: &Network, log: &Log) -> Run {
+    let out: Rc<RefCell<Option<String>>> = Rc::default();
+    let o = out.clone();
+    let _done = d.add_both(move |r| {
+        *o.borrow_mut() = Some(show_failure(r));
+        Ok(())
+    });
+    net.deliver();
+    let outcome = out
+        .borrow_mut()
+        .take()
+        .unwrap_or_else(|| "no result".to_owned());
+    Run {
+        log: log.lines(),
+        outcome,
+    }
+}
+
+fn sync_run<T: fmt::Debug, E: fmt::Display>(
+    input: Input,
+    body: impl FnOnce(&Sync, &Log) -> Result<T, E>,
+) -> Run {
+    let log = Log::default();
+    let sync = Sync {
+        input,
+        log: log.clone(),
+        calls: std::cell::Cell::new(0),
+    };
+    let r = body(&sync, &log);
+    Run {
+        log: log.lines(),
+        outcome: show(r),
+    }
+}
+
+fn deferred_run<T: fmt::Debug + 'static>(
+    input: Input,
+    body: impl FnOnce(&Rc<Network>, &Log) -> Deferred<T>,
+) -> Run {
+    let log = Log::default();
+    let net = Network::new(input, log.clone());
+    let d = body(&net, &log);
+    settle(d, &net, &log)
+}
+
+/// One pattern of the seed.
+pub struct Pattern {
+    /// The seed's section title.
+    pub title: &'static str,
+    /// The seed's Python, synchronous then with Deferreds.
+    pub python: &'static str,
+    /// The synchronous Rust program.
+    pub sync: fn(Input) -> Run,
+    /// The Deferred version.
+    pub deferred: fn(Input) -> Run,
+}
+
+impl Pattern {
+    /// Runs both versions on `input`; `Ok` with the common run when they agree.
+    pub fn agrees(&self, input: Input) -> Result<Run, (Run, Run)> {
+        let a = (self.sync)(input);
+        let b = (self.deferred)(input);
+        if a == b { Ok(a) } else { Err((a, b)) }
+    }
+}
+
+fn report_error(log: &Log, e: &dyn fmt::Display) {
+    log.say(format!("report_error({e})"));
+}
+
+/// `g(e)`: handles an error and returns a replacement value.
+fn g(log: &Log, e: &dyn fmt::Display) -> i32 {
+    log.say(format!("g({e})"));
+    -1
+}
+
+/// `h(y)`.
+fn h(log: &Log, y: i32) -> i32 {
+    log.say(format!("h({y})"));
+    y + 1
+}
+
+// The inline-callbacks and coroutine versions of getUsers, as the seed writes them.
+
+#[inline_callbacks]
+fn get_users_inline(net: Rc<Network>, log: Log) -> Deferred<Vec<String>> {
+    let response_body = match yield_!(net.make_request("GET", "/users")) {
+        Ok(body) => body,
+        Err(f) => {
+            f.trap::<ConnectionError>()?;
+            log.say("makeRequest failed due to connection error");
+            return Ok(vec![]);
+        }
+    };
+    Ok(serde_json::from_str(&response_body)?)
+}
+
+async fn get_users_async(net: Rc<Network>, log: Log) -> Result<Vec<String>, Failure> {
+    match net.make_request("GET", "/users").await {
+        Ok(body) => Ok(serde_json::from_str(&body)?),
+        Err(f) => {
+            f.trap::<ConnectionError>()?;
+            log.say("makeRequest failed due to connection error");
+            Ok(vec![])
+        }
+    }
+}
+
+fn get_users_sync(sync: &Sync, log: &Log) -> Result<Vec<String>, Box<dyn Error>> {
+    match sync.make_request("GET", "/users") {
+        Ok(body) => Ok(serde_json::from_str(&body)?),
+        Err(ConnectionError) => {
+            log.say("makeRequest failed due to connection error");
+            Ok(vec![])
+        }
+    }
+}
+
+/// All the seed's patterns, in the seed's order.
+pub fn patterns() -> Vec<Pattern> {
+    vec![
+        Pattern {
+            title: "The joy of order: the pod bay doors",
+            python: "pod_bay_doors.open()\npod.launch()\n\nd = pod_bay_doors.open()\nd.addCallback(lambda ignored: pod.launch())",
+            sync: |input| {
+                sync_run(input, |x, log| {
+                    x.open_doors()?;
+                    log.say("pod.launch()");
+                    Ok::<_, ConnectionError>(())
+                })
+            },
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    let log = log.clone();
+                    let d = net.open_doors();
+                    d.add_callback(move |_ignored| {
+                        log.say("pod.launch()");
+                        Ok(())
+                    })
+                })
+            },
+        },
+        Pattern {
+            title: "One thing, then another, then another",
+            python: "pprint(sorted(x.get_names()))\n\nx.get_names().addCallback(sorted).addCallback(pprint)",
+            sync: |input| {
+                sync_run(input, |x, log| {
+                    let names = x.get_names()?;
+                    let mut sorted_names = names;
+                    sorted_names.sort();
+                    log.say(format!("pprint({sorted_names:?})"));
+                    Ok::<_, ConnectionError>(())
+                })
+            },
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    let log = log.clone();
+                    net.get_names()
+                        .add_callback(|mut names| {
+                            names.sort();
+                            Ok(names)
+                        })
+                        .add_callback(move |sorted_names| {
+                            log.say(format!("pprint({sorted_names:?})"));
+                            Ok(())
+                        })
+                })
+            },
+        },
+        Pattern {
+            title: "Simple failure handling",
+            python: "try:\n    x.get_names()\nexcept Exception as e:\n    report_error(e)\n\nd = x.get_names()\nd.addErrback(report_error)",
+            sync: |input| {
+                sync_run(input, |x, log| {
+                    let _ = x.get_names().map_err(|e| report_error(log, &e));
+                    Ok::<_, ConnectionError>(())
+                })
+            },
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    let log = log.clone();
+                    // report_error returns nothing, so the chain carries on with no value.
+                    net.get_names()
+                        .add_callback(|_names| Ok(()))
+                        .add_errback(move |f| {
+                            report_error(&log, &f.message());
+                            Ok(())
+                        })
+                })
+            },
+        },
+        Pattern {
+            title: "Handle an error, but do something else on success",
+            python: "try:\n    y = f()\nexcept Exception as e:\n    g(e)\nelse:\n    h(y)\n\nd = f()\nd.addCallbacks(h, g)",
+            sync: |input| {
+                sync_run(input, |x, log| {
+                    let r = match x.f() {
+                        Err(e) => g(log, &e),
+                        Ok(y) => h(log, y),
+                    };
+                    Ok::<_, ConnectionError>(r)
+                })
+            },
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    let (l1, l2) = (log.clone(), log.clone());
+                    net.f().add_callbacks(
+                        move |y| Ok(h(&l1, y)),
+                        move |e| Ok(g(&l2, &e.message())),
+                    )
+                })
+            },
+        },
+        Pattern {
+            title: "Handle an error, then proceed anyway",
+            python: "try:\n    y = f()\nexcept Exception as e:\n    y = g(e)\nh(y)\n\nf().addErrback(g).addCallback(h)",
+            sync: |input| {
+                sync_run(input, |x, log| {
+                    let y = match x.f() {
+                        Ok(y) => y,
+                        Err(e) => g(log, &e),
+                    };
+                    Ok::<_, ConnectionError>(h(log, y))
+                })
+            },
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    let (l1, l2) = (log.clone(), log.clone());
+                    net.f()
+                        .add_errback(move |e| Ok(g(&l1, &e.message())))
+                        .add_callback(move |y| Ok(h(&l2, y)))
+                })
+            },
+        },
+        Pattern {
+            title: "Handle an error for the entire operation",
+            python: "try:\n    y = f()\n    z = h(y)\nexcept Exception as e:\n    g(e)\n\nd = f().addCallback(h).addErrback(g)",
+            sync: |input| {
+                sync_run(input, |x, log| {
+                    let r = (|| -> Result<i32, ConnectionError> {
+                        let y = x.f()?;
+                        Ok(h(log, y))
+                    })();
+                    Ok::<_, ConnectionError>(r.unwrap_or_else(|e| g(log, &e)))
+                })
+            },
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    let (l1, l2) = (log.clone(), log.clone());
+                    net.f()
+                        .add_callback(move |y| Ok(h(&l1, y)))
+                        .add_errback(move |e| Ok(g(&l2, &e.message())))
+                })
+            },
+        },
+        Pattern {
+            title: "Do something regardless",
+            python: "try:\n    y = f()\nfinally:\n    g()\n\nd = f()\nd.addBoth(g)",
+            sync: |input| {
+                sync_run(input, |x, log| {
+                    let y = x.f();
+                    log.say("g()");
+                    y
+                })
+            },
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    let log = log.clone();
+                    net.f().add_both(move |result| {
+                        log.say("g()");
+                        result // a `finally` re-raises: the failure passes on
+                    })
+                })
+            },
+        },
+        Pattern {
+            title: "Inline callbacks: using yield_!",
+            python: "@inlineCallbacks\ndef getUsers(self):\n    try:\n        responseBody = yield makeRequest(\"GET\", \"/users\")\n    except ConnectionError:\n        log.failure(\"makeRequest failed due to connection error\")\n        returnValue([])\n    returnValue(json.loads(responseBody))",
+            sync: |input| sync_run(input, get_users_sync),
+            deferred: |input| {
+                deferred_run(input, |net, log| get_users_inline(net.clone(), log.clone()))
+            },
+        },
+        Pattern {
+            title: "Coroutines with async/await",
+            python: "async def getUsers():\n    try:\n        return json.loads(await makeRequest(\"GET\", \"/users\"))\n    except ConnectionError:\n        log.failure(\"makeRequest failed due to connection error\")\n        return []\n\nd = ensureDeferred(getUsers())",
+            sync: |input| sync_run(input, get_users_sync),
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    ensure_deferred(get_users_async(net.clone(), log.clone()))
+                })
+            },
+        },
+        Pattern {
+            title: "Mixing the styles",
+            python: "async def bar():\n    baz = await someOtherDeferredFunction()\n    fooResult = await foo()\n    return baz + fooResult\n\nensureDeferred(bar())",
+            sync: |input| {
+                sync_run(input, |x, log| {
+                    let users = get_users_sync(x, log)?;
+                    let names = x.get_names()?;
+                    Ok::<_, Box<dyn Error>>(users.len() + names.len())
+                })
+            },
+            deferred: |input| {
+                deferred_run(input, |net, log| {
+                    let (net, log) = (net.clone(), log.clone());
+                    // An async coroutine awaiting an #[inline_callbacks] function and a plain chain.
+                    ensure_deferred(async move {
+                        let users = get_users_inline(net.clone(), log.clone()).await?;
+                        let names = net.get_names().add_callback(|n| Ok(n.len())).await?;
+                        Ok(users.len() + names)
+                    })
+                })
+            },
+        },
+    ]
+}
