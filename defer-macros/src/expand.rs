@@ -140,12 +140,29 @@ impl Parts<'_> {
         // The annotation is what lets `Ok(x)`, `?` and `return Ok(x)` in the
         // body infer with no help, as in a function returning this `Result`.
         let t = infer_impl_trait(t);
+        let captures = self.captures();
         quote! {
             async move {
+                #captures
                 let #result: ::core::result::Result<#t, #krate::Failure> = #body;
                 #result
             }
         }
+    }
+
+    /// `let _ = &arg;` for `self` and every argument bound to a plain name: mentioning an argument
+    /// moves it into the `async move` block, so every argument lives until the coroutine finishes
+    /// (as in an `async fn`, and as in Twisted, whose generator frame holds its arguments), even
+    /// one the body never uses, such as a guard.
+    fn captures(&self) -> TokenStream {
+        let names = self.f.sig.inputs.iter().filter_map(|arg| match arg {
+            syn::FnArg::Receiver(r) => Some(r.self_token.to_token_stream()),
+            syn::FnArg::Typed(t) => match &*t.pat {
+                syn::Pat::Ident(i) => Some(i.ident.to_token_stream()),
+                _ => None,
+            },
+        });
+        quote!(#(let _ = &#names;)*)
     }
 
     /// The function as written, beside the errors. The signature is
@@ -248,7 +265,7 @@ mod tests {
             },
         );
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.starts_with("# [doc = r\" Docs.\"] # [must_use] pub (crate) fn get < T : Clone + 'static > (self , d : Deferred < T >) -> Deferred < T > where T : Default { # ! [allow (unused)] :: defer_core :: __private :: inline_callbacks :: < T , _ > (\"get\" , async move { let __defer_result : :: core :: result :: Result < T , :: defer_core :: Failure > = 'yield_must_be_directly_in_the_inline_callbacks_body : {"), "{out}");
+        assert!(out.starts_with("# [doc = r\" Docs.\"] # [must_use] pub (crate) fn get < T : Clone + 'static > (self , d : Deferred < T >) -> Deferred < T > where T : Default { # ! [allow (unused)] :: defer_core :: __private :: inline_callbacks :: < T , _ > (\"get\" , async move { let _ = & self ; let _ = & d ; let __defer_result : :: core :: result :: Result < T , :: defer_core :: Failure > = 'yield_must_be_directly_in_the_inline_callbacks_body : {"), "{out}");
         assert!(out.ends_with("Ok (v) } ; __defer_result }) }"), "{out}");
         assert!(out.contains("let v = yield_ ! (@ __inline_callbacks_await yield_ 'yield_must_be_directly_in_the_inline_callbacks_body (:: defer_core) \"get\" \"<unknown>\" 0u32 0u32 (d)) ? ;"), "{out}");
     }
@@ -353,7 +370,7 @@ mod tests {
             ),
         );
         assert_eq!(out.matches("compile_error").count(), 1, "{out}");
-        assert!(out.contains("let _ = async move { let __defer_result : :: core :: result :: Result < u8 , :: defer_core :: Failure >"), "{out}");
+        assert!(out.contains("let _ = async move { let _ = & d ; let __defer_result : :: core :: result :: Result < u8 , :: defer_core :: Failure >"), "{out}");
 
         let out = expand(
             quote!(bogus),
