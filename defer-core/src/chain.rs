@@ -85,14 +85,8 @@ impl Cell {
     pub(crate) fn new(canceller: Canceller) -> Rc<Cell> {
         Rc::new(Cell {
             st: RefCell::new(State {
-                result: Slot::Empty,
-                steps: VecDeque::new(),
-                pauses: 0,
-                running: false,
-                called: false,
-                cancelled: false,
                 canceller,
-                awaiter: None,
+                ..State::empty()
             }),
         })
     }
@@ -221,7 +215,7 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                 let result = match out {
                     Output::Value(h) => Slot::Value(h),
                     Output::Failure(f) => Slot::Failure(f),
-                    Output::Deferred(inner) => wait_on(&cur, inner),
+                    Output::Deferred(inner) => wait_on(&cur, inner, added_at),
                 };
                 let mut st = cur.st.borrow_mut();
                 st.running = false;
@@ -251,10 +245,14 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
     }
 }
 
-/// A step of `outer` returned `inner`: take its result now if it has one, else wait for it.
-fn wait_on(outer: &Rc<Cell>, inner: Rc<Cell>) -> Slot {
+/// A step of `outer` (added at `added_at`) returned `inner`: take its result now if it has one,
+/// else wait for it.
+fn wait_on(outer: &Rc<Cell>, inner: Rc<Cell>, added_at: &'static Location<'static>) -> Slot {
     if Rc::ptr_eq(outer, &inner) {
-        return Slot::Failure(Failure::new_at(CircularChainError, Location::caller()));
+        // The failure enters the chain at the step that returned its own Deferred (the user's
+        // `add_callback`), not here: `Location::caller()` in this non-`#[track_caller]` function
+        // would point into chain.rs, which tells the user nothing (conformance test C34).
+        return Slot::Failure(Failure::new_at(CircularChainError, added_at));
     }
     let mut ist = inner.st.borrow_mut();
     if ist.is_ready() {
@@ -354,36 +352,75 @@ pub(crate) fn cancel(cell: &Rc<Cell>) {
     }
 }
 
+thread_local! {
+    /// Whether a chain's state is being dropped on this thread, and the states whose drop was
+    /// put off until that one is done.
+    static DROPPING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static DROP_LATER: RefCell<Vec<State>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Drop for Cell {
     fn drop(&mut self) {
         let st = self.st.get_mut();
-        if matches!(st.result, Slot::Failure(_)) {
-            if let Slot::Failure(f) = std::mem::replace(&mut st.result, Slot::Empty) {
-                crate::unhandled::report(&f);
+        if let Slot::Failure(_) = st.result
+            && let Slot::Failure(f) = std::mem::replace(&mut st.result, Slot::Empty)
+        {
+            crate::unhandled::report(&f);
+        }
+        let state = std::mem::replace(st, State::empty());
+        // Dropping a chain drops its steps, whose closures may own other Deferreds, whose chains
+        // own more steps... and hand-over steps and `Waiting` results own other chains. Done
+        // naively that recursion is as deep as the structure (a million levels overflow the
+        // stack), so only the outermost drop on this thread drops anything: the ones it causes
+        // queue their state, and it drops them in a loop.
+        let nested = DROPPING.try_with(|d| d.replace(true)).unwrap_or(true);
+        if nested {
+            if let Err(state) = try_queue(state) {
+                drop(state); // the thread is being torn down: no queue left
+            }
+            return;
+        }
+        // Reset even if a user's `Drop` panics, so later drops on this thread are not all queued.
+        struct Outermost;
+        impl Drop for Outermost {
+            fn drop(&mut self) {
+                let _ = DROPPING.try_with(|d| d.set(false));
             }
         }
-        // Chains linked to this one through hand-over steps are dropped iteratively, so dropping
-        // a million linked chains cannot overflow the stack.
-        let mut pending: Vec<Rc<Cell>> = Vec::new();
-        collect_links(st, &mut pending);
-        while let Some(rc) = pending.pop() {
-            if let Ok(cell) = Rc::try_unwrap(rc) {
-                let mut cell = cell;
-                collect_links(cell.st.get_mut(), &mut pending);
-                drop(cell);
-            }
+        let _outermost = Outermost;
+        drop(state);
+        while let Some(next) = DROP_LATER.with(|q| q.borrow_mut().pop()) {
+            drop(next);
         }
     }
 }
 
-fn collect_links(st: &mut State, pending: &mut Vec<Rc<Cell>>) {
-    for step in st.steps.drain(..) {
-        match step {
-            Step::Continue(c) | Step::ChainTo(c) => pending.push(c),
-            Step::Run(s) => drop(s),
+fn try_queue(state: State) -> Result<(), State> {
+    let mut state = Some(state);
+    let queued = DROP_LATER.try_with(|q| match q.try_borrow_mut() {
+        Ok(mut q) => {
+            q.extend(state.take());
+            true
         }
+        Err(_) => false,
+    });
+    match (queued, state) {
+        (Ok(true), _) | (_, None) => Ok(()),
+        (_, Some(state)) => Err(state),
     }
-    if let Slot::Waiting(c) = std::mem::replace(&mut st.result, Slot::Empty) {
-        pending.push(c);
+}
+
+impl State {
+    fn empty() -> State {
+        State {
+            result: Slot::Empty,
+            steps: VecDeque::new(),
+            pauses: 0,
+            running: false,
+            called: false,
+            cancelled: false,
+            canceller: Canceller::None,
+            awaiter: None,
+        }
     }
 }

@@ -23,6 +23,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 
@@ -39,9 +40,17 @@ struct Driver<T> {
     /// The coroutine's own Deferred.
     cell: Rc<Cell>,
     waker: Waker,
+    /// The same allocation as `waker`: its `woken` flag, and its strong count, which tells
+    /// whether a foreign future kept a clone of the waker (see `resume`).
+    waker_state: Arc<DriverWaker>,
     id: u64,
     /// The Deferred the body is suspended on, for cancellation.
     awaiting: RefCell<Option<Weak<Cell>>>,
+    /// The other Deferreds it is suspended on at the same time (a `join` of several), which
+    /// cancelling the coroutine cancels too. Empty, with no allocation, in the usual case.
+    awaiting_more: RefCell<Vec<Weak<Cell>>>,
+    /// Whether the driver is in `PARKED`.
+    parked: StdCell<bool>,
     polling: StdCell<bool>,
     repoll: StdCell<bool>,
     name: &'static str,
@@ -67,6 +76,10 @@ thread_local! {
 struct DriverWaker {
     id: u64,
     home: ThreadId,
+    /// Set by every wake. A wake that arrives while the driver is polling (a future that wakes
+    /// itself at once, as `yield_now` does) cannot find it in `PARKED`: the driver reads this
+    /// flag after the poll and polls again, instead of losing the wake and hanging.
+    woken: AtomicBool,
 }
 
 impl Wake for DriverWaker {
@@ -78,6 +91,7 @@ impl Wake for DriverWaker {
             // A !Send coroutine cannot be resumed from another thread.
             return;
         }
+        self.woken.store(true, Ordering::Relaxed);
         let parked = PARKED
             .try_with(|p| p.borrow_mut().remove(&self.id))
             .ok()
@@ -95,7 +109,13 @@ impl<T: 'static> DriverCtx for Driver<T> {
         &self.waker
     }
     fn set_awaiting(&self, cell: &Rc<Cell>) {
-        *self.awaiting.borrow_mut() = Some(Rc::downgrade(cell));
+        let mut awaiting = self.awaiting.borrow_mut();
+        if awaiting.is_none() {
+            *awaiting = Some(Rc::downgrade(cell));
+        } else {
+            // Several Deferreds awaited in one poll (`join`): remember them all for `cancel`.
+            self.awaiting_more.borrow_mut().push(Rc::downgrade(cell));
+        }
     }
     fn as_resume(self: Rc<Self>) -> Rc<dyn Resume> {
         self
@@ -110,9 +130,17 @@ impl<T: 'static> Resume for Driver<T> {
             return None;
         }
         self.polling.set(true);
+        if self.parked.replace(false) {
+            // Resumed by a Deferred while parked for a foreign future too: leave `PARKED`, or
+            // it would keep the driver alive after the coroutine has finished.
+            let me = PARKED.with(|p| p.borrow_mut().remove(&self.id));
+            drop(me);
+        }
         loop {
             self.repoll.set(false);
+            self.waker_state.woken.store(false, Ordering::Relaxed);
             self.awaiting.borrow_mut().take();
+            self.awaiting_more.borrow_mut().clear();
             let polled = {
                 let mut body = self.body.borrow_mut();
                 let Some(fut) = body.as_mut() else {
@@ -128,13 +156,19 @@ impl<T: 'static> Resume for Driver<T> {
             };
             let result = match polled {
                 Ok(Poll::Pending) => {
-                    if self.repoll.get() {
+                    if self.repoll.get() || self.waker_state.woken.load(Ordering::Relaxed) {
                         continue;
                     }
-                    if self.awaiting.borrow().is_none() {
-                        // Suspended on a foreign future: its waker will find us here.
+                    // Suspended on a foreign future: its waker will find us here. That is the
+                    // case when no Deferred registered the driver, and also when a foreign
+                    // future kept a clone of the waker beside a pending Deferred (`select` of
+                    // the two): before, that wake was lost and the coroutine hung until the
+                    // Deferred fired. The driver itself holds two references to the waker.
+                    if self.awaiting.borrow().is_none() || Arc::strong_count(&self.waker_state) > 2
+                    {
                         let me: Rc<dyn Resume> = self.clone();
                         PARKED.with(|p| p.borrow_mut().insert(self.id, me));
+                        self.parked.set(true);
                     }
                     self.polling.set(false);
                     return None;
@@ -164,19 +198,38 @@ impl<T: 'static> Resume for Driver<T> {
     }
 
     fn cancel_current(&self) -> Option<Rc<Cell>> {
-        if let Some(cell) = self.awaiting.borrow().as_ref().and_then(Weak::upgrade) {
+        let first = self.awaiting.borrow().as_ref().and_then(Weak::upgrade);
+        if let Some(cell) = first {
+            // Awaiting several Deferreds at once (`join`): cancel the others here (before, only
+            // the last one polled was cancelled, and the others went on unaware). Only those
+            // still awaited: a `select` may have dropped the future of one. The first one goes
+            // back to `chain::cancel`'s loop, so a stack of coroutines cancels without recursion.
+            let more: Vec<Rc<Cell>> = self
+                .awaiting_more
+                .borrow()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for other in more {
+                let awaited = other.st.try_borrow().is_ok_and(|st| st.awaiter.is_some());
+                if awaited {
+                    chain::cancel(&other);
+                }
+            }
             return Some(cell);
         }
         if !self.polling.get() && self.body.borrow().is_some() {
             // Suspended on a foreign future, which cannot be cancelled through a Deferred:
             // cancelling drops it, as Rust cancels futures, and the coroutine fails.
-            PARKED.with(|p| p.borrow_mut().remove(&self.id));
+            let parked = PARKED.with(|p| p.borrow_mut().remove(&self.id));
+            self.parked.set(false);
             let body = self.body.borrow_mut().take();
             drop(body);
             chain::fire(
                 &self.cell,
                 Slot::Failure(Failure::new(crate::errors::CancelledError)),
             );
+            drop(parked);
         }
         None
     }
@@ -203,15 +256,20 @@ where
         n.set(id.wrapping_add(1));
         id
     });
+    let waker_state = Arc::new(DriverWaker {
+        id,
+        home: thread::current().id(),
+        woken: AtomicBool::new(false),
+    });
     let driver = Rc::new(Driver {
         body: RefCell::new(Some(Box::pin(body))),
         cell: cell.clone(),
-        waker: Waker::from(Arc::new(DriverWaker {
-            id,
-            home: thread::current().id(),
-        })),
+        waker: Waker::from(waker_state.clone()),
+        waker_state,
         id,
         awaiting: RefCell::new(None),
+        awaiting_more: RefCell::new(Vec::new()),
+        parked: StdCell::new(false),
         polling: StdCell::new(false),
         repoll: StdCell::new(false),
         name,
@@ -286,7 +344,9 @@ impl<T: 'static> Future for DeferredFuture<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let Some(cell) = this.cell.as_ref() else {
-            return Poll::Ready(Err(Failure::msg("a DeferredFuture was polled after it completed")));
+            return Poll::Ready(Err(Failure::msg(
+                "a DeferredFuture was polled after it completed",
+            )));
         };
         if let Some(result) = chain::take_ready(cell) {
             this.cell = None;
@@ -313,7 +373,11 @@ impl<T> Drop for DeferredFuture<T> {
     fn drop(&mut self) {
         // An abandoned await must not keep resuming (or keep alive) whoever awaited it.
         if let Some(cell) = self.cell.take() {
-            let old = cell.st.try_borrow_mut().ok().and_then(|mut st| st.awaiter.take());
+            let old = cell
+                .st
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut st| st.awaiter.take());
             drop(old);
         }
     }

@@ -1,21 +1,4 @@
-//! # defer: Twisted's `Deferred` for Rust
-//!
-//! A [`Deferred<T>`] is a placeholder for a result that is not here yet. Steps added to it form one
-//! chain that encodes *an order of execution separately from the order of lines*: each step gets
-//! the previous step's success or [`Failure`] and returns a success, a failure, or another
-//! Deferred to wait for. Nothing here knows about event loops, threads or scheduling.
-//!
-//! ```
-//! use defer_core::{Deferred, Failure, testing::success_result_of};
-//!
-//! let (d, trigger) = Deferred::<i32>::new();
-//! let d = d
-//!     .add_callback(|x| if x > 0 { Ok(x) } else { Err(Failure::msg("not positive")) })
-//!     .add_errback(|_f| Ok(0))            // except: recover
-//!     .add_callback(|x| Ok(x * 10));      // then proceed anyway
-//! trigger.callback(-3);
-//! assert_eq!(success_result_of(d), 0);
-//! ```
+#![doc = include_str!("guide.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -30,13 +13,33 @@ pub mod testing;
 mod trigger;
 pub mod unhandled;
 
+// Cancellation, time and coordination.
+pub mod clock;
+pub mod list;
+mod lock;
+mod queue;
+mod scheduler;
+mod semaphore;
+mod timeout;
+#[cfg(feature = "tokio")]
+mod tokio_scheduler;
+
 pub use coroutine::{DeferredFuture, ensure_deferred};
 pub use deferred::{Deferred, DeferredControl, execute, fail, maybe_deferred, succeed};
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
 pub use outcome::Outcome;
 pub use trigger::Trigger;
 
-// TEMP pub use defer_macros::{inline_callbacks, yield_};
+pub use list::{DeferredList, Gather, gather_results, race};
+pub use lock::DeferredLock;
+pub use queue::DeferredQueue;
+pub use scheduler::{DelayedCall, DelayedCallHandle, Scheduler};
+pub use semaphore::DeferredSemaphore;
+pub use timeout::defer_later;
+#[cfg(feature = "tokio")]
+pub use tokio_scheduler::TokioScheduler;
+
+pub use defer_macros::{inline_callbacks, yield_};
 
 /// Helpers for the code `#[inline_callbacks]` generates. Not a public API.
 #[doc(hidden)]
@@ -74,3 +77,12 @@ pub mod __private {
         Failure::msg("unreachable: the yield_! guard branch never runs")
     }
 }
+
+#[cfg(feature = "tokio")]
+#[path = "tokio_bridge.rs"]
+pub mod tokio;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

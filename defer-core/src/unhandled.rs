@@ -7,7 +7,7 @@
 //!
 //! The report goes to a hook: a thread-local one installed by [`with_hook`] (for tests), else the
 //! process-wide one installed by [`set_hook`], else [`default_report`], which writes one clear
-//! report to stderr. A hook that panics cannot take the program down: the panic is caught and the
+//! report to stderr (or, with the `tracing` feature, emits a `tracing::error!` event). A hook that panics cannot take the program down: the panic is caught and the
 //! failure is written to stderr instead.
 
 use std::cell::RefCell;
@@ -18,11 +18,12 @@ use std::sync::{Arc, RwLock};
 use crate::failure::Failure;
 
 type GlobalHook = Arc<dyn Fn(&Failure) + Send + Sync>;
+type LocalHook = Rc<dyn Fn(&Failure)>;
 
 static GLOBAL: RwLock<Option<GlobalHook>> = RwLock::new(None);
 
 thread_local! {
-    static LOCAL: RefCell<Option<Rc<dyn Fn(&Failure)>>> = const { RefCell::new(None) };
+    static LOCAL: RefCell<Option<LocalHook>> = const { RefCell::new(None) };
 }
 
 /// Installs the process-wide hook for unhandled failures, replacing the previous one (like
@@ -44,7 +45,11 @@ pub fn set_hook(hook: impl Fn(&Failure) + Send + Sync + 'static) {
 /// assert!(!defer_core::unhandled::take_hook());
 /// ```
 pub fn take_hook() -> bool {
-    GLOBAL.write().unwrap_or_else(|e| e.into_inner()).take().is_some()
+    GLOBAL
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .is_some()
 }
 
 /// Runs `body` with `hook` receiving this thread's unhandled failures, then restores the
@@ -60,7 +65,7 @@ pub fn take_hook() -> bool {
 /// assert_eq!(*seen.borrow(), ["nobody caught me"]);
 /// ```
 pub fn with_hook<R>(hook: impl Fn(&Failure) + 'static, body: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Rc<dyn Fn(&Failure)>>);
+    struct Restore(Option<LocalHook>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let prev = self.0.take();
@@ -75,18 +80,34 @@ pub fn with_hook<R>(hook: impl Fn(&Failure) + 'static, body: impl FnOnce() -> R)
 /// The default report: one block on stderr, `Unhandled error in Deferred:` then the failure
 /// with its trace.
 ///
+/// With the `tracing` feature, it is instead a `tracing::error!` event, `Unhandled error in
+/// Deferred`, with the fields `failure.type` (the error's type name), `failure.message` and
+/// `failure.trace` (the `yield_!` / `.await` points, outermost first, then where it was raised).
+/// When no subscriber is interested in that event (none is installed, or it filters errors out
+/// of this crate), the report still goes to stderr, so it is never lost.
+///
 /// ```
 /// defer_core::unhandled::default_report(&defer_core::Failure::msg("shown on stderr"));
 /// ```
 pub fn default_report(failure: &Failure) {
+    #[cfg(feature = "tracing")]
+    if tracing::enabled!(tracing::Level::ERROR) {
+        let l = failure.location();
+        let mut trace: String = failure.frames().map(|f| format!("{f}\n")).collect();
+        trace += &format!("raised at {}:{}:{}", l.file(), l.line(), l.column());
+        tracing::error!(
+            failure.r#type = failure.type_name(),
+            failure.message = %failure.message(),
+            failure.trace = %trace,
+            "Unhandled error in Deferred"
+        );
+        return;
+    }
     eprintln!("Unhandled error in Deferred:\n{failure}");
 }
 
 pub(crate) fn report(failure: &Failure) {
-    let local = LOCAL
-        .try_with(|l| l.borrow().clone())
-        .ok()
-        .flatten();
+    let local = LOCAL.try_with(|l| l.borrow().clone()).ok().flatten();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         if let Some(hook) = local {
             hook(failure);

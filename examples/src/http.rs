@@ -7,7 +7,7 @@
 //! `makeRequest failed due to connection error` and returns an empty list.
 //!
 //! Everything runs on one thread, in a tokio `LocalSet` (see
-//! [`defer_core::tokio`](defer_core::tokio)); [`react`](defer_core::tokio::react) sets one up.
+//! [`defer_core::tokio`]); [`react`](defer_core::tokio::react) sets one up.
 //!
 //! ```
 //! use defer_core::{ensure_deferred, tokio::react};

@@ -1,0 +1,872 @@
+//! Waiting on many Deferreds: [`DeferredList`], [`gather_results`], [`race`] and the tuple
+//! gather [`Gather`].
+//!
+//! Every combinator takes its inputs *by value*: once a Deferred is in a list, only the list
+//! consumes its result, so no step can be added to an input afterwards (in Twisted, steps added
+//! after the list see what the list passed on). Cancelling the combined Deferred cancels every
+//! input that was handed in.
+//!
+//! **Unhandled errors.** Without [`consume_errors`](DeferredList::consume_errors), an input's
+//! failure is recorded by the list *and* stays in the input's own chain, where it is reported as
+//! unhandled when the input goes away (as Twisted logs "Unhandled error in Deferred"). With it,
+//! the list consumes the failure. [`race`] always consumes its inputs' results.
+
+use std::cell::RefCell;
+use std::error::Error;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::rc::Rc;
+
+use crate::deferred::{Deferred, DeferredControl};
+use crate::failure::Failure;
+use crate::trigger::Trigger;
+
+/// The output of a list whose results are all wanted ([`DeferredList::build`] without
+/// [`fire_on_one_callback`](DeferredList::fire_on_one_callback)): one `Result` per input, in
+/// input order. A mode marker of [`DeferredList`].
+///
+/// ```
+/// use defer_core::{DeferredList, list::AllResults, succeed};
+/// let _list: DeferredList<u8, AllResults> = DeferredList::new([succeed(1)]);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllResults;
+
+/// The mode marker of a [`DeferredList`] made with
+/// [`fire_on_one_callback`](DeferredList::fire_on_one_callback): it fires with the first success
+/// ([`FirstResult`]).
+///
+/// ```
+/// use defer_core::{DeferredList, list::FirstCallback, succeed};
+/// let _list: DeferredList<u8, FirstCallback> = DeferredList::new([succeed(1)]).fire_on_one_callback();
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FirstCallback;
+
+/// What a [`fire_on_one_callback`](DeferredList::fire_on_one_callback) list fires with.
+///
+/// ```
+/// use defer_core::{DeferredList, Failure, fail, list::FirstResult, testing::success_result_of};
+/// let d = DeferredList::new([fail::<u8>(Failure::msg("a")), fail(Failure::msg("b"))])
+///     .consume_errors(true)
+///     .fire_on_one_callback()
+///     .build();
+/// match success_result_of(d) {
+///     FirstResult::AllFailed(failures) => assert_eq!(failures.len(), 2),
+///     FirstResult::Success { .. } => unreachable!(),
+/// }
+/// ```
+#[derive(Debug)]
+pub enum FirstResult<T> {
+    /// The first input to succeed, and its index: Twisted's `(value, index)`.
+    Success {
+        /// The input's position in the list.
+        index: usize,
+        /// Its success value.
+        value: T,
+    },
+    /// Every input failed (Twisted then fires with the full list of failures): their failures in
+    /// input order.
+    AllFailed(Vec<Failure>),
+}
+
+/// Waits for several Deferreds of one type: Twisted's `DeferredList`, its result typed by the
+/// flags instead of guessed from tuples.
+///
+/// Made with [`new`](DeferredList::new), set up with the flags, and turned into the Deferred that
+/// fires with the results by [`build`](DeferredList::build) (or [`gather`](DeferredList::gather)):
+///
+/// | flags | the Deferred's success | fails with |
+/// |---|---|---|
+/// | none | `Vec<Result<T, Failure>>`, in input order, once all have fired | never |
+/// | [`fire_on_one_errback`](DeferredList::fire_on_one_errback) | the same, when all succeeded | [`FirstError`] on the first failure |
+/// | [`fire_on_one_callback`](DeferredList::fire_on_one_callback) | [`FirstResult`]: the first success and its index, or all the failures | never (or [`FirstError`] with `fire_on_one_errback` too) |
+///
+/// Inputs that have already fired are processed by `build` itself. Cancelling the built Deferred
+/// before it fires cancels every input; what it then fires with follows the flags. (If that does
+/// not decide it, because an input is paused, say, the list fails with
+/// [`CancelledError`](crate::errors::CancelledError), where Twisted would leave it unfired.) An
+/// empty list fires at once with `[]`, except with `fire_on_one_callback`, where it never fires.
+/// A [`FirstError`] records the `build`, `gather` or `gather_results` call as where it entered the
+/// chain.
+///
+/// ```
+/// use defer_core::{Deferred, DeferredList, Failure, testing::*};
+///
+/// let (d1, t1) = Deferred::<&str>::new();
+/// let (d2, t2) = Deferred::new();
+/// let all = DeferredList::new(vec![d1, d2]).consume_errors(true).build();
+/// t2.errback(Failure::msg("2"));
+/// assert_no_result(&all);
+/// t1.callback("1");
+/// let results = success_result_of(all);
+/// assert_eq!(results[0].as_ref().ok(), Some(&"1"));
+/// assert_eq!(results[1].as_ref().unwrap_err().message(), "2");
+/// ```
+#[must_use = "a DeferredList does nothing until `build` or `gather` attaches it to its inputs"]
+pub struct DeferredList<T, M = AllResults> {
+    inputs: Vec<Deferred<T>>,
+    fire_on_one_errback: bool,
+    consume_errors: bool,
+    _mode: PhantomData<M>,
+}
+
+impl<T: 'static> DeferredList<T, AllResults> {
+    /// A list of the given Deferreds, in order, with every flag off.
+    ///
+    /// ```
+    /// use defer_core::{DeferredList, succeed, testing::success_result_of};
+    /// let r = success_result_of(DeferredList::new([succeed(1), succeed(2)]).build());
+    /// assert_eq!(r.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [1, 2]);
+    /// ```
+    pub fn new(inputs: impl IntoIterator<Item = Deferred<T>>) -> Self {
+        DeferredList {
+            inputs: inputs.into_iter().collect(),
+            fire_on_one_errback: false,
+            consume_errors: false,
+            _mode: PhantomData,
+        }
+    }
+
+    /// Fire with the first success and its index, instead of waiting for all: Twisted's
+    /// `fireOnOneCallback=True`. If every input fails, the list fires with all the failures.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, DeferredList, list::FirstResult, testing::*};
+    /// let (d1, _t1) = Deferred::<&str>::new();
+    /// let (d2, t2) = Deferred::new();
+    /// let first = DeferredList::new([d1, d2]).fire_on_one_callback().build();
+    /// t2.callback("two");
+    /// match success_result_of(first) {
+    ///     FirstResult::Success { index, value } => assert_eq!((index, value), (1, "two")),
+    ///     FirstResult::AllFailed(_) => unreachable!(),
+    /// }
+    /// ```
+    pub fn fire_on_one_callback(self) -> DeferredList<T, FirstCallback> {
+        DeferredList {
+            inputs: self.inputs,
+            fire_on_one_errback: self.fire_on_one_errback,
+            consume_errors: self.consume_errors,
+            _mode: PhantomData,
+        }
+    }
+
+    /// Attaches the list to its inputs and returns the Deferred of all their results, in input
+    /// order.
+    ///
+    /// ```
+    /// use defer_core::{DeferredList, testing::success_result_of};
+    /// assert!(success_result_of(DeferredList::<u8>::new([]).build()).is_empty());
+    /// ```
+    #[track_caller]
+    pub fn build(self) -> Deferred<Vec<Result<T, Failure>>> {
+        let d = attach(
+            self.inputs,
+            false,
+            self.fire_on_one_errback,
+            self.consume_errors,
+        );
+        d.add_callback(|fired| match fired {
+            Fired::All(results) => Ok(results),
+            Fired::First(..) => unreachable!("only a fire_on_one_callback list fires early"),
+        })
+    }
+
+    /// Attaches the list to its inputs as Twisted's `gatherResults` does: the Deferred of the
+    /// values in input order, or a [`FirstError`] on the first failure
+    /// ([`fire_on_one_errback`](DeferredList::fire_on_one_errback) is implied).
+    /// [`consume_errors`](DeferredList::consume_errors) is honoured.
+    ///
+    /// ```
+    /// use defer_core::{DeferredList, Failure, fail, succeed, errors::FirstError, testing::*};
+    /// let d = DeferredList::new([succeed(1), fail(Failure::msg("no"))]).consume_errors(true).gather();
+    /// let f = failure_result_of(d);
+    /// assert_eq!(f.downcast_ref::<FirstError>().unwrap().index(), 1);
+    /// ```
+    #[track_caller]
+    pub fn gather(self) -> Deferred<Vec<T>> {
+        let d = attach(self.inputs, false, true, self.consume_errors);
+        d.add_callback(|fired| match fired {
+            Fired::All(results) => Ok(results
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|_| unreachable!("a failure fires a gather early")))
+                .collect()),
+            Fired::First(..) => unreachable!("a gather does not fire on one callback"),
+        })
+    }
+}
+
+impl<T: 'static> DeferredList<T, FirstCallback> {
+    /// Attaches the list to its inputs and returns the Deferred of the first success, or of
+    /// every failure if all fail.
+    ///
+    /// ```
+    /// use defer_core::{DeferredList, succeed, list::FirstResult, testing::success_result_of};
+    /// let d = DeferredList::new([succeed('a'), succeed('b')]).fire_on_one_callback().build();
+    /// assert!(matches!(success_result_of(d), FirstResult::Success { index: 0, value: 'a' }));
+    /// ```
+    #[track_caller]
+    pub fn build(self) -> Deferred<FirstResult<T>> {
+        let d = attach(
+            self.inputs,
+            true,
+            self.fire_on_one_errback,
+            self.consume_errors,
+        );
+        d.add_callback(|fired| {
+            Ok(match fired {
+                Fired::First(index, value) => FirstResult::Success { index, value },
+                // Any success would have fired the list early: these are all failures.
+                Fired::All(results) => {
+                    FirstResult::AllFailed(results.into_iter().filter_map(Result::err).collect())
+                }
+            })
+        })
+    }
+}
+
+impl<T: 'static, M> DeferredList<T, M> {
+    /// Fail with [`FirstError`] (the index and the input's failure) on the first failure:
+    /// Twisted's `fireOnOneErrback`.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, DeferredList, Failure, errors::FirstError, testing::*};
+    /// let (d1, t1) = Deferred::<u8>::new();
+    /// let (d2, t2) = Deferred::new();
+    /// let d = DeferredList::new([d1, d2]).fire_on_one_errback(true).consume_errors(true).build();
+    /// t1.callback(1);
+    /// assert_no_result(&d);
+    /// t2.errback(Failure::msg("from def2"));
+    /// let f = failure_result_of(d);
+    /// let first = f.downcast_ref::<FirstError>().unwrap();
+    /// assert_eq!((first.index(), first.sub_failure().message()), (1, "from def2".to_owned()));
+    /// ```
+    pub fn fire_on_one_errback(mut self, on: bool) -> Self {
+        self.fire_on_one_errback = on;
+        self
+    }
+
+    /// Consume the inputs' failures: Twisted's `consumeErrors`. Without it, a failed input keeps
+    /// its failure and reports it as unhandled when it goes away, besides the list recording it.
+    ///
+    /// ```
+    /// use defer_core::{DeferredList, Failure, fail, testing::success_result_of, unhandled};
+    /// use std::{cell::Cell, rc::Rc};
+    /// let reported = Rc::new(Cell::new(0));
+    /// let r = reported.clone();
+    /// unhandled::with_hook(move |_| r.set(r.get() + 1), || {
+    ///     let quiet = DeferredList::new([fail::<()>(Failure::msg("x"))]).consume_errors(true).build();
+    ///     let _ = success_result_of(quiet);
+    ///     let loud = DeferredList::new([fail::<()>(Failure::msg("y"))]).build();
+    ///     let _ = success_result_of(loud);
+    /// });
+    /// assert_eq!(reported.get(), 1);   // only the input of the second list
+    /// ```
+    pub fn consume_errors(mut self, on: bool) -> Self {
+        self.consume_errors = on;
+        self
+    }
+
+    /// How many inputs the list has.
+    ///
+    /// ```
+    /// use defer_core::{DeferredList, succeed};
+    /// assert_eq!(DeferredList::new([succeed(()), succeed(())]).len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Whether the list has no inputs.
+    ///
+    /// ```
+    /// assert!(defer_core::DeferredList::<u8>::new([]).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+}
+
+impl<T, M> fmt::Debug for DeferredList<T, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeferredList")
+            .field("inputs", &self.inputs.len())
+            .field("mode", &std::any::type_name::<M>())
+            .field("fire_on_one_errback", &self.fire_on_one_errback)
+            .field("consume_errors", &self.consume_errors)
+            .finish()
+    }
+}
+
+/// Twisted's `gatherResults(ds)`: the values of all the Deferreds in input order, or a
+/// [`FirstError`] on the first failure. As in Twisted, the inputs' failures are not consumed (see
+/// the [module docs](crate::list)); use
+/// `DeferredList::new(ds).consume_errors(true).gather()` to consume them.
+///
+/// ```
+/// use defer_core::{Deferred, gather_results, testing::*};
+/// let (d1, t1) = Deferred::new();
+/// let (d2, t2) = Deferred::new();
+/// let all = gather_results([d1, d2]);
+/// t2.callback("b");
+/// assert_no_result(&all);
+/// t1.callback("a");
+/// assert_eq!(success_result_of(all), ["a", "b"]);
+/// ```
+#[track_caller]
+pub fn gather_results<T: 'static>(
+    inputs: impl IntoIterator<Item = Deferred<T>>,
+) -> Deferred<Vec<T>> {
+    DeferredList::new(inputs).gather()
+}
+
+/// What the shared engine fires with; each front end maps it to its own typed result.
+enum Fired<T> {
+    All(Vec<Result<T, Failure>>),
+    First(usize, T),
+}
+
+struct ListState<T> {
+    results: Vec<Option<Result<T, Failure>>>,
+    remaining: usize,
+    trigger: Option<Trigger<Fired<T>>>,
+    fire_on_one_callback: bool,
+    fire_on_one_errback: bool,
+    /// Where the list was built: where a `FirstError` enters the list's chain.
+    at: &'static Location<'static>,
+}
+
+/// Cancels every input, each through its weak handle (a finished input is simply gone).
+fn cancel_all(controls: &[DeferredControl]) {
+    for c in controls {
+        c.cancel();
+    }
+}
+
+/// Drops a trigger without firing it: the Deferred it belongs to never fires (an empty
+/// `fire_on_one_callback` list, `race([])`), and no `TriggerDropped` is raised.
+fn never_fire<T: 'static>(trigger: Trigger<T>) {
+    drop(trigger.into_cell());
+}
+
+#[track_caller]
+fn attach<T: 'static>(
+    inputs: Vec<Deferred<T>>,
+    fire_on_one_callback: bool,
+    fire_on_one_errback: bool,
+    consume_errors: bool,
+) -> Deferred<Fired<T>> {
+    let controls: Vec<DeferredControl> = inputs.iter().map(Deferred::control).collect();
+    let (out, trigger) =
+        Deferred::with_canceller(move |_own: Trigger<Fired<T>>| cancel_all(&controls));
+    let n = inputs.len();
+    if n == 0 {
+        if fire_on_one_callback {
+            never_fire(trigger);
+        } else {
+            trigger.callback(Fired::All(Vec::new()));
+        }
+        return out;
+    }
+    let state = Rc::new(RefCell::new(ListState {
+        results: (0..n).map(|_| None).collect(),
+        remaining: n,
+        trigger: Some(trigger),
+        fire_on_one_callback,
+        fire_on_one_errback,
+        at: Location::caller(),
+    }));
+    for (index, input) in inputs.into_iter().enumerate() {
+        let state = state.clone();
+        let rest = input.add_both(move |result: Result<T, Failure>| {
+            let passed = match &result {
+                Err(f) if !consume_errors => Err(f.clone()),
+                _ => Ok(()),
+            };
+            record(&state, index, result);
+            passed
+        });
+        // The input's chain lives on in its producer; only the list consumes its result.
+        drop(rest);
+    }
+    out
+}
+
+/// Records input `index`'s result and fires the list if that decides it. No user code runs
+/// while the state is borrowed: the trigger and any value to drop are taken out first.
+fn record<T: 'static>(state: &RefCell<ListState<T>>, index: usize, result: Result<T, Failure>) {
+    let mut s = state.borrow_mut();
+    s.remaining -= 1;
+    if s.trigger.is_none() {
+        // The list has fired already: later results are ignored.
+        drop(s);
+        drop(result);
+        return;
+    }
+    let fire: Option<Result<Fired<T>, Failure>> = match result {
+        Ok(value) if s.fire_on_one_callback => Some(Ok(Fired::First(index, value))),
+        Err(failure) if s.fire_on_one_errback => {
+            Some(Err(Failure::new_at(FirstError::new(index, failure), s.at)))
+        }
+        result => {
+            s.results[index] = Some(result);
+            (s.remaining == 0).then(|| {
+                let all = std::mem::take(&mut s.results)
+                    .into_iter()
+                    .map(|r| r.expect("every input has reported"))
+                    .collect();
+                Ok(Fired::All(all))
+            })
+        }
+    };
+    let Some(fire) = fire else { return };
+    let trigger = s.trigger.take().expect("checked above");
+    // Results recorded before an early fire are no longer needed.
+    let recorded = std::mem::take(&mut s.results);
+    drop(s);
+    drop(recorded);
+    trigger.resolve(fire);
+}
+
+/// Twisted's `race(ds)`: the index and value of the first input to succeed; every other input is
+/// then cancelled, exactly once. If every input fails, it fails with a [`FailureGroup`] of their
+/// failures in input order (and nothing is cancelled). Cancelling the race cancels all inputs.
+/// `race([])` never fires. The race consumes every input's result, so nothing is reported as
+/// unhandled; a loser that fires late (a success from its canceller, say) is ignored.
+///
+/// ```
+/// use defer_core::{Deferred, race, testing::success_result_of};
+/// let (slow, slow_producer) = Deferred::<&str>::new();
+/// let (fast, fast_producer) = Deferred::new();
+/// let winner = race([slow, fast]);
+/// fast_producer.callback("fast");
+/// assert_eq!(success_result_of(winner), (1, "fast"));
+/// assert!(slow_producer.is_cancelled());
+/// ```
+#[track_caller]
+pub fn race<T: 'static>(inputs: impl IntoIterator<Item = Deferred<T>>) -> Deferred<(usize, T)> {
+    let inputs: Vec<Deferred<T>> = inputs.into_iter().collect();
+    let n = inputs.len();
+    let state = Rc::new(RefCell::new(RaceState {
+        to_cancel: inputs.iter().map(|d| Some(d.control())).collect(),
+        failures: (0..n).map(|_| None).collect(),
+        failed: 0,
+        decided: false,
+        trigger: None,
+        at: Location::caller(),
+    }));
+    let weak = Rc::downgrade(&state);
+    let (out, trigger) = Deferred::with_canceller(move |_own: Trigger<(usize, T)>| {
+        let Some(state) = weak.upgrade() else { return };
+        // Each input is cancelled by the race at most once: take its handle out first.
+        for i in 0..n {
+            let ctl = state
+                .borrow_mut()
+                .to_cancel
+                .get_mut(i)
+                .and_then(Option::take);
+            if let Some(ctl) = ctl {
+                ctl.cancel();
+            }
+        }
+    });
+    if n == 0 {
+        never_fire(trigger);
+        return out;
+    }
+    state.borrow_mut().trigger = Some(trigger);
+    for (index, input) in inputs.into_iter().enumerate() {
+        let state = state.clone();
+        let rest = input.add_both(move |result: Result<T, Failure>| {
+            race_record(&state, index, result);
+            Ok::<(), Failure>(())
+        });
+        drop(rest);
+    }
+    out
+}
+
+struct RaceState<T> {
+    to_cancel: Vec<Option<DeferredControl>>,
+    failures: Vec<Option<Failure>>,
+    failed: usize,
+    decided: bool,
+    trigger: Option<Trigger<(usize, T)>>,
+    /// Where the race was made: where a `FailureGroup` enters its chain.
+    at: &'static Location<'static>,
+}
+
+fn race_record<T: 'static>(
+    state: &RefCell<RaceState<T>>,
+    index: usize,
+    result: Result<T, Failure>,
+) {
+    let mut s = state.borrow_mut();
+    if s.decided {
+        drop(s);
+        drop(result);
+        return;
+    }
+    match result {
+        Ok(value) => {
+            s.decided = true;
+            let trigger = s.trigger.take();
+            s.to_cancel[index] = None; // the winner is never cancelled
+            let losers: Vec<DeferredControl> =
+                s.to_cancel.iter_mut().filter_map(Option::take).collect();
+            let failures = std::mem::take(&mut s.failures);
+            drop(s);
+            drop(failures);
+            // As Twisted: cancel the losers, then fire with the winner.
+            for loser in losers {
+                loser.cancel();
+            }
+            if let Some(trigger) = trigger {
+                trigger.callback((index, value));
+            }
+        }
+        Err(failure) => {
+            s.failures[index] = Some(failure);
+            s.failed += 1;
+            if s.failed < s.failures.len() {
+                return;
+            }
+            s.decided = true;
+            let trigger = s.trigger.take();
+            let failures: Vec<Failure> = std::mem::take(&mut s.failures)
+                .into_iter()
+                .map(|f| f.expect("every input failed"))
+                .collect();
+            s.to_cancel.clear();
+            let at = s.at;
+            drop(s);
+            if let Some(trigger) = trigger {
+                trigger.errback(Failure::new_at(FailureGroup::new(failures), at));
+            }
+        }
+    }
+}
+
+/// The first failure of a [`gather_results`], a [`gather`](Gather::gather) or a
+/// [`fire_on_one_errback`](DeferredList::fire_on_one_errback) list: which input failed, and
+/// how. Twisted's `FirstError(subFailure, index)`.
+///
+/// Its [`source`](Error::source) is the input's error, so
+/// [`Failure::check`](crate::Failure::check) on the list's failure also matches the input's
+/// error kind. Two are equal when the index is equal and the sub-failures are the same failure.
+///
+/// ```
+/// use defer_core::{Failure, errors::FirstError};
+/// let f = Failure::msg("no route");
+/// let e = FirstError::new(3, f.clone());
+/// assert_eq!(e.to_string(), "input #3 failed first: no route");
+/// assert_eq!(e, FirstError::new(3, f));
+/// assert_ne!(e, FirstError::new(3, Failure::msg("no route")));
+/// ```
+#[derive(Clone)]
+pub struct FirstError {
+    index: usize,
+    sub_failure: Failure,
+}
+
+impl FirstError {
+    /// The first error, from input `index`, which failed with `sub_failure`.
+    ///
+    /// ```
+    /// let e = defer_core::errors::FirstError::new(0, defer_core::Failure::msg("x"));
+    /// assert_eq!(e.index(), 0);
+    /// ```
+    pub fn new(index: usize, sub_failure: Failure) -> Self {
+        FirstError { index, sub_failure }
+    }
+
+    /// The position of the input that failed.
+    ///
+    /// ```
+    /// assert_eq!(defer_core::errors::FirstError::new(7, defer_core::Failure::msg("x")).index(), 7);
+    /// ```
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The input's failure (Twisted's `subFailure`).
+    ///
+    /// ```
+    /// let e = defer_core::errors::FirstError::new(0, defer_core::Failure::msg("inner"));
+    /// assert_eq!(e.sub_failure().message(), "inner");
+    /// ```
+    pub fn sub_failure(&self) -> &Failure {
+        &self.sub_failure
+    }
+
+    /// The input's failure, by value.
+    ///
+    /// ```
+    /// let e = defer_core::errors::FirstError::new(0, defer_core::Failure::msg("inner"));
+    /// assert_eq!(e.into_sub_failure().message(), "inner");
+    /// ```
+    pub fn into_sub_failure(self) -> Failure {
+        self.sub_failure
+    }
+}
+
+impl PartialEq for FirstError {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && self.sub_failure.same_as(&other.sub_failure)
+    }
+}
+
+impl fmt::Debug for FirstError {
+    /// Twisted's repr: `FirstError[#3, <the sub-failure's error, debug-printed>]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "FirstError[#{}, {:?}]",
+            self.index,
+            self.sub_failure.error()
+        )
+    }
+}
+
+impl fmt::Display for FirstError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "input #{} failed first: {}",
+            self.index,
+            self.sub_failure.error()
+        )
+    }
+}
+
+impl Error for FirstError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(self.sub_failure.error())
+    }
+}
+
+/// Every input of a [`race`] failed: their failures, in input order. Twisted's `FailureGroup`.
+///
+/// ```
+/// use defer_core::{Failure, fail, race, errors::FailureGroup, testing::failure_result_of};
+/// let d = race([fail::<u8>(Failure::msg("a")), fail(Failure::msg("b"))]);
+/// let f = failure_result_of(d);
+/// let group = f.downcast_ref::<FailureGroup>().unwrap();
+/// let messages: Vec<String> = group.failures().iter().map(|f| f.message()).collect();
+/// assert_eq!(messages, ["a", "b"]);
+/// assert_eq!(group.to_string(), "all 2 inputs failed: #0: a; #1: b");
+/// ```
+#[derive(Clone)]
+pub struct FailureGroup {
+    failures: Vec<Failure>,
+}
+
+impl FailureGroup {
+    /// A group of failures, in input order.
+    ///
+    /// ```
+    /// let g = defer_core::errors::FailureGroup::new(vec![defer_core::Failure::msg("x")]);
+    /// assert_eq!(g.failures().len(), 1);
+    /// ```
+    pub fn new(failures: Vec<Failure>) -> Self {
+        FailureGroup { failures }
+    }
+
+    /// The failures, in input order.
+    ///
+    /// ```
+    /// let g = defer_core::errors::FailureGroup::new(vec![]);
+    /// assert!(g.failures().is_empty());
+    /// ```
+    pub fn failures(&self) -> &[Failure] {
+        &self.failures
+    }
+
+    /// The failures, by value.
+    ///
+    /// ```
+    /// let g = defer_core::errors::FailureGroup::new(vec![defer_core::Failure::msg("x")]);
+    /// assert_eq!(g.into_failures()[0].message(), "x");
+    /// ```
+    pub fn into_failures(self) -> Vec<Failure> {
+        self.failures
+    }
+}
+
+impl fmt::Debug for FailureGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FailureGroup").field(&self.failures).finish()
+    }
+}
+
+impl fmt::Display for FailureGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "all {} inputs failed", self.failures.len())?;
+        for (i, failure) in self.failures.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { "; " };
+            write!(f, "{sep}#{i}: {}", failure.error())?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for FailureGroup {}
+
+/// Gathers a tuple of Deferreds of different types into one Deferred of the tuple of their
+/// values, for arities 2 to 8: `(d1, d2).gather()`. Beyond Twisted, where a list of mixed results
+/// needed no types.
+///
+/// It behaves as [`gather_results`]: the values once all have succeeded, or a [`FirstError`]
+/// (with the tuple position as index) on the first failure; cancelling it cancels every input.
+/// [`gather`](Gather::gather) leaves the inputs' failures in their chains, as `gather_results`
+/// does; [`gather_consuming_errors`](Gather::gather_consuming_errors) consumes them.
+///
+/// ```
+/// use defer_core::{Deferred, Gather, succeed, testing::*};
+///
+/// let (name, producer) = Deferred::<String>::new();
+/// let both = (succeed(42_u32), name).gather();
+/// assert_no_result(&both);
+/// producer.callback("ada".to_owned());
+/// assert_eq!(success_result_of(both), (42, "ada".to_owned()));
+/// ```
+pub trait Gather {
+    /// The tuple of the inputs' values.
+    type Output: 'static;
+
+    /// Gathers the values; the inputs' failures stay in their chains (and are reported as
+    /// unhandled when the inputs go away).
+    ///
+    /// ```
+    /// use defer_core::{Gather, succeed, testing::success_result_of};
+    /// assert_eq!(success_result_of((succeed(1), succeed('x'), succeed("s")).gather()), (1, 'x', "s"));
+    /// ```
+    fn gather(self) -> Deferred<Self::Output>;
+
+    /// Gathers the values and consumes the inputs' failures.
+    ///
+    /// ```
+    /// use defer_core::{Failure, Gather, fail, succeed, errors::FirstError, testing::failure_result_of};
+    /// let d = (succeed(1), fail::<String>(Failure::msg("no"))).gather_consuming_errors();
+    /// assert_eq!(failure_result_of(d).downcast_ref::<FirstError>().unwrap().index(), 1);
+    /// ```
+    fn gather_consuming_errors(self) -> Deferred<Self::Output>;
+}
+
+struct TupleState<V, O> {
+    values: V,
+    remaining: usize,
+    trigger: Option<Trigger<O>>,
+    /// Where the gather was made: where a `FirstError` enters its chain.
+    at: &'static Location<'static>,
+}
+
+macro_rules! tuple_gather {
+    ($($T:ident $idx:tt),+) => {
+        impl<$($T: 'static),+> Gather for ($(Deferred<$T>,)+) {
+            type Output = ($($T,)+);
+
+            #[track_caller]
+            fn gather(self) -> Deferred<Self::Output> {
+                gather_tuple(self, false)
+            }
+
+            #[track_caller]
+            fn gather_consuming_errors(self) -> Deferred<Self::Output> {
+                gather_tuple(self, true)
+            }
+        }
+
+        impl<$($T: 'static),+> GatherImpl for ($(Deferred<$T>,)+) {
+            type Values = ($(Option<$T>,)+);
+            type Out = ($($T,)+);
+
+            fn controls(&self) -> Vec<DeferredControl> {
+                vec![$(self.$idx.control()),+]
+            }
+
+            fn attach(self, state: &Rc<RefCell<TupleState<Self::Values, Self::Out>>>, consume: bool) {
+                $(
+                    {
+                        let state = state.clone();
+                        let rest = self.$idx.add_both(move |result: Result<$T, Failure>| {
+                            let passed = match &result {
+                                Err(f) if !consume => Err(f.clone()),
+                                _ => Ok(()),
+                            };
+                            let fire = {
+                                let mut s = state.borrow_mut();
+                                match result {
+                                    _ if s.trigger.is_none() => None,
+                                    Ok(value) => {
+                                        s.values.$idx = Some(value);
+                                        s.remaining -= 1;
+                                        (s.remaining == 0).then(|| {
+                                            let values = std::mem::take(&mut s.values);
+                                            (s.trigger.take(), Ok(Self::unwrap_all(values)))
+                                        })
+                                    }
+                                    Err(failure) => {
+                                        let values = std::mem::take(&mut s.values);
+                                        let first = Failure::new_at(FirstError::new($idx, failure), s.at);
+                                        Some((s.trigger.take(), Err((values, first))))
+                                    }
+                                }
+                            };
+                            match fire {
+                                Some((Some(t), Ok(values))) => {
+                                    t.callback(values);
+                                }
+                                Some((Some(t), Err((values, first)))) => {
+                                    drop(values);
+                                    t.errback(first);
+                                }
+                                _ => {}
+                            }
+                            passed
+                        });
+                        drop(rest);
+                    }
+                )+
+            }
+
+            fn unwrap_all(values: Self::Values) -> Self::Out {
+                ($(values.$idx.expect("every input has succeeded"),)+)
+            }
+        }
+    };
+}
+
+/// The per-arity part of the tuple gather, generated by `tuple_gather!`.
+trait GatherImpl: Sized {
+    type Values: Default + 'static;
+    type Out: 'static;
+    fn controls(&self) -> Vec<DeferredControl>;
+    fn attach(self, state: &Rc<RefCell<TupleState<Self::Values, Self::Out>>>, consume: bool);
+    fn unwrap_all(values: Self::Values) -> Self::Out;
+}
+
+#[track_caller]
+fn gather_tuple<G: GatherImpl>(inputs: G, consume: bool) -> Deferred<G::Out> {
+    let controls = inputs.controls();
+    let n = controls.len();
+    let (out, trigger) =
+        Deferred::with_canceller(move |_own: Trigger<G::Out>| cancel_all(&controls));
+    let state = Rc::new(RefCell::new(TupleState {
+        values: G::Values::default(),
+        remaining: n,
+        trigger: Some(trigger),
+        at: Location::caller(),
+    }));
+    inputs.attach(&state, consume);
+    out
+}
+
+tuple_gather!(A 0, B 1);
+tuple_gather!(A 0, B 1, C 2);
+tuple_gather!(A 0, B 1, C 2, D 3);
+tuple_gather!(A 0, B 1, C 2, D 3, E 4);
+tuple_gather!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_gather!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_gather!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);

@@ -1,0 +1,484 @@
+//! Issue 2, "Nothing leaks" and "Cost, designed in now", checked with a counting global allocator
+//! (`support/counting_alloc.rs`, per-thread counters).
+//!
+//! Every measurement runs on a thread of its own, after a warm-up run of the same code, so that
+//! the count sees nothing but the scenario: not the test harness, not other tests running in
+//! parallel, and not the one-time set-up of thread-local state (the unhandled-failure hook's
+//! slot, for one).
+//!
+//! ## A step that captures its own chain's `Trigger`
+//!
+//! `d.add_callback(move |x| { ...t... })`, where `t` is `d`'s own trigger, makes a reference cycle:
+//! the chain owns its steps, the step owns the trigger, the trigger owns the chain. The chain then
+//! lives on even when every `Deferred` handle to it is gone, and:
+//! - **cancelling it breaks the cycle**: `cancel` fires it with `CancelledError`, the step runs
+//!   (or is passed by) and is dropped with the trigger it holds, and everything is freed. A
+//!   [`DeferredControl`](defer_core::DeferredControl) taken before the handle went away can still
+//!   do this, since the cycle keeps the chain alive;
+//! - **if it is never fired nor cancelled, it leaks**, as any `Rc` cycle does: the chain's cell,
+//!   the step's box and the chain's step queue stay allocated for good (exactly 3 blocks for one
+//!   such step; see `own_trigger_cycle_leaks_if_never_fired_nor_cancelled`). Firing it
+//!   is impossible, since only the step holds the trigger.
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+#[path = "support/depth_scenarios.rs"]
+mod depth_scenarios;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use counting_alloc::{Counts, counts, measure, on_fresh_thread};
+use defer_core::errors::{CancelledError, TriggerDropped};
+use defer_core::testing::{assert_no_result, failure_result_of, success_result_of};
+use defer_core::{Deferred, Failure, succeed, unhandled};
+use depth_scenarios::{Fire, Order};
+
+/// The size of the depth scenarios here (depth.rs runs them with 1,000,000).
+const N: usize = 10_000;
+
+/// Runs `scenario` once to warm up, then again measured, on a fresh thread; returns how many
+/// blocks the measured run left allocated.
+fn live_blocks_left_by(scenario: impl Fn() + Send + 'static) -> isize {
+    on_fresh_thread(move || {
+        scenario();
+        let before = counts();
+        scenario();
+        counts().since(before).live
+    })
+}
+
+/// Runs `body` with a thread-local unhandled-failure hook and returns the reported failures.
+fn reported_during(body: impl FnOnce()) -> Vec<Failure> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    unhandled::with_hook(move |f| s.borrow_mut().push(f.clone()), body);
+    seen.borrow().clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nothing leaks: the depth scenarios, smaller.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn steps_on_one_deferred_free_everything() {
+    for fire in [Fire::Value, Fire::Failure] {
+        let left = live_blocks_left_by(move || depth_scenarios::steps_on_one_deferred(N, fire));
+        assert_eq!(left, 0, "{N} steps on one Deferred, fired with {fire:?}");
+    }
+}
+
+#[test]
+fn waiting_chains_free_everything() {
+    for order in [Order::OuterToInner, Order::InnerToOuter] {
+        for fire in [Fire::Value, Fire::Failure] {
+            let left = live_blocks_left_by(move || depth_scenarios::waiting_chain(N, order, fire));
+            assert_eq!(
+                left, 0,
+                "{N} waiting Deferreds, {order:?}, fired with {fire:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn chain_deferred_links_free_everything() {
+    for fire_first in [false, true] {
+        for fire in [Fire::Value, Fire::Failure] {
+            let left = live_blocks_left_by(move || {
+                depth_scenarios::chain_deferred_links(N, fire_first, fire)
+            });
+            assert_eq!(
+                left, 0,
+                "{N} chain_deferred links, fire_first={fire_first}, {fire:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cancelled_waiting_chain_frees_everything() {
+    let left = live_blocks_left_by(|| depth_scenarios::cancel_waiting_chain(N));
+    assert_eq!(left, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nothing leaks: chains dropped before they finish.
+// ---------------------------------------------------------------------------------------------
+
+/// A Deferred with steps attached, dropped while pending. The trigger still owns the chain; when
+/// it is dropped unfired too, it fails the chain with `TriggerDropped`, the steps run on that
+/// failure, and the failure they pass on is reported once as unhandled. Then all is freed.
+#[test]
+fn deferred_dropped_pending_with_steps_then_trigger_dropped_frees_everything() {
+    let left = live_blocks_left_by(|| {
+        let data = Rc::new(vec![1u8, 2, 3]);
+        let reports = reported_during(|| {
+            let (d, t) = Deferred::<u32>::new();
+            let held = data.clone();
+            let d = d
+                .add_callback(move |x| Ok(x as usize + held.len()))
+                .add_errback(Err)
+                .add_both(|r| r.map(|n| n * 2));
+            drop(d);
+            assert_eq!(
+                Rc::strong_count(&data),
+                2,
+                "the pending chain still holds its steps"
+            );
+            drop(t);
+        });
+        assert_eq!(Rc::strong_count(&data), 1, "the steps were dropped");
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].check::<TriggerDropped>(), "{reports:?}");
+    });
+    assert_eq!(left, 0);
+}
+
+/// The same, but the trigger is dropped first (failing the chain while the handle still holds
+/// it), and the handle afterwards: the failure is reported once, when the handle goes.
+#[test]
+fn deferred_dropped_after_its_trigger_frees_everything() {
+    let left = live_blocks_left_by(|| {
+        let reports = reported_during(|| {
+            let (d, t) = Deferred::<u32>::new();
+            let d = d.add_callback(|x| Ok(x + 1)).add_callback(|x| Ok(x * 2));
+            drop(t);
+            assert!(d.is_called());
+            drop(d);
+        });
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].check::<TriggerDropped>(), "{reports:?}");
+    });
+    assert_eq!(left, 0);
+}
+
+/// A Deferred with steps attached, dropped while pending, whose trigger then fires normally: the
+/// steps run for nobody and everything is freed, with nothing reported.
+#[test]
+fn deferred_dropped_pending_then_fired_frees_everything() {
+    let left = live_blocks_left_by(|| {
+        let ran = Rc::new(RefCell::new(Vec::new()));
+        let reports = reported_during(|| {
+            let (d, t) = Deferred::<u32>::new();
+            let r = ran.clone();
+            let d = d.add_callback(move |x| {
+                r.borrow_mut().push(x);
+                Ok(format!("{x}"))
+            });
+            drop(d);
+            assert!(t.callback(5));
+        });
+        assert_eq!(*ran.borrow(), [5]);
+        assert!(reports.is_empty(), "{reports:?}");
+    });
+    assert_eq!(left, 0);
+}
+
+/// A pending Deferred with no steps whose handle and trigger are both dropped: nothing could ever
+/// see a result, so nothing is reported, and all is freed.
+#[test]
+fn unobserved_pending_deferred_dropped_frees_everything() {
+    let left = live_blocks_left_by(|| {
+        let reports = reported_during(|| {
+            let (d, t) = Deferred::<String>::new();
+            drop(d);
+            drop(t);
+        });
+        assert!(reports.is_empty(), "{reports:?}");
+    });
+    assert_eq!(left, 0);
+}
+
+/// An outer chain waiting on a pending inner Deferred, the outer handle dropped: the outer chain
+/// and the inner one form a cycle (the outer waits on the inner, the inner's continuation points
+/// back at the outer) that the inner trigger keeps alive. Dropping that trigger unfired fails the
+/// inner Deferred with `TriggerDropped`, which flows into the outer chain; the outer chain's
+/// final failure is reported once and everything is freed.
+#[test]
+fn chain_dropped_while_waiting_then_inner_trigger_dropped_frees_everything() {
+    let left = live_blocks_left_by(|| {
+        let reports = reported_during(|| {
+            let (inner, inner_trigger) = Deferred::<u64>::new();
+            let inner = inner.add_callback(|x| Ok(x + 1));
+            let outer = succeed(1u64)
+                .add_callback(move |_| inner)
+                .add_callback(|x| Ok(x * 10));
+            assert_no_result(&outer);
+            let ((), dropped) = measure(|| drop(outer));
+            assert_eq!(
+                dropped.live, 0,
+                "the waiting outer chain is kept alive by the inner one"
+            );
+            drop(inner_trigger);
+        });
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].check::<TriggerDropped>(), "{reports:?}");
+    });
+    assert_eq!(left, 0);
+}
+
+/// The same cycle, broken by firing the inner trigger instead: the result flows through and is
+/// dropped with the chain, nothing reported.
+#[test]
+fn chain_dropped_while_waiting_then_inner_fired_frees_everything() {
+    let left = live_blocks_left_by(|| {
+        let seen = Rc::new(RefCell::new(None));
+        let reports = reported_during(|| {
+            let (inner, inner_trigger) = Deferred::<u64>::new();
+            let s = seen.clone();
+            let outer = succeed(1u64)
+                .add_callback(move |_| inner)
+                .add_callback(move |x| {
+                    *s.borrow_mut() = Some(x);
+                    Ok(x)
+                });
+            drop(outer);
+            assert!(inner_trigger.callback(4));
+        });
+        assert_eq!(*seen.borrow(), Some(4));
+        assert!(reports.is_empty(), "{reports:?}");
+    });
+    assert_eq!(left, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A step that captures its own chain's trigger (see the module documentation).
+// ---------------------------------------------------------------------------------------------
+
+/// Cancelling the chain fires it with `CancelledError`; the step that held the trigger is passed
+/// by and dropped, the cycle is gone, and consuming the result frees everything.
+#[test]
+fn own_trigger_cycle_is_freed_by_cancel() {
+    let left = live_blocks_left_by(|| {
+        let (d, t) = Deferred::<u8>::new();
+        let d = d.add_callback(move |x| {
+            let _own_trigger = t;
+            Ok(x)
+        });
+        d.cancel();
+        assert!(failure_result_of(d).check::<CancelledError>());
+    });
+    assert_eq!(left, 0);
+}
+
+/// The handle may even be gone: a `DeferredControl` still reaches the chain the cycle keeps
+/// alive, and cancelling through it frees everything. Nobody takes the `CancelledError`, so it is
+/// reported once as unhandled.
+#[test]
+fn own_trigger_cycle_is_freed_by_cancel_through_control() {
+    let left = live_blocks_left_by(|| {
+        let reports = reported_during(|| {
+            let (d, t) = Deferred::<u8>::new();
+            let d = d.add_errback(move |f| {
+                // Runs on the CancelledError; its trigger can no longer fire the chain.
+                assert!(!t.callback(9));
+                Err(f)
+            });
+            let control = d.control();
+            drop(d);
+            assert!(!control.is_called(), "the cycle keeps the chain alive");
+            control.cancel();
+            assert!(!control.is_called(), "the chain was freed");
+        });
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].check::<CancelledError>(), "{reports:?}");
+    });
+    assert_eq!(left, 0);
+}
+
+/// Never fired nor cancelled, the cycle leaks: the chain's `Rc` cell, the step's box and the
+/// chain's step queue (a `VecDeque` buffer) — exactly 3 blocks, which this test pins down so that
+/// the behaviour stays documented. Nothing is reported: the chain never fails, it just never ends.
+#[test]
+fn own_trigger_cycle_leaks_if_never_fired_nor_cancelled() {
+    let left = live_blocks_left_by(|| {
+        let reports = reported_during(|| {
+            let (d, t) = Deferred::<u8>::new();
+            let d = d.add_callback(move |x| {
+                let _own_trigger = t;
+                Ok(x)
+            });
+            drop(d);
+        });
+        assert!(reports.is_empty(), "{reports:?}");
+    });
+    assert_eq!(left, 3, "cell + step box + step queue stay allocated");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost: no allocation per step beyond the step's own box, none for values passed along.
+// ---------------------------------------------------------------------------------------------
+
+/// Measures `f` on a fresh thread after a warm-up call.
+fn cost_of<R: Send + 'static>(f: impl Fn() -> R + Send + 'static) -> (R, Counts) {
+    on_fresh_thread(move || {
+        drop(f());
+        measure(f)
+    })
+}
+
+/// `Deferred::new()` allocates the chain's `Rc` cell and nothing else (the trigger shares it).
+#[test]
+fn cost_new_deferred_is_one_block() {
+    let ((), c) = cost_of(|| {
+        let ((d, t), c) = measure(Deferred::<u64>::new);
+        drop((d, t));
+        assert_eq!(c.live, 1);
+    });
+    assert_eq!((c.allocs, c.reallocs, c.live), (1, 0, 0));
+}
+
+/// `succeed(v)` allocates 2 blocks: the `Rc` cell of the chain and the box that holds `v`. A
+/// value enters a chain (by `succeed` or `Trigger::callback`) in such a boxed holder because the
+/// chain's slot for the current value is type-erased; the first step moves the value out and the
+/// holder is freed.
+#[test]
+fn cost_succeed_is_two_blocks() {
+    let (c, _) = cost_of(|| {
+        let (d, c) = measure(|| succeed(5u64));
+        assert_eq!(success_result_of(d), 5);
+        c
+    });
+    assert_eq!((c.allocs, c.reallocs, c.live), (2, 0, 2));
+}
+
+/// Adding a step to a pending Deferred allocates the step's box: one block. The chain's step
+/// queue is a `VecDeque` that starts unallocated, so the *first* step also allocates the queue's
+/// buffer (2 blocks), and the queue grows by doubling (a `realloc`, not a new block) when it
+/// fills: after the first step (capacity 4) at the 5th, 9th, 17th, ... step.
+#[test]
+fn cost_adding_a_step_is_one_block() {
+    let (per_step, _) = cost_of(|| {
+        let (mut d, t) = Deferred::<u64>::new();
+        let mut per_step = Vec::new();
+        for _ in 0..40 {
+            let (next, c) = measure(move || d.add_callback(|x| Ok(x + 1)));
+            d = next;
+            per_step.push(c);
+        }
+        assert!(t.callback(0));
+        assert_eq!(success_result_of(d), 40);
+        per_step
+    });
+    for (i, c) in per_step.iter().enumerate() {
+        let n = i + 1; // the n-th step
+        let expected = if n == 1 {
+            // The step's box and the queue's first buffer.
+            (2, 0, 2)
+        } else if n > 4 && (n - 1).is_power_of_two() {
+            // The step's box, and the full queue doubles in place or by moving.
+            (1, 1, 1)
+        } else {
+            (1, 0, 1)
+        };
+        assert_eq!(
+            (c.allocs, c.reallocs, c.live),
+            expected,
+            "adding step {n}: {c:?}"
+        );
+    }
+}
+
+/// Firing a chain of `STEPS` steps allocates one block: the holder of the fired value. Each step
+/// keeps its output in its own (already allocated) box, and the next step moves it out, so
+/// values pass from step to step without allocating; each spent box is freed on the way, and
+/// the last one stays as the holder of the chain's result.
+#[test]
+fn cost_firing_a_chain_allocates_only_the_fired_value_holder() {
+    const STEPS: isize = 1000;
+    let (c, _) = cost_of(|| {
+        let (mut d, t) = Deferred::<u64>::new();
+        for i in 0..STEPS {
+            d = match i % 4 {
+                0 => d.add_callback(|x| Ok(x + 1)),
+                1 => d.add_errback(Err), // passes the value by
+                2 => d.add_both(|r| r.map(|x| x + 1)),
+                _ => d.add_callbacks(|x| Ok(x + 1), Err),
+            };
+        }
+        let (accepted, c) = measure(|| t.callback(0));
+        assert!(accepted);
+        assert_eq!(success_result_of(d), (STEPS / 4 * 3) as u64);
+        c
+    });
+    // One allocation (the holder of 0); STEPS step boxes and the holder itself freed, the last
+    // step's box now holding the result.
+    assert_eq!((c.allocs, c.reallocs), (1, 0), "{c:?}");
+    assert_eq!(c.live, 1 - STEPS, "{c:?}");
+}
+
+/// A failure passing along a chain allocates nothing either: the `Failure` is an `Rc` moved
+/// from step to step (and firing with an existing failure allocates nothing at all).
+#[test]
+fn cost_failure_passing_along_a_chain_allocates_nothing() {
+    const STEPS: isize = 1000;
+    let (c, _) = cost_of(|| {
+        let failure = Failure::msg("boom");
+        let (mut d, t) = Deferred::<u64>::new();
+        for i in 0..STEPS {
+            d = if i % 2 == 0 {
+                d.add_callback(|x| Ok(x + 1)) // passed by
+            } else {
+                d.add_errback(Err) // re-raises the same failure
+            };
+        }
+        let (accepted, c) = measure(|| t.errback(failure.clone()));
+        assert!(accepted);
+        assert!(failure_result_of(d).same_as(&failure));
+        c
+    });
+    assert_eq!((c.allocs, c.reallocs), (0, 0), "{c:?}");
+    assert_eq!(c.live, -STEPS, "the spent step boxes are freed: {c:?}");
+}
+
+/// A step returning an already-fired Deferred: beyond that Deferred's own allocations (made by
+/// the step, 2 for `succeed`), taking its result costs nothing.
+#[test]
+fn cost_step_returning_fired_deferred_adds_nothing_beyond_it() {
+    let (c, _) = cost_of(|| {
+        let (d, t) = Deferred::<u64>::new();
+        let d = d.add_callback(|x| succeed(x + 1));
+        let (accepted, c) = measure(|| t.callback(1));
+        assert!(accepted);
+        assert_eq!(success_result_of(d), 2);
+        c
+    });
+    // The fired value's holder (1) and `succeed`'s cell and holder (2).
+    assert_eq!((c.allocs, c.reallocs), (3, 0), "{c:?}");
+}
+
+/// A step returning a pending Deferred: the chain appends a continuation to the inner chain's
+/// step queue, which allocates only if that queue had no buffer yet (here: the inner Deferred
+/// has no steps of its own).
+#[test]
+fn cost_step_returning_pending_deferred_adds_one_queue_buffer_at_most() {
+    let (c, _) = cost_of(|| {
+        let (inner, inner_trigger) = Deferred::<u64>::new();
+        let (d, t) = Deferred::<u64>::new();
+        let d = d.add_callback(move |_| inner);
+        let (accepted, c) = measure(|| t.callback(1));
+        assert!(accepted);
+        assert_no_result(&d);
+        assert!(inner_trigger.callback(8));
+        assert_eq!(success_result_of(d), 8);
+        c
+    });
+    // The fired value's holder (1) and the inner queue's buffer (1).
+    assert_eq!((c.allocs, c.reallocs), (2, 0), "{c:?}");
+}
+
+/// Sanity check of the counter itself: a `Box` is one block, a `Vec` growing is reallocs.
+#[test]
+fn counting_allocator_counts_this_thread() {
+    let (c, _) = cost_of(|| {
+        let ((), c) = measure(|| {
+            let b = Box::new(1u64);
+            let mut v: Vec<u64> = Vec::with_capacity(1);
+            v.extend([*b, 2]); // grows once: a realloc
+            drop(b);
+        });
+        c
+    });
+    assert_eq!((c.allocs, c.reallocs, c.live), (2, 1, 0));
+}
