@@ -208,10 +208,9 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                 st.running = true;
                 drop(st);
                 let added_at = step.location();
-                let out = catch_unwind(AssertUnwindSafe(move || step.run(input)))
-                    .unwrap_or_else(|payload| {
-                        Output::Failure(Failure::from_panic_at(payload, added_at))
-                    });
+                let out = catch_unwind(AssertUnwindSafe(move || step.run(input))).unwrap_or_else(
+                    |payload| Output::Failure(Failure::from_panic_at(payload, added_at)),
+                );
                 let result = match out {
                     Output::Value(h) => Slot::Value(h),
                     Output::Failure(f) => Slot::Failure(f),

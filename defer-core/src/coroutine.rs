@@ -133,7 +133,7 @@ impl<T: 'static> Resume for Driver<T> {
         if self.parked.replace(false) {
             // Resumed by a Deferred while parked for a foreign future too: leave `PARKED`, or
             // it would keep the driver alive after the coroutine has finished.
-            let me = PARKED.with(|p| p.borrow_mut().remove(&self.id));
+            let me = PARKED.try_with(|p| p.borrow_mut().remove(&self.id));
             drop(me);
         }
         loop {

@@ -73,7 +73,9 @@ impl<T: 'static> Deferred<T> {
     /// assert!(!producer.callback("too late"));   // a no-op, and the producer can tell
     /// assert_eq!(success_result_of(d), "hello!");
     /// ```
-    pub fn with_canceller(canceller: impl FnOnce(Trigger<T>) + 'static) -> (Deferred<T>, Trigger<T>) {
+    pub fn with_canceller(
+        canceller: impl FnOnce(Trigger<T>) + 'static,
+    ) -> (Deferred<T>, Trigger<T>) {
         let cell = Cell::new(Canceller::Once(Box::new(move |cell| {
             canceller(Trigger::from_cell(cell))
         })));

@@ -125,7 +125,9 @@ pub struct CircularChainError;
 
 impl fmt::Display for CircularChainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a step returned the Deferred it was attached to; the chain could never continue")
+        f.write_str(
+            "a step returned the Deferred it was attached to; the chain could never continue",
+        )
     }
 }
 impl Error for CircularChainError {}

@@ -51,6 +51,20 @@ struct FrameNode {
     next: Option<Rc<FrameNode>>,
 }
 
+impl Drop for FrameNode {
+    /// Unlinks the rest of the trace in a loop: a failure that crossed a million nested coroutines
+    /// has a million frames, and dropping them one inside the other would overflow the stack.
+    fn drop(&mut self) {
+        let mut next = self.next.take();
+        while let Some(node) = next {
+            next = match Rc::try_unwrap(node) {
+                Ok(mut node) => node.next.take(),
+                Err(_) => None, // still shared with a clone: that clone frees it later
+            };
+        }
+    }
+}
+
 /// One point of a [`Failure`]'s logical trace: a `yield_!` or `.await` that the failure crossed.
 ///
 /// ```
@@ -444,6 +458,12 @@ impl<E: Error + 'static> Deref for Trapped<E> {
         self.failure
             .downcast_ref::<E>()
             .expect("a Trapped<E> is only made from a failure that holds an E")
+    }
+}
+
+impl<E: Error + 'static> fmt::Display for Trapped<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
     }
 }
 

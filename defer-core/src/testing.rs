@@ -37,7 +37,9 @@ fn describe(cell: &Rc<Cell>) -> String {
 pub fn success_result_of<T: 'static>(d: Deferred<T>) -> T {
     match chain::take_ready(d.cell()) {
         Some(Ok(mut holder)) => take_value::<T>(&mut *holder),
-        Some(Err(f)) => panic!("success_result_of: expected a success, but the Deferred failed:\n{f}"),
+        Some(Err(f)) => {
+            panic!("success_result_of: expected a success, but the Deferred failed:\n{f}")
+        }
         None => panic!(
             "success_result_of: expected a success, but the Deferred has no result: {}",
             describe(d.cell())

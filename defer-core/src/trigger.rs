@@ -57,7 +57,10 @@ impl<T: 'static> Trigger<T> {
     /// assert_eq!(defer_core::testing::success_result_of(d), 42);
     /// ```
     pub fn callback(self, value: T) -> bool {
-        chain::fire(&self.into_cell(), Slot::Value(Box::new(ValueHolder(Some(value)))))
+        chain::fire(
+            &self.into_cell(),
+            Slot::Value(Box::new(ValueHolder(Some(value)))),
+        )
     }
 
     /// Fires the Deferred with a failure. Returns `false` if it had been cancelled.
@@ -96,9 +99,7 @@ impl<T: 'static> Trigger<T> {
     /// assert!(t.is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.cell
-            .as_ref()
-            .is_some_and(|c| c.st.borrow().cancelled)
+        self.cell.as_ref().is_some_and(|c| c.st.borrow().cancelled)
     }
 }
 
