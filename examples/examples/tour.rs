@@ -21,9 +21,24 @@ fn main() {
                 disagreements += 1;
                 "DISAGREE"
             };
-            println!("  when the network {}:", if input == Input::Succeeds { "answers" } else { "fails" });
-            println!("    synchronous: {:<28} log: {}", sync.outcome, sync.log.join("; "));
-            println!("    Deferred:    {:<28} log: {}", deferred.outcome, deferred.log.join("; "));
+            println!(
+                "  when the network {}:",
+                if input == Input::Succeeds {
+                    "answers"
+                } else {
+                    "fails"
+                }
+            );
+            println!(
+                "    synchronous: {:<28} log: {}",
+                sync.outcome,
+                sync.log.join("; ")
+            );
+            println!(
+                "    Deferred:    {:<28} log: {}",
+                deferred.outcome,
+                deferred.log.join("; ")
+            );
             println!("    -> they {verdict}");
         }
         println!();

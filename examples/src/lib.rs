@@ -4,5 +4,5 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod seed;
 pub mod http;
+pub mod seed;

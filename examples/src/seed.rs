@@ -392,10 +392,8 @@ pub fn patterns() -> Vec<Pattern> {
             deferred: |input| {
                 deferred_run(input, |net, log| {
                     let (l1, l2) = (log.clone(), log.clone());
-                    net.f().add_callbacks(
-                        move |y| Ok(h(&l1, y)),
-                        move |e| Ok(g(&l2, &e.message())),
-                    )
+                    net.f()
+                        .add_callbacks(move |y| Ok(h(&l1, y)), move |e| Ok(g(&l2, &e.message())))
                 })
             },
         },
