@@ -366,6 +366,14 @@ impl Drop for Cell {
         {
             crate::unhandled::report(&f);
         }
+        // The common case owns nothing that could own another chain: nothing to queue.
+        if st.steps.is_empty()
+            && matches!(st.result, Slot::Empty | Slot::Failure(_))
+            && matches!(st.canceller, Canceller::None)
+            && st.awaiter.is_none()
+        {
+            return;
+        }
         let state = std::mem::replace(st, State::empty());
         // Dropping a chain drops its steps, whose closures may own other Deferreds, whose chains
         // own more steps... and hand-over steps and `Waiting` results own other chains. Done

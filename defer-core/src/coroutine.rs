@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 
 use crate::chain::{self, Awaiter, Canceller, Cell, Resume, Slot};
-use crate::deferred::Deferred;
+use crate::deferred::{Deferred, Repr};
 use crate::failure::{Failure, Frame};
 use crate::step::{ValueHolder, take_value};
 
@@ -324,17 +324,19 @@ where
 #[must_use = "futures do nothing unless polled"]
 pub struct DeferredFuture<T> {
     cell: Option<Rc<Cell>>,
+    /// The value of a Deferred that was a bare value (`succeed`): no chain to look at.
+    ready: Option<Box<ValueHolder<T>>>,
     frame: Frame,
-    _value: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T: 'static> DeferredFuture<T> {
     pub(crate) fn new(d: Deferred<T>, frame: Frame) -> Self {
-        DeferredFuture {
-            cell: Some(d.into_cell()),
-            frame,
-            _value: std::marker::PhantomData,
-        }
+        let (cell, ready) = match d.into_repr() {
+            Repr::Chain(c) => (Some(c), None),
+            Repr::Ready(h) => (None, Some(h)),
+            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+        };
+        DeferredFuture { cell, ready, frame }
     }
 }
 
@@ -343,6 +345,9 @@ impl<T: 'static> Future for DeferredFuture<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        if let Some(mut h) = this.ready.take() {
+            return Poll::Ready(Ok(h.0.take().expect("a ready Deferred holds its value")));
+        }
         let Some(cell) = this.cell.as_ref() else {
             return Poll::Ready(Err(Failure::msg(
                 "a DeferredFuture was polled after it completed",

@@ -8,6 +8,8 @@ use std::rc::{Rc, Weak};
 use crate::chain::{self, Canceller, Cell, Slot, Step};
 use crate::failure::{Failure, IntoFailure};
 use crate::outcome::Outcome;
+use crate::outcome::StepResult;
+use crate::step::Logic;
 use crate::step::{Both, Callback, Callbacks, Errback, StepBox, ValueHolder};
 use crate::trigger::Trigger;
 
@@ -22,8 +24,11 @@ use crate::trigger::Trigger;
 /// `d.add_callback(sorted).add_callback(pprint)`, and two consumers cannot share one chain by
 /// accident.
 ///
-/// A `Deferred` lives on one thread and is one pointer. It knows nothing of event loops: steps run
-/// inside the call that fires it (or inside `add_*` when it has already fired).
+/// A `Deferred` lives on one thread and is two words: a pointer to its chain, or, for a Deferred
+/// that already holds a success and has nothing attached (what [`succeed`] makes), the boxed value
+/// itself, so that `succeed(v)` costs one allocation and a step added to it runs at once without
+/// building a chain. It knows nothing of event loops: steps run inside the call that fires it (or
+/// inside `add_*` when it has already fired).
 ///
 /// ```
 /// use defer_core::Deferred;
@@ -41,8 +46,18 @@ use crate::trigger::Trigger;
 /// ```
 #[must_use = "a Deferred's result is lost (and a failure reported) unless you add steps, await it, or hand it on"]
 pub struct Deferred<T> {
-    cell: Rc<Cell>,
+    repr: std::cell::Cell<Repr<T>>,
     _value: PhantomData<fn() -> T>,
+}
+
+/// What a `Deferred` handle points at.
+pub(crate) enum Repr<T> {
+    /// A chain.
+    Chain(Rc<Cell>),
+    /// A success with nothing attached: no chain needed yet.
+    Ready(Box<ValueHolder<T>>),
+    /// Only while a `&self` method swaps the representation.
+    Swapping,
 }
 
 impl<T: 'static> Deferred<T> {
@@ -84,23 +99,72 @@ impl<T: 'static> Deferred<T> {
 
     pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
         Deferred {
-            cell,
+            repr: std::cell::Cell::new(Repr::Chain(cell)),
             _value: PhantomData,
         }
     }
 
-    pub(crate) fn into_cell(self) -> Rc<Cell> {
-        self.cell
+    pub(crate) fn ready(value: T) -> Self {
+        Deferred {
+            repr: std::cell::Cell::new(Repr::Ready(Box::new(ValueHolder(Some(value))))),
+            _value: PhantomData,
+        }
     }
 
-    pub(crate) fn cell(&self) -> &Rc<Cell> {
-        &self.cell
+    pub(crate) fn into_repr(self) -> Repr<T> {
+        self.repr.into_inner()
     }
 
+    /// The chain, built now (and kept) if the Deferred was a bare value.
+    pub(crate) fn cell(&self) -> Rc<Cell> {
+        let cell = match self.repr.replace(Repr::Swapping) {
+            Repr::Chain(c) => c,
+            Repr::Ready(h) => Cell::fired(Slot::Value(h)),
+            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+        };
+        self.repr.set(Repr::Chain(cell.clone()));
+        cell
+    }
+
+    /// Runs `f` on the chain, if there is one; `ready` otherwise (a bare value: fired, unpaused).
+    fn with_chain<R>(&self, f: impl FnOnce(&Rc<Cell>) -> R, ready: R) -> R {
+        match self.repr.replace(Repr::Swapping) {
+            Repr::Chain(c) => {
+                let r = f(&c);
+                self.repr.set(Repr::Chain(c));
+                r
+            }
+            other => {
+                self.repr.set(other);
+                ready
+            }
+        }
+    }
+
+    /// Adds a step. On a bare value the step runs at once, with no chain built: the outcome is
+    /// the new Deferred (a bare value again, a fired chain holding the failure, or the Deferred
+    /// the step returned, which is then this chain's continuation).
     #[inline]
-    fn push<U: 'static>(self, step: Box<dyn crate::step::RunStep>) -> Deferred<U> {
-        chain::add_step(&self.cell, Step::Run(step));
-        Deferred::from_cell(self.cell)
+    fn push<L: Logic<T>>(self, logic: L, at: &'static Location<'static>) -> Deferred<L::Out> {
+        match self.into_repr() {
+            Repr::Chain(c) => {
+                chain::add_step(&c, Step::Run(StepBox::<T, L>::new(logic, at)));
+                Deferred::from_cell(c)
+            }
+            Repr::Ready(mut h) => {
+                let value = h.0.take().expect("a ready Deferred holds its value");
+                drop(h);
+                match catch_unwind(AssertUnwindSafe(move || logic.call(Ok(value)))) {
+                    Ok(StepResult::Ok(v)) => Deferred::ready(v),
+                    Ok(StepResult::Err(f)) => Deferred::from_cell(Cell::fired(Slot::Failure(f))),
+                    Ok(StepResult::Wait(d)) => d,
+                    Err(payload) => Deferred::from_cell(Cell::fired(Slot::Failure(
+                        Failure::from_panic_at(payload, at),
+                    ))),
+                }
+            }
+            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+        }
     }
 
     /// Adds a step that runs `f` on success; a failure passes it by. Twisted's `addCallback`.
@@ -119,7 +183,7 @@ impl<T: 'static> Deferred<T> {
         F: FnOnce(T) -> R + 'static,
         R: Outcome,
     {
-        self.push(StepBox::<T, _>::new(Callback(f), Location::caller()))
+        self.push(Callback(f), Location::caller())
     }
 
     /// Adds a step that runs `g` on failure; a success passes it by. Twisted's `addErrback`: the
@@ -139,7 +203,7 @@ impl<T: 'static> Deferred<T> {
         G: FnOnce(Failure) -> R + 'static,
         R: Outcome<Value = T>,
     {
-        self.push(StepBox::<T, _>::new(Errback(g), Location::caller()))
+        self.push(Errback(g), Location::caller())
     }
 
     /// Adds `f` and `g` as *one* step: `f` on success, `g` on failure. `try`/`except`/`else`:
@@ -161,7 +225,7 @@ impl<T: 'static> Deferred<T> {
         R1: Outcome,
         R2: Outcome<Value = R1::Value>,
     {
-        self.push(StepBox::<T, _>::new(Callbacks(f, g), Location::caller()))
+        self.push(Callbacks(f, g), Location::caller())
     }
 
     /// Adds a step that runs `h` whatever happened: `finally`. `h` sees `Ok(value)` or
@@ -178,7 +242,7 @@ impl<T: 'static> Deferred<T> {
         H: FnOnce(Result<T, crate::Failure>) -> R + 'static,
         R: Outcome,
     {
-        self.push(StepBox::<T, _>::new(Both(h), Location::caller()))
+        self.push(Both(h), Location::caller())
     }
 
     /// Hands this chain's result to the Deferred that `other` fires, and ends this chain there:
@@ -191,7 +255,13 @@ impl<T: 'static> Deferred<T> {
     /// assert_eq!(success_result_of(a), 3);
     /// ```
     pub fn chain_deferred(self, other: Trigger<T>) {
-        chain::add_step(&self.cell, Step::ChainTo(other.into_cell()));
+        match self.into_repr() {
+            Repr::Chain(c) => chain::add_step(&c, Step::ChainTo(other.into_cell())),
+            Repr::Ready(h) => {
+                chain::fire(&other.into_cell(), Slot::Value(h));
+            }
+            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+        }
     }
 
     /// Stops the chain before its next step until a matching [`unpause`](Deferred::unpause).
@@ -207,7 +277,7 @@ impl<T: 'static> Deferred<T> {
     /// assert_eq!(success_result_of(d), 2);
     /// ```
     pub fn pause(&self) {
-        chain::pause(&self.cell)
+        chain::pause(&self.cell())
     }
 
     /// Undoes one [`pause`](Deferred::pause) and, at zero, resumes the chain. Returns `false`,
@@ -220,7 +290,7 @@ impl<T: 'static> Deferred<T> {
     /// assert!(d.unpause());
     /// ```
     pub fn unpause(&self) -> bool {
-        chain::unpause(&self.cell)
+        self.with_chain(chain::unpause, false)
     }
 
     /// Cancels: an unfired Deferred runs its canceller and, unless that fired it, fails with
@@ -235,7 +305,7 @@ impl<T: 'static> Deferred<T> {
     /// assert!(failure_result_of(d).check::<CancelledError>());
     /// ```
     pub fn cancel(&self) {
-        chain::cancel(&self.cell)
+        self.with_chain(chain::cancel, ())
     }
 
     /// Whether the Deferred has fired (by its trigger or by `cancel`). Twisted's `called`.
@@ -247,7 +317,7 @@ impl<T: 'static> Deferred<T> {
     /// assert!(d.is_called());
     /// ```
     pub fn is_called(&self) -> bool {
-        self.cell.st.borrow().called
+        self.with_chain(|c| c.st.borrow().called, true)
     }
 
     /// Whether the chain is stopped by [`pause`](Deferred::pause).
@@ -258,7 +328,7 @@ impl<T: 'static> Deferred<T> {
     /// assert!(d.is_paused());
     /// ```
     pub fn is_paused(&self) -> bool {
-        self.cell.st.borrow().pauses > 0
+        self.with_chain(|c| c.st.borrow().pauses > 0, false)
     }
 
     /// A handle that can pause, unpause and cancel this Deferred after the Deferred itself has
@@ -277,7 +347,7 @@ impl<T: 'static> Deferred<T> {
     /// ```
     pub fn control(&self) -> DeferredControl {
         DeferredControl {
-            cell: Rc::downgrade(&self.cell),
+            cell: Rc::downgrade(&self.cell()),
         }
     }
 }
@@ -362,7 +432,7 @@ impl fmt::Debug for DeferredControl {
 /// assert_eq!(success_result_of(succeed("yes")), "yes");
 /// ```
 pub fn succeed<T: 'static>(value: T) -> Deferred<T> {
-    Deferred::from_cell(Cell::fired(Slot::Value(Box::new(ValueHolder(Some(value))))))
+    Deferred::ready(value)
 }
 
 /// A Deferred that has already failed. Twisted's `fail`. Its failure is reported as unhandled if
@@ -427,7 +497,25 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
     /// Twisted's repr: `Deferred(pending)`, `Deferred(current result: Ok(5))`,
     /// `Deferred(paused 1, current result: ...)`, `Deferred(waiting on Deferred at 0x...)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = match self.cell.st.try_borrow() {
+        let cell = match self.repr.replace(Repr::Swapping) {
+            Repr::Ready(h) => {
+                let shown = match h.0.as_ref() {
+                    Some(v) => write!(f, "Deferred(current result: Ok({v:?}))"),
+                    None => write!(f, "Deferred(current result: None)"),
+                };
+                self.repr.set(Repr::Ready(h));
+                return shown;
+            }
+            other => {
+                let Repr::Chain(c) = &other else {
+                    return write!(f, "Deferred(?)");
+                };
+                let c = c.clone();
+                self.repr.set(other);
+                c
+            }
+        };
+        let st = match cell.st.try_borrow() {
             Ok(st) => st,
             Err(_) => return write!(f, "Deferred(running)"),
         };

@@ -36,14 +36,35 @@ use crate::errors::{MessageError, Panicked};
 /// ```
 #[derive(Clone)]
 pub struct Failure {
-    inner: Rc<Inner>,
+    inner: Rc<Inner<dyn Error + 'static>>,
     trace: Option<Rc<FrameNode>>,
 }
 
-struct Inner {
-    error: Box<dyn Error + 'static>,
+/// The error lives at the end of the shared block, unsized, so a failure is one allocation.
+struct Inner<E: ?Sized> {
     type_name: &'static str,
     location: &'static Location<'static>,
+    error: E,
+}
+
+/// A `Box<dyn Error>` as an error of its own, whose `source` is the boxed error, so that
+/// `downcast_ref` still finds the concrete type.
+struct BoxedError(Box<dyn Error + 'static>);
+
+impl fmt::Debug for BoxedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+impl fmt::Display for BoxedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+impl Error for BoxedError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.0)
+    }
 }
 
 struct FrameNode {
@@ -172,11 +193,7 @@ impl Failure {
     /// ```
     #[track_caller]
     pub fn new<E: Error + 'static>(error: E) -> Self {
-        Self::build(
-            Box::new(error),
-            std::any::type_name::<E>(),
-            Location::caller(),
-        )
+        Self::build(error, std::any::type_name::<E>(), Location::caller())
     }
 
     /// A failure that is only a message, like `anyhow!("...")`. Its kind is
@@ -202,7 +219,7 @@ impl Failure {
     /// ```
     #[track_caller]
     pub fn from_boxed(error: Box<dyn Error + 'static>) -> Self {
-        Self::build(error, "Box<dyn Error>", Location::caller())
+        Self::build(BoxedError(error), "Box<dyn Error>", Location::caller())
     }
 
     /// Turns a panic payload (from [`std::panic::catch_unwind`]) into a failure of kind
@@ -231,7 +248,7 @@ impl Failure {
             "Box<dyn Any>".to_owned()
         };
         Self::build(
-            Box::new(Panicked::new(message)),
+            Panicked::new(message),
             std::any::type_name::<Panicked>(),
             location,
         )
@@ -241,22 +258,20 @@ impl Failure {
         error: E,
         location: &'static Location<'static>,
     ) -> Self {
-        Self::build(Box::new(error), std::any::type_name::<E>(), location)
+        Self::build(error, std::any::type_name::<E>(), location)
     }
 
-    fn build(
-        error: Box<dyn Error + 'static>,
+    fn build<E: Error + 'static>(
+        error: E,
         type_name: &'static str,
         location: &'static Location<'static>,
     ) -> Self {
-        Failure {
-            inner: Rc::new(Inner {
-                error,
-                type_name,
-                location,
-            }),
-            trace: None,
-        }
+        let inner: Rc<Inner<dyn Error + 'static>> = Rc::new(Inner {
+            type_name,
+            location,
+            error,
+        });
+        Failure { inner, trace: None }
     }
 
     /// The error itself.
@@ -266,7 +281,7 @@ impl Failure {
     /// assert_eq!(f.error().to_string(), "x");
     /// ```
     pub fn error(&self) -> &(dyn Error + 'static) {
-        &*self.inner.error
+        &self.inner.error
     }
 
     /// The error's type name, as [`std::any::type_name`] gives it: the failure's *kind*.
@@ -342,7 +357,7 @@ impl Failure {
     /// assert!(f.downcast_ref::<std::io::Error>().is_none());
     /// ```
     pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
-        let mut cur: Option<&(dyn Error + 'static)> = Some(&*self.inner.error);
+        let mut cur: Option<&(dyn Error + 'static)> = Some(&self.inner.error);
         while let Some(e) = cur {
             if let Some(hit) = e.downcast_ref::<E>() {
                 return Some(hit);
@@ -412,7 +427,7 @@ impl Failure {
     /// assert!(!f.same_as(&defer_core::Failure::msg("x")));
     /// ```
     pub fn same_as(&self, other: &Failure) -> bool {
-        Rc::ptr_eq(&self.inner, &other.inner)
+        std::ptr::addr_eq(Rc::as_ptr(&self.inner), Rc::as_ptr(&other.inner))
     }
 }
 
@@ -521,7 +536,7 @@ impl fmt::Display for Failure {
         }
         let l = self.inner.location;
         writeln!(f, "  raised at {}:{}:{}", l.file(), l.line(), l.column())?;
-        write!(f, "{}: {}", self.inner.type_name, self.inner.error)
+        write!(f, "{}: {}", self.inner.type_name, &&self.inner.error)
     }
 }
 
@@ -532,7 +547,7 @@ impl fmt::Debug for Failure {
             f,
             "<Failure {}: {} at {}:{}>",
             self.inner.type_name,
-            self.inner.error,
+            &&self.inner.error,
             l.file(),
             l.line()
         )

@@ -13,6 +13,7 @@ use std::panic::Location;
 use std::rc::Rc;
 
 use crate::chain::Cell;
+use crate::deferred::Repr;
 use crate::failure::Failure;
 use crate::outcome::{Outcome, StepResult};
 
@@ -159,7 +160,12 @@ impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
                 Output::Value(self)
             }
             StepResult::Err(f) => Output::Failure(f),
-            StepResult::Wait(d) => Output::Deferred(d.into_cell()),
+            StepResult::Wait(d) => match d.into_repr() {
+                // A bare value (`succeed`): taken as is, no chain to wait on.
+                Repr::Ready(h) => Output::Value(h),
+                Repr::Chain(c) => Output::Deferred(c),
+                Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+            },
         }
     }
 

@@ -35,14 +35,14 @@ fn describe(cell: &Rc<Cell>) -> String {
 /// ```
 #[track_caller]
 pub fn success_result_of<T: 'static>(d: Deferred<T>) -> T {
-    match chain::take_ready(d.cell()) {
+    match chain::take_ready(&d.cell()) {
         Some(Ok(mut holder)) => take_value::<T>(&mut *holder),
         Some(Err(f)) => {
             panic!("success_result_of: expected a success, but the Deferred failed:\n{f}")
         }
         None => panic!(
             "success_result_of: expected a success, but the Deferred has no result: {}",
-            describe(d.cell())
+            describe(&d.cell())
         ),
     }
 }
@@ -56,14 +56,14 @@ pub fn success_result_of<T: 'static>(d: Deferred<T>) -> T {
 /// ```
 #[track_caller]
 pub fn failure_result_of<T: 'static>(d: Deferred<T>) -> Failure {
-    match chain::take_ready(d.cell()) {
+    match chain::take_ready(&d.cell()) {
         Some(Err(f)) => f,
         Some(Ok(_)) => {
             panic!("failure_result_of: expected a failure, but the Deferred succeeded")
         }
         None => panic!(
             "failure_result_of: expected a failure, but the Deferred has no result: {}",
-            describe(d.cell())
+            describe(&d.cell())
         ),
     }
 }
@@ -78,14 +78,15 @@ pub fn failure_result_of<T: 'static>(d: Deferred<T>) -> Failure {
 #[track_caller]
 pub fn assert_no_result<T: 'static>(d: &Deferred<T>) {
     let (ready, failed) = {
-        let st = d.cell().st.borrow();
+        let cell = d.cell();
+        let st = cell.st.borrow();
         (st.is_ready(), matches!(st.result, Slot::Failure(_)))
     };
     if ready {
-        let what = describe(d.cell());
+        let what = describe(&d.cell());
         if failed {
             // Swallowed, as trial does, so the test's panic is the only report.
-            drop(chain::take_ready(d.cell()));
+            drop(chain::take_ready(&d.cell()));
         }
         panic!("assert_no_result: the Deferred has a result: {what}");
     }

@@ -329,18 +329,18 @@ fn cost_new_deferred_is_one_block() {
     assert_eq!((c.allocs, c.reallocs, c.live), (1, 0, 0));
 }
 
-/// `succeed(v)` allocates 2 blocks: the `Rc` cell of the chain and the box that holds `v`. A
-/// value enters a chain (by `succeed` or `Trigger::callback`) in such a boxed holder because the
-/// chain's slot for the current value is type-erased; the first step moves the value out and the
-/// holder is freed.
+/// `succeed(v)` allocates 1 block: the box that holds `v`. A Deferred that holds a success and has
+/// nothing attached needs no chain; one is built only if something needs it (a `pause`, a
+/// `control`, a chain to wait on). A value entering a chain (`Trigger::callback`) goes in such a
+/// boxed holder because the chain's slot for the current value is type-erased.
 #[test]
-fn cost_succeed_is_two_blocks() {
+fn cost_succeed_is_one_block() {
     let (c, _) = cost_of(|| {
         let (d, c) = measure(|| succeed(5u64));
         assert_eq!(success_result_of(d), 5);
         c
     });
-    assert_eq!((c.allocs, c.reallocs, c.live), (2, 0, 2));
+    assert_eq!((c.allocs, c.reallocs, c.live), (1, 0, 1));
 }
 
 /// Adding a step to a pending Deferred allocates the step's box: one block. The chain's step
@@ -433,7 +433,7 @@ fn cost_failure_passing_along_a_chain_allocates_nothing() {
 }
 
 /// A step returning an already-fired Deferred: beyond that Deferred's own allocations (made by
-/// the step, 2 for `succeed`), taking its result costs nothing.
+/// the step, 1 for `succeed`), taking its result costs nothing: its holder becomes the chain's.
 #[test]
 fn cost_step_returning_fired_deferred_adds_nothing_beyond_it() {
     let (c, _) = cost_of(|| {
@@ -444,8 +444,8 @@ fn cost_step_returning_fired_deferred_adds_nothing_beyond_it() {
         assert_eq!(success_result_of(d), 2);
         c
     });
-    // The fired value's holder (1) and `succeed`'s cell and holder (2).
-    assert_eq!((c.allocs, c.reallocs), (3, 0), "{c:?}");
+    // The fired value's holder (1) and `succeed`'s holder (1).
+    assert_eq!((c.allocs, c.reallocs), (2, 0), "{c:?}");
 }
 
 /// A step returning a pending Deferred: the chain appends a continuation to the inner chain's
