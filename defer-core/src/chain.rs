@@ -173,74 +173,106 @@ pub(crate) fn take_ready(cell: &Rc<Cell>) -> Option<Result<Box<dyn Holder>, Fail
 }
 
 /// The chain loop.
+///
+/// While it runs a chain's steps it keeps the current result in a local, and holds the chain's
+/// `RefCell` borrowed except while a step (user code) runs: one borrow per step.
 pub(crate) fn run(mut cur: Rc<Cell>) {
-    loop {
+    'chains: loop {
         let mut st = cur.st.borrow_mut();
-        if st.running || st.pauses > 0 || matches!(st.result, Slot::Empty | Slot::Waiting(_)) {
+        if st.running || st.pauses > 0 {
             return;
         }
-        let Some(step) = st.steps.pop_front() else {
-            // The chain has finished for now: tell whoever awaits its result.
-            let awaiter = st.awaiter.take();
-            drop(st);
-            match awaiter {
-                None => return,
-                Some(Awaiter::Waker(w)) => {
-                    w.wake();
-                    return;
-                }
-                Some(Awaiter::Driver(driver)) => match driver.resume() {
-                    Some(next) => {
-                        cur = next;
-                        continue;
-                    }
-                    None => return,
-                },
+        let mut current = match std::mem::replace(&mut st.result, Slot::Empty) {
+            Slot::Value(h) => Ok(h),
+            Slot::Failure(f) => Err(f),
+            other => {
+                // Not fired, or waiting on another chain.
+                st.result = other;
+                return;
             }
         };
-        match step {
-            Step::Run(step) => {
-                let input = match std::mem::replace(&mut st.result, Slot::Empty) {
-                    Slot::Value(h) => Ok(h),
-                    Slot::Failure(f) => Err(f),
-                    _ => unreachable!("checked above"),
-                };
-                st.running = true;
+        loop {
+            let Some(step) = st.steps.pop_front() else {
+                // The chain has finished for now: tell whoever awaits its result.
+                st.result = into_slot(current);
+                let awaiter = st.awaiter.take();
                 drop(st);
-                let added_at = step.location();
-                let out = catch_unwind(AssertUnwindSafe(move || step.run(input))).unwrap_or_else(
-                    |payload| Output::Failure(Failure::from_panic_at(payload, added_at)),
-                );
-                let result = match out {
-                    Output::Value(h) => Slot::Value(h),
-                    Output::Failure(f) => Slot::Failure(f),
-                    Output::Deferred(inner) => wait_on(&cur, inner, added_at),
-                };
-                let mut st = cur.st.borrow_mut();
-                st.running = false;
-                st.result = result;
-            }
-            Step::Continue(next) => {
-                let result = std::mem::replace(&mut st.result, Slot::Empty);
-                drop(st);
-                let old = {
-                    let mut nst = next.st.borrow_mut();
-                    std::mem::replace(&mut nst.result, result)
-                };
-                // `old` is `Waiting(cur)`: dropped outside the borrow.
-                drop(old);
-                cur = next;
-            }
-            Step::ChainTo(next) => {
-                let result = std::mem::replace(&mut st.result, Slot::Empty);
-                drop(st);
-                if !set_result(&next, result) {
-                    // The target was cancelled: like a late `callback`, the result is dropped.
-                    return;
+                match awaiter {
+                    None => return,
+                    Some(Awaiter::Waker(w)) => {
+                        w.wake();
+                        return;
+                    }
+                    Some(Awaiter::Driver(driver)) => match driver.resume() {
+                        Some(next) => {
+                            cur = next;
+                            continue 'chains;
+                        }
+                        None => return,
+                    },
                 }
-                cur = next;
+            };
+            match step {
+                Step::Run(step) => {
+                    st.running = true;
+                    drop(st);
+                    let added_at = step.location();
+                    let out = catch_unwind(AssertUnwindSafe(move || step.run(current)))
+                        .unwrap_or_else(|payload| {
+                            Output::Failure(Failure::from_panic_at(payload, added_at))
+                        });
+                    let next = match out {
+                        Output::Value(h) => Ok(h),
+                        Output::Failure(f) => Err(f),
+                        Output::Deferred(inner) => match wait_on(&cur, inner, added_at) {
+                            Slot::Value(h) => Ok(h),
+                            Slot::Failure(f) => Err(f),
+                            waiting => {
+                                let mut st = cur.st.borrow_mut();
+                                st.running = false;
+                                st.result = waiting;
+                                return;
+                            }
+                        },
+                    };
+                    st = cur.st.borrow_mut();
+                    st.running = false;
+                    current = next;
+                    if st.pauses > 0 {
+                        // Paused by the step itself (or by code it called): stop here.
+                        st.result = into_slot(current);
+                        return;
+                    }
+                }
+                Step::Continue(next) => {
+                    drop(st);
+                    let old = {
+                        let mut nst = next.st.borrow_mut();
+                        std::mem::replace(&mut nst.result, into_slot(current))
+                    };
+                    // `old` is `Waiting(cur)`: dropped outside the borrow.
+                    drop(old);
+                    cur = next;
+                    continue 'chains;
+                }
+                Step::ChainTo(next) => {
+                    drop(st);
+                    if !set_result(&next, into_slot(current)) {
+                        // The target was cancelled: like a late `callback`, the result is dropped.
+                        return;
+                    }
+                    cur = next;
+                    continue 'chains;
+                }
             }
         }
+    }
+}
+
+fn into_slot(result: Result<Box<dyn Holder>, Failure>) -> Slot {
+    match result {
+        Ok(h) => Slot::Value(h),
+        Err(f) => Slot::Failure(f),
     }
 }
 
