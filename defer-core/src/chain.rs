@@ -28,7 +28,7 @@ pub(crate) struct Cell {
 
 pub(crate) struct State {
     pub(crate) result: Slot,
-    pub(crate) steps: VecDeque<Step>,
+    pub(crate) steps: Steps,
     /// `pause()` calls not yet matched by `unpause()`. Waiting on another Deferred is tracked by
     /// `Slot::Waiting`, not here, so an unmatched `unpause()` can never wedge the chain.
     pub(crate) pauses: u32,
@@ -47,6 +47,46 @@ pub(crate) enum Slot {
     Failure(Failure),
     /// A step returned this pending Deferred; the chain resumes with its result.
     Waiting(Rc<Cell>),
+}
+
+/// A chain's queue of steps. The first two live inline: most chains have one or two steps (a
+/// Deferred returned by a step has its own step and the hand-over back), and a `VecDeque`
+/// allocates a buffer at its first push.
+#[derive(Default)]
+pub(crate) struct Steps {
+    /// Invariant: the queue's front is `first`, then `second`, then `rest`; an empty inline slot
+    /// means everything after it is empty too.
+    first: Option<Step>,
+    second: Option<Step>,
+    rest: VecDeque<Step>,
+}
+
+impl Steps {
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    #[inline]
+    pub(crate) fn push_back(&mut self, step: Step) {
+        if self.first.is_none() {
+            self.first = Some(step);
+        } else if self.second.is_none() {
+            self.second = Some(step);
+        } else {
+            self.rest.push_back(step);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<Step> {
+        let front = self.first.take()?;
+        self.first = self.second.take();
+        if self.first.is_some() {
+            self.second = self.rest.pop_front();
+        }
+        Some(front)
+    }
 }
 
 pub(crate) enum Step {
@@ -453,7 +493,7 @@ impl State {
     fn empty() -> State {
         State {
             result: Slot::Empty,
-            steps: VecDeque::new(),
+            steps: Steps::default(),
             pauses: 0,
             running: false,
             called: false,
