@@ -58,7 +58,9 @@ pub(crate) struct Steps {
     /// means everything after it is empty too.
     first: Option<Step>,
     second: Option<Step>,
-    rest: VecDeque<Step>,
+    /// Boxed, so that a chain with at most two steps (most chains) carries one word for it and
+    /// has nothing to free.
+    rest: Option<Box<VecDeque<Step>>>,
 }
 
 impl Steps {
@@ -74,7 +76,7 @@ impl Steps {
         } else if self.second.is_none() {
             self.second = Some(step);
         } else {
-            self.rest.push_back(step);
+            self.rest.get_or_insert_default().push_back(step);
         }
     }
 
@@ -82,8 +84,10 @@ impl Steps {
     pub(crate) fn pop_front(&mut self) -> Option<Step> {
         let front = self.first.take()?;
         self.first = self.second.take();
-        if self.first.is_some() {
-            self.second = self.rest.pop_front();
+        if self.first.is_some()
+            && let Some(rest) = self.rest.as_mut()
+        {
+            self.second = rest.pop_front();
         }
         Some(front)
     }

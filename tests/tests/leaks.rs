@@ -345,8 +345,8 @@ fn cost_succeed_is_one_block() {
 }
 
 /// Adding a step to a pending Deferred allocates the step's box: one block. The first two steps
-/// of a chain are kept inline; the rest go to a `VecDeque` that starts unallocated, so the *third*
-/// step also allocates the queue's buffer (2 blocks), and the queue grows by doubling (a
+/// of a chain are kept inline; the rest go to a boxed `VecDeque` made at the *third* step, which
+/// therefore also allocates the box and the queue's buffer (3 blocks), and the queue grows by doubling (a
 /// `realloc`, not a new block) when it fills: capacity 4 holds steps 3 to 6, then at the 7th,
 /// 11th, 19th, 35th... step.
 #[test]
@@ -366,8 +366,8 @@ fn cost_adding_a_step_is_one_block() {
     for (i, c) in per_step.iter().enumerate() {
         let n = i + 1; // the n-th step
         let expected = if n == 3 {
-            // The step's box and the queue's first buffer.
-            (2, 0, 2)
+            // The step's box, the queue's box and the queue's first buffer.
+            (3, 0, 3)
         } else if n > 6 && (n - 3).is_power_of_two() {
             // The step's box, and the full queue doubles in place or by moving.
             (1, 1, 1)
