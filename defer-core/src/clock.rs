@@ -4,6 +4,17 @@
 //! Time only moves when the test calls [`advance`](Clock::advance) or [`pump`](Clock::pump). The
 //! new time is set *first*; then every call that is due runs, earliest first and first-come among
 //! equal times, including calls scheduled while the advance runs if they are due by then.
+//!
+//! ```
+//! use std::time::Duration;
+//! use defer_core::{clock::Clock, defer_later, testing::{assert_no_result, success_result_of}};
+//! let clock = Clock::new();
+//! let d = defer_later(&clock, Duration::from_secs(3), || Ok("later"));
+//! clock.advance(Duration::from_secs(2));
+//! assert_no_result(&d);
+//! clock.advance(Duration::from_secs(1));
+//! assert_eq!(success_result_of(d), "later");
+//! ```
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

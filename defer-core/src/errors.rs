@@ -1,5 +1,14 @@
 //! The error kinds the library itself raises into Deferred chains. Each is a plain value that
 //! implements [`std::error::Error`], so an errback can [`trap`](crate::Failure::trap) it.
+//!
+//! ```
+//! use defer_core::{Deferred, errors::CancelledError, testing::failure_result_of};
+//! let (d, _producer) = Deferred::<u8>::new();
+//! d.cancel();
+//! let f = failure_result_of(d);
+//! assert!(f.check::<CancelledError>());
+//! assert_eq!(f.message(), "the Deferred was cancelled");
+//! ```
 
 use std::error::Error;
 use std::fmt;

@@ -10,6 +10,16 @@
 //! failure is recorded by the list *and* stays in the input's own chain, where it is reported as
 //! unhandled when the input goes away (as Twisted logs "Unhandled error in Deferred"). With it,
 //! the list consumes the failure. [`race`] always consumes its inputs' results.
+//!
+//! ```
+//! use defer_core::{Deferred, gather_results, testing::success_result_of};
+//! let (a, ta) = Deferred::new();
+//! let (b, tb) = Deferred::new();
+//! let both = gather_results([a, b]);
+//! tb.callback("b");
+//! ta.callback("a");
+//! assert_eq!(success_result_of(both), ["a", "b"]);    // input order
+//! ```
 
 use std::cell::RefCell;
 use std::error::Error;

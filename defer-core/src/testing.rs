@@ -1,5 +1,14 @@
 //! Reading a Deferred's result synchronously in tests, as Twisted's trial does
 //! (`successResultOf`, `failureResultOf`, `assertNoResult`).
+//!
+//! ```
+//! use defer_core::{Deferred, testing::{assert_no_result, success_result_of}};
+//! let (d, t) = Deferred::new();
+//! let d = d.add_callback(|x: u8| Ok(x + 1));
+//! assert_no_result(&d);
+//! t.callback(1);
+//! assert_eq!(success_result_of(d), 2);
+//! ```
 
 use std::rc::Rc;
 

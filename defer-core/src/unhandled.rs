@@ -9,6 +9,19 @@
 //! process-wide one installed by [`set_hook`], else [`default_report`], which writes one clear
 //! report to stderr (or, with the `tracing` feature, emits a `tracing::error!` event). A hook that panics cannot take the program down: the panic is caught and the
 //! failure is written to stderr instead.
+//!
+//! ```
+//! use std::{cell::RefCell, rc::Rc};
+//! use defer_core::{fail, Failure, unhandled};
+//! let reports = Rc::new(RefCell::new(0));
+//! let r = reports.clone();
+//! unhandled::with_hook(move |_f| *r.borrow_mut() += 1, || {
+//!     let d = fail::<()>(Failure::msg("lost"));
+//!     let handled = fail::<()>(Failure::msg("caught")).add_errback(|_| Ok(()));
+//!     drop((d, handled));
+//! });
+//! assert_eq!(*reports.borrow(), 1);
+//! ```
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
