@@ -502,6 +502,64 @@ pub fn gather_tokio(rt: &tokio::runtime::Runtime, n: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The targets.
+// ---------------------------------------------------------------------------------------------
+
+/// A time target: `workload`'s ns/op at most `max` times `against`'s, both measured in one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// The measurement held to the target.
+    pub workload: &'static str,
+    /// What it is compared with.
+    pub against: &'static str,
+    /// The largest ratio that meets the target.
+    pub max: f64,
+}
+
+const fn target(workload: &'static str, against: &'static str, max: f64) -> Target {
+    Target {
+        workload,
+        against,
+        max,
+    }
+}
+
+/// The time targets (`BENCHMARKS.md`): W1–W3 within 1.3× of the cost model, `W1_chain_zst`
+/// within 2× of the floor (a stretch), W4/W6 no slower than `futures`, W5/W6b/W7 at most 0.8× of
+/// it, and the deep chain's cost per level linear in its depth.
+///
+/// ```
+/// let t = defer_bench::workloads::TARGETS.iter().find(|t| t.workload == "W7_gather").unwrap();
+/// assert_eq!((t.against, t.max), ("W7_gather@futures", 0.8));
+/// ```
+pub const TARGETS: &[Target] = &[
+    target("W1_chain", "W1_chain@rc_minimal", 1.3),
+    target("W2_errback", "W2_errback@rc_minimal", 1.3),
+    target("W3_nested_fired", "W3_nested_fired@rc_minimal", 1.3),
+    target(
+        "W3_deep_pending_1000",
+        "W3_deep_pending_1000@rc_minimal",
+        1.3,
+    ),
+    target(
+        "W3_deep_pending_100000",
+        "W3_deep_pending_100000@rc_minimal",
+        1.3,
+    ),
+    target("W1_chain_zst", "W1_chain_zst@box_floor", 2.0),
+    target("W4_inline_fired", "W4_inline_fired@futures", 1.0),
+    target("W6_coroutine", "W6_coroutine@futures", 1.0),
+    target("W5_inline_pending", "W5_inline_pending@futures", 0.8),
+    target(
+        "W6b_coroutine_pending",
+        "W6b_coroutine_pending@futures",
+        0.8,
+    ),
+    target("W7_gather", "W7_gather@futures", 0.8),
+    target("W3_deep_pending_100000", "W3_deep_pending_1000", 1.3),
+];
+
+// ---------------------------------------------------------------------------------------------
 // The registry.
 // ---------------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p defer-bench --bin workloads [FILTER ...] [--exact] [--wall]
-//!     [--budget-ms MS] [--runs K]
+//!     [--markdown] [--budget-ms MS] [--runs K]
 //! ```
 //!
 //! Prints one `name ns_per_op` line per workload: the median of many samples, each a batch of
@@ -18,7 +18,9 @@
 //! share of an `.await` itself can be read off. Notes go to stderr; stdout holds only those lines.
 //! Every workload's checksum is checked against its expected value before it is timed.
 //!
-//! A FILTER selects the workloads whose name contains it (equals it, with `--exact`). `--runs K`
+//! A FILTER selects the workloads whose name contains it (equals it, with `--exact`).
+//! `--markdown` prints the same measurements as the tables of `BENCHMARKS.md` instead: each
+//! workload beside its baselines with the ratios, then the time targets, met or missed. `--runs K`
 //! only runs each selected workload K times, untimed, for a profiler: under
 //! `valgrind --tool=callgrind`, (instructions with K = 12 − with K = 4) / (8 n) is the steady-state
 //! instruction count per operation (`benches/callgrind.sh` does that).
@@ -143,12 +145,59 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// `--markdown`: the results and the targets as the tables of `BENCHMARKS.md`.
+fn print_markdown(all: &[Workload], lines: &[(String, f64)]) {
+    let get = |name: &str| lines.iter().find(|(n, _)| n == name).map(|&(_, v)| v);
+    println!("| workload | ns/op | allocs/op | baseline | ns/op | allocs/op | ratio |");
+    println!("|---|---:|---:|---|---:|---:|---:|");
+    for w in all.iter().filter(|w| w.implementation() == "defer") {
+        let (Some(ns), Some(allocs)) = (get(w.name), get(&format!("allocs_{}", w.name))) else {
+            continue;
+        };
+        let mut first = true;
+        for b in all
+            .iter()
+            .filter(|b| b.workload() == w.name && b.name != w.name)
+        {
+            let (Some(bns), Some(ballocs)) = (get(b.name), get(&format!("allocs_{}", b.name)))
+            else {
+                continue;
+            };
+            let (label, ns, allocs) = if first {
+                (w.name, format!("{ns:.1}"), format!("{allocs:.2}"))
+            } else {
+                ("", String::new(), String::new())
+            };
+            first = false;
+            println!(
+                "| {label} | {ns} | {allocs} | @{} | {bns:.1} | {ballocs:.2} | {:.2}× |",
+                b.implementation(),
+                get(w.name).unwrap_or(f64::NAN) / bns
+            );
+        }
+    }
+    println!();
+    println!("| target | ratio | |");
+    println!("|---|---:|---|");
+    for t in workloads::TARGETS {
+        if let (Some(a), Some(b)) = (get(t.workload), get(t.against)) {
+            let ratio = a / b;
+            let verdict = if ratio <= t.max { "met" } else { "missed" };
+            println!(
+                "| {} ≤ {}× {} | {ratio:.2}× | {verdict} |",
+                t.workload, t.max, t.against
+            );
+        }
+    }
+}
+
 fn main() {
     let mut filters = Vec::new();
     let mut budget = Duration::from_millis(1000);
     let mut runs: Option<u32> = None;
     let mut exact = false;
     let mut clock = Clock::ThreadCpu;
+    let mut markdown = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--budget-ms" {
@@ -159,6 +208,8 @@ fn main() {
             budget = Duration::from_millis(ms);
         } else if a == "--wall" {
             clock = Clock::Wall;
+        } else if a == "--markdown" {
+            markdown = true;
         } else if a == "--exact" {
             exact = true;
         } else if a == "--runs" {
@@ -206,15 +257,16 @@ fn main() {
             sample(w, batch, budget / ROUNDS, clock, into);
         }
     }
+    let mut lines: Vec<(String, f64)> = Vec::new();
     for (w, s) in all.iter().zip(samples) {
-        println!("{} {:.2}", w.name, median(s));
+        lines.push((w.name.to_owned(), median(s)));
     }
     for w in &all {
         // One run first, so that lazily made thread-locals and executor buffers are not counted.
         black_box(w.run());
         let (allocs, got) = count_allocs(|| w.run());
         assert_eq!(got, w.expected(w.n), "{} computed a wrong checksum", w.name);
-        println!("allocs_{} {:.2}", w.name, allocs as f64 / w.n as f64);
+        lines.push((format!("allocs_{}", w.name), allocs as f64 / w.n as f64));
     }
     if filters.is_empty() {
         const K: u64 = 10_000;
@@ -223,13 +275,20 @@ fn main() {
                 drop(black_box(defer_core::succeed(i)));
             }
         });
-        println!("allocs_succeed {:.2}", a as f64 / K as f64);
+        lines.push(("allocs_succeed".to_owned(), a as f64 / K as f64));
         let (a, _) = count_allocs(|| {
             for _ in 0..K {
                 drop(black_box(defer_core::Deferred::<u64>::new()));
             }
         });
-        println!("allocs_Deferred_new {:.2}", a as f64 / K as f64);
+        lines.push(("allocs_Deferred_new".to_owned(), a as f64 / K as f64));
+    }
+    if markdown {
+        print_markdown(&all, &lines);
+    } else {
+        for (name, value) in &lines {
+            println!("{name} {value:.2}");
+        }
     }
     eprintln!(
         "{} workloads in {:.1} s",
