@@ -100,3 +100,21 @@ pub fn assert_no_result<T: 'static>(d: &Deferred<T>) {
         panic!("assert_no_result: the Deferred has a result: {what}");
     }
 }
+
+/// The failures reported as unhandled on this thread while `body` runs, in order, instead of
+/// going to the hook (Twisted trial's `flushLoggedErrors`). Use it to assert that a chain does, or
+/// does not, lose a failure.
+///
+/// ```
+/// use defer_core::{fail, Failure, testing::unhandled_during};
+/// let lost = unhandled_during(|| drop(fail::<()>(Failure::msg("nobody caught me"))));
+/// assert_eq!(lost.len(), 1);
+/// assert_eq!(lost[0].message(), "nobody caught me");
+/// assert!(unhandled_during(|| drop(fail::<()>(Failure::msg("caught")).add_errback(|_| Ok(())))).is_empty());
+/// ```
+pub fn unhandled_during(body: impl FnOnce()) -> Vec<Failure> {
+    let seen: Rc<std::cell::RefCell<Vec<Failure>>> = Rc::default();
+    let s = seen.clone();
+    crate::unhandled::with_hook(move |f| s.borrow_mut().push(f.clone()), body);
+    seen.take()
+}

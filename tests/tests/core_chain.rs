@@ -15,24 +15,9 @@ use defer_core::{
     Deferred, Failure, Trigger, ensure_deferred, execute, fail, maybe_deferred, succeed,
 };
 
-/// Declares a small error kind that carries a message, like Twisted's `E1("x")`.
-macro_rules! error_kind {
-    ($($name:ident),*) => {$(
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        struct $name(String);
-        impl $name {
-            fn new(message: &str) -> Self {
-                $name(message.to_owned())
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl Error for $name {}
-    )*};
-}
+#[macro_use]
+#[path = "support/error_kinds.rs"]
+mod error_kinds;
 
 error_kind!(E1, E2);
 

@@ -5,33 +5,15 @@
 //! check what the move leaves observable instead.
 
 use std::cell::{Cell, RefCell};
-use std::error::Error;
-use std::fmt;
 use std::rc::Rc;
 
 use defer_core::errors::{CancelledError, CircularChainError};
 use defer_core::testing::{assert_no_result, failure_result_of, success_result_of};
-use defer_core::unhandled::with_hook;
 use defer_core::{Deferred, Failure, Trigger, fail, succeed};
 
-/// Declares a small error kind that carries a message.
-macro_rules! error_kind {
-    ($($name:ident),*) => {$(
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        struct $name(String);
-        impl $name {
-            fn new(message: &str) -> Self {
-                $name(message.to_owned())
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl Error for $name {}
-    )*};
-}
+#[macro_use]
+#[path = "support/error_kinds.rs"]
+mod error_kinds;
 
 // Python's ValueError and RuntimeError, as the cases name them.
 error_kind!(ValueError, RuntimeError);
@@ -42,13 +24,7 @@ fn log<T>() -> Log<T> {
     Rc::new(RefCell::new(Vec::new()))
 }
 
-/// Collects the unhandled-failure reports made while `body` runs on this thread.
-fn reports_during(body: impl FnOnce()) -> Vec<Failure> {
-    let reports = log::<Failure>();
-    let r = reports.clone();
-    with_hook(move |f| r.borrow_mut().push(f.clone()), body);
-    reports.take()
-}
+use defer_core::testing::unhandled_during as reports_during;
 
 #[test]
 fn c21_outer_waits_for_a_paused_inner_deferred_until_it_is_unpaused() {

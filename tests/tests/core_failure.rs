@@ -70,13 +70,7 @@ fn log<T>() -> Log<T> {
     Rc::new(RefCell::new(Vec::new()))
 }
 
-/// Collects the unhandled-failure reports made while `body` runs on this thread.
-fn reports_during(body: impl FnOnce()) -> Vec<Failure> {
-    let reports = log::<Failure>();
-    let r = reports.clone();
-    with_hook(move |f| r.borrow_mut().push(f.clone()), body);
-    reports.take()
-}
+use defer_core::testing::unhandled_during as reports_during;
 
 /// `lambda x: 1 // x` with 0, in the form C43 and C45 use.
 fn divide_by_zero(x: i32) -> Result<i32, Failure> {

@@ -27,13 +27,7 @@ fn log<T>() -> Log<T> {
     Rc::new(RefCell::new(Vec::new()))
 }
 
-/// Collects the unhandled-failure reports made while `body` runs on this thread.
-fn reports_during(body: impl FnOnce()) -> Vec<Failure> {
-    let reports = log::<Failure>();
-    let r = reports.clone();
-    with_hook(move |f| r.borrow_mut().push(f.clone()), body);
-    reports.take()
-}
+use defer_core::testing::unhandled_during as reports_during;
 
 // ------------------------------------------------------------------------------- panics
 

@@ -22,24 +22,9 @@ use defer_core::{
     Deferred, Failure, Trigger, ensure_deferred, fail, inline_callbacks, succeed, yield_,
 };
 
-/// Declares a small error kind that carries a message, like Python's `ValueError("x")`.
-macro_rules! error_kind {
-    ($($name:ident),*) => {$(
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        struct $name(String);
-        impl $name {
-            fn new(message: &str) -> Self {
-                $name(message.to_owned())
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-        impl Error for $name {}
-    )*};
-}
+#[macro_use]
+#[path = "support/error_kinds.rs"]
+mod error_kinds;
 
 error_kind!(
     E1,

@@ -31,7 +31,7 @@ use std::rc::Rc;
 use counting_alloc::{Counts, counts, measure, on_fresh_thread};
 use defer_core::errors::{CancelledError, TriggerDropped};
 use defer_core::testing::{assert_no_result, failure_result_of, success_result_of};
-use defer_core::{Deferred, Failure, succeed, unhandled};
+use defer_core::{Deferred, Failure, succeed};
 use depth_scenarios::{Fire, Order};
 
 /// The size of the depth scenarios here (depth.rs runs them with 1,000,000).
@@ -48,13 +48,7 @@ fn live_blocks_left_by(scenario: impl Fn() + Send + 'static) -> isize {
     })
 }
 
-/// Runs `body` with a thread-local unhandled-failure hook and returns the reported failures.
-fn reported_during(body: impl FnOnce()) -> Vec<Failure> {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let s = seen.clone();
-    unhandled::with_hook(move |f| s.borrow_mut().push(f.clone()), body);
-    seen.borrow().clone()
-}
+use defer_core::testing::unhandled_during as reported_during;
 
 // ---------------------------------------------------------------------------------------------
 // Nothing leaks: the depth scenarios, smaller.
