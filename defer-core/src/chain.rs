@@ -261,15 +261,11 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                 Step::Run(step) => {
                     st.running = true;
                     drop(st);
-                    let added_at = step.location();
-                    let out = catch_unwind(AssertUnwindSafe(move || step.run(current)))
-                        .unwrap_or_else(|payload| {
-                            Output::Failure(Failure::from_panic_at(payload, added_at))
-                        });
-                    let next = match out {
+                    // The step catches its own panics (it knows where it was added).
+                    let next = match step.run(current) {
                         Output::Value(h) => Ok(h),
                         Output::Failure(f) => Err(f),
-                        Output::Deferred(inner) => match wait_on(&cur, inner, added_at) {
+                        Output::Deferred(inner, added_at) => match wait_on(&cur, inner, added_at) {
                             Slot::Value(h) => Ok(h),
                             Slot::Failure(f) => Err(f),
                             waiting => {

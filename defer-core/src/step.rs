@@ -9,7 +9,7 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 
 use crate::chain::Cell;
@@ -54,16 +54,15 @@ fn put<T: 'static>(dest: &mut dyn Any, value: Option<T>) {
 pub(crate) enum Output {
     Value(Box<dyn Holder>),
     Failure(Failure),
-    /// The step returned a Deferred: the chain continues with its result.
-    Deferred(Rc<Cell>),
+    /// The step (added at the location) returned a Deferred: the chain continues with its result.
+    Deferred(Rc<Cell>, &'static Location<'static>),
 }
 
 /// A step as the chain loop sees it: run it on the current result.
 pub(crate) trait RunStep {
-    /// Runs the step. `input` is `Ok(holder)` on success, `Err(failure)` on failure.
+    /// Runs the step. `input` is `Ok(holder)` on success, `Err(failure)` on failure. A panic in
+    /// the step's code becomes a failure located where the step was added.
     fn run(self: Box<Self>, input: Result<Box<dyn Holder>, Failure>) -> Output;
-    /// Where the step was added: where a panic inside it is reported to have entered the chain.
-    fn location(&self) -> &'static Location<'static>;
 }
 
 /// What a step does with its input: the four kinds of step Twisted has.
@@ -154,23 +153,21 @@ impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
             unreachable!("a step runs once")
         };
         let input = input.map(|mut holder| take_value::<T>(&mut *holder));
-        match logic.call(input) {
-            StepResult::Ok(v) => {
+        let added_at = self.added_at;
+        match catch_unwind(AssertUnwindSafe(move || logic.call(input))) {
+            Ok(StepResult::Ok(v)) => {
                 self.state = State::Holding(v);
                 Output::Value(self)
             }
-            StepResult::Err(f) => Output::Failure(f),
-            StepResult::Wait(d) => match d.into_repr() {
+            Ok(StepResult::Err(f)) => Output::Failure(f),
+            Ok(StepResult::Wait(d)) => match d.into_repr() {
                 // A bare value (`succeed`): taken as is, no chain to wait on.
                 Repr::Ready(h) => Output::Value(h),
-                Repr::Chain(c) => Output::Deferred(c),
+                Repr::Chain(c) => Output::Deferred(c, added_at),
                 Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
             },
+            Err(payload) => Output::Failure(Failure::from_panic_at(payload, added_at)),
         }
-    }
-
-    fn location(&self) -> &'static Location<'static> {
-        self.added_at
     }
 }
 
