@@ -14,6 +14,14 @@ use std::rc::Rc;
 use defer_core::{Deferred, Failure, ensure_deferred, inline_callbacks, yield_};
 
 /// Whether the asynchronous operations of a run succeed or fail.
+///
+/// ```
+/// use defer_examples::seed::{Input, Log, Network};
+/// let net = Network::new(Input::Fails, Log::default());
+/// let d = net.f().add_errback(|f| { assert_eq!(f.message(), "connection refused"); Ok(0) });
+/// net.deliver();
+/// assert_eq!(defer_core::testing::success_result_of(d), 0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
     /// Every operation succeeds.
@@ -23,6 +31,10 @@ pub enum Input {
 }
 
 /// The error the seed's examples handle.
+///
+/// ```
+/// assert_eq!(defer_examples::seed::ConnectionError.to_string(), "connection refused");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionError;
 
@@ -34,6 +46,13 @@ impl fmt::Display for ConnectionError {
 impl Error for ConnectionError {}
 
 /// What one run did: the lines it logged, in order, and how it ended.
+///
+/// ```
+/// use defer_examples::seed::{patterns, Input};
+/// let run = patterns()[0].agrees(Input::Succeeds).unwrap();
+/// assert_eq!(run.outcome, "Ok(())");
+/// assert_eq!(run.log.last().unwrap(), "pod.launch()");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     /// The side effects, in the order they happened.
@@ -43,11 +62,20 @@ pub struct Run {
 }
 
 /// A shared log the steps write to.
+///
+/// ```
+/// let log = defer_examples::seed::Log::default();
+/// log.say("hello");
+/// ```
 #[derive(Clone, Default)]
 pub struct Log(Rc<RefCell<Vec<String>>>);
 
 impl Log {
     /// Appends a line.
+    ///
+    /// ```
+    /// defer_examples::seed::Log::default().say("a line");
+    /// ```
     pub fn say(&self, line: impl Into<String>) {
         self.0.borrow_mut().push(line.into());
     }
@@ -58,6 +86,16 @@ impl Log {
 
 /// The pretend network: asynchronous operations return pending Deferreds, answered in order by
 /// [`Network::deliver`] once the caller has built its chain.
+///
+/// ```
+/// use defer_examples::seed::{Input, Log, Network};
+/// use defer_core::testing::{assert_no_result, success_result_of};
+/// let net = Network::new(Input::Succeeds, Log::default());
+/// let names = net.get_names();
+/// assert_no_result(&names);
+/// net.deliver();
+/// assert_eq!(success_result_of(names).len(), 3);
+/// ```
 pub struct Network {
     input: Input,
     log: Log,
@@ -67,6 +105,11 @@ pub struct Network {
 
 impl Network {
     /// A network whose first operation succeeds or fails as `input` says.
+    ///
+    /// ```
+    /// let net = defer_examples::seed::Network::new(defer_examples::seed::Input::Succeeds, Default::default());
+    /// net.deliver(); // nothing outstanding
+    /// ```
     pub fn new(input: Input, log: Log) -> Rc<Network> {
         Rc::new(Network {
             input,
@@ -95,6 +138,14 @@ impl Network {
     }
 
     /// Answers every outstanding operation, including those started while answering.
+    ///
+    /// ```
+    /// use defer_examples::seed::{Input, Network};
+    /// let net = Network::new(Input::Succeeds, Default::default());
+    /// let d = net.f();
+    /// net.deliver();
+    /// assert_eq!(defer_core::testing::success_result_of(d), 20);
+    /// ```
     pub fn deliver(&self) {
         loop {
             let next = self.queue.borrow_mut().pop_front();
@@ -106,11 +157,27 @@ impl Network {
     }
 
     /// `pod_bay_doors.open()`.
+    ///
+    /// ```
+    /// use defer_examples::seed::{Input, Network};
+    /// let net = Network::new(Input::Fails, Default::default());
+    /// let d = net.open_doors();
+    /// net.deliver();
+    /// assert!(defer_core::testing::failure_result_of(d).check::<defer_examples::seed::ConnectionError>());
+    /// ```
     pub fn open_doors(&self) -> Deferred<()> {
         self.answer("pod_bay_doors.open()", ())
     }
 
     /// `x.get_names()`.
+    ///
+    /// ```
+    /// use defer_examples::seed::{Input, Network};
+    /// let net = Network::new(Input::Succeeds, Default::default());
+    /// let d = net.get_names();
+    /// net.deliver();
+    /// assert_eq!(defer_core::testing::success_result_of(d), ["moon", "earth", "mars"]);
+    /// ```
     pub fn get_names(&self) -> Deferred<Vec<String>> {
         self.answer(
             "x.get_names()",
@@ -119,11 +186,27 @@ impl Network {
     }
 
     /// `f()` of the generic examples.
+    ///
+    /// ```
+    /// use defer_examples::seed::{Input, Network};
+    /// let net = Network::new(Input::Succeeds, Default::default());
+    /// let d = net.f();
+    /// net.deliver();
+    /// assert_eq!(defer_core::testing::success_result_of(d), 20);
+    /// ```
     pub fn f(&self) -> Deferred<i32> {
         self.answer("f()", 20)
     }
 
     /// `makeRequest("GET", "/users")`.
+    ///
+    /// ```
+    /// use defer_examples::seed::{Input, Network};
+    /// let net = Network::new(Input::Succeeds, Default::default());
+    /// let d = net.make_request("GET", "/users");
+    /// net.deliver();
+    /// assert_eq!(defer_core::testing::success_result_of(d), r#"["ada", "grace"]"#);
+    /// ```
     pub fn make_request(&self, method: &str, path: &str) -> Deferred<String> {
         self.answer(
             &format!("makeRequest({method:?}, {path:?})"),
@@ -232,6 +315,12 @@ fn deferred_run<T: fmt::Debug + 'static>(
 }
 
 /// One pattern of the seed.
+///
+/// ```
+/// let p = &defer_examples::seed::patterns()[2];
+/// assert_eq!(p.title, "Simple failure handling");
+/// assert!(p.python.contains("addErrback(report_error)"));
+/// ```
 pub struct Pattern {
     /// The seed's section title.
     pub title: &'static str,
@@ -245,6 +334,13 @@ pub struct Pattern {
 
 impl Pattern {
     /// Runs both versions on `input`; `Ok` with the common run when they agree.
+    ///
+    /// ```
+    /// use defer_examples::seed::{patterns, Input};
+    /// for p in patterns() {
+    ///     assert!(p.agrees(Input::Fails).is_ok(), "{}", p.title);
+    /// }
+    /// ```
     pub fn agrees(&self, input: Input) -> Result<Run, (Run, Run)> {
         let a = (self.sync)(input);
         let b = (self.deferred)(input);
@@ -305,6 +401,10 @@ fn get_users_sync(sync: &Sync, log: &Log) -> Result<Vec<String>, Box<dyn Error>>
 }
 
 /// All the seed's patterns, in the seed's order.
+///
+/// ```
+/// assert_eq!(defer_examples::seed::patterns().len(), 10);
+/// ```
 pub fn patterns() -> Vec<Pattern> {
     vec![
         Pattern {
