@@ -55,6 +55,9 @@ use ::tokio::task::{AbortHandle, LocalSet, spawn_blocking, spawn_local};
 use crate::deferred::Deferred;
 use crate::failure::{Failure, Frame, IntoFailure};
 
+/// The [`Scheduler`](crate::Scheduler) on tokio's timer, also reachable from here.
+pub use crate::tokio_scheduler::TokioScheduler;
+
 /// Polls a future, turning a panic in its `poll` into `Err(payload)`.
 struct CatchUnwind<F>(Pin<Box<F>>);
 
