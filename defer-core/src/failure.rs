@@ -509,6 +509,17 @@ pub trait IntoFailure {
     /// Converts, recording the caller's location for a new failure.
     #[track_caller]
     fn into_failure(self) -> Failure;
+
+    /// Converts, recording `at` as where a new failure entered the chain (for adapters that
+    /// convert on behalf of a caller whose location they saved).
+    #[doc(hidden)]
+    fn into_failure_at(self, at: &'static Location<'static>) -> Failure
+    where
+        Self: Sized,
+    {
+        let _ = at;
+        self.into_failure()
+    }
 }
 
 impl IntoFailure for Failure {
@@ -521,6 +532,10 @@ impl<E: Error + 'static> IntoFailure for E {
     #[track_caller]
     fn into_failure(self) -> Failure {
         Failure::new(self)
+    }
+
+    fn into_failure_at(self, at: &'static Location<'static>) -> Failure {
+        Failure::new_at(self, at)
     }
 }
 

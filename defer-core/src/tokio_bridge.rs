@@ -127,7 +127,10 @@ where
     let handle = spawn_local(async move {
         let result = match future.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(e.into_failure().with_frame(bridge_frame("from_future", at))),
+            // Located at the caller of `from_future`, like a panic here.
+            Ok(Err(e)) => Err(e
+                .into_failure_at(at)
+                .with_frame(bridge_frame("from_future", at))),
             Err(payload) => Err(Failure::from_panic_at(payload, at)),
         };
         trigger.resolve(result);
@@ -186,7 +189,7 @@ where
         let result = match blocking.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e
-                .into_failure()
+                .into_failure_at(at)
                 .with_frame(bridge_frame("defer_to_thread", at))),
             Err(e) if e.is_panic() => Err(Failure::from_panic_at(e.into_panic(), at)),
             // The runtime shut down before `f` ran.

@@ -202,6 +202,11 @@ async fn defer_to_thread_error_becomes_a_failure() {
                 .find(|fr| fr.function() == "defer_to_thread")
                 .expect("a frame for the defer_to_thread call");
             assert_eq!((frame.file(), frame.line()), (file!(), line));
+            assert_eq!(
+                (f.location().file(), f.location().line()),
+                (file!(), line),
+                "the error entered the chain at the defer_to_thread call"
+            );
         })
         .await;
 }
