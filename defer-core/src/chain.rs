@@ -54,8 +54,9 @@ pub(crate) enum Slot {
 /// allocates a buffer at its first push.
 #[derive(Default)]
 pub(crate) struct Steps {
-    /// Invariant: the queue's front is `first`, then `second`, then `rest`; an empty inline slot
-    /// means everything after it is empty too.
+    /// Invariant: the queue is `first`, then `second`, then `rest`, front to back, where an empty
+    /// inline slot is simply skipped. Popping takes the first occupied place and never shifts
+    /// the others; pushing goes to `rest` as soon as anything behind an inline slot is occupied.
     first: Option<Step>,
     second: Option<Step>,
     /// Boxed, so that a chain with at most two steps (most chains) carries one word for it and
@@ -68,29 +69,31 @@ impl Steps {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.first.is_none()
+            && self.second.is_none()
+            && self.rest.as_ref().is_none_or(|r| r.is_empty())
     }
 
     #[inline]
     pub(crate) fn push_back(&mut self, step: Step) {
-        if self.first.is_none() {
-            self.first = Some(step);
-        } else if self.second.is_none() {
-            self.second = Some(step);
-        } else {
+        let rest_used = self.rest.as_ref().is_some_and(|r| !r.is_empty());
+        if rest_used || self.second.is_some() {
             self.rest.get_or_insert_default().push_back(step);
+        } else if self.first.is_none() {
+            self.first = Some(step);
+        } else {
+            self.second = Some(step);
         }
     }
 
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Step> {
-        let front = self.first.take()?;
-        self.first = self.second.take();
-        if self.first.is_some()
-            && let Some(rest) = self.rest.as_mut()
-        {
-            self.second = rest.pop_front();
+        if let Some(step) = self.first.take() {
+            return Some(step);
         }
-        Some(front)
+        if let Some(step) = self.second.take() {
+            return Some(step);
+        }
+        self.rest.as_mut()?.pop_front()
     }
 }
 
@@ -159,6 +162,8 @@ impl State {
 }
 
 /// Appends a step and runs the chain if it has fired (Twisted: the step runs inside `add*`).
+/// Inlined into each `add_*`: adding a step to a pending chain is the hot path of building one.
+#[inline]
 pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
     let runnable = {
         let mut st = cell.st.borrow_mut();

@@ -3,9 +3,10 @@
 //! A chain's value changes type at every step, so the chain itself stores steps as trait objects.
 //! To pass a value from one step to the next without a heap allocation, each step's box also holds
 //! the step's output once it has run: the box that held the closure becomes the *holder* of the
-//! result, and the next step moves the value out of it through `&mut dyn Any` (a typed
-//! `Option<T>` on the consumer's stack). The only allocation per step is the box made when the step
-//! is added, which `add_callback` had to make anyway for the closure.
+//! result, and the next step moves the value out of the holder's `Option<U>`, reached as
+//! `&mut dyn Any` and downcast to the `Option<T>` it expects (the check that the chain's typing is
+//! sound). The only allocation per step is the box made when the step is added, which
+//! `add_callback` had to make anyway for the closure.
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -19,35 +20,31 @@ use crate::outcome::{Outcome, StepResult};
 
 /// Something that holds a chain's current success value of some type.
 pub(crate) trait Holder {
-    /// Moves the value into `dest`, which must be a `&mut Option<T>` of the held type.
-    fn take_into(&mut self, dest: &mut dyn Any);
+    /// The holder's `Option<T>` of the held type. A leaf call: the consumer downcasts it.
+    fn slot(&mut self) -> &mut dyn Any;
     /// The held value, for `Debug`.
     fn peek(&self) -> Option<&dyn Any>;
 }
 
 /// Takes the `T` out of a holder. The chain's typing guarantees the holder holds a `T`.
 pub(crate) fn take_value<T: 'static>(holder: &mut dyn Holder) -> T {
-    let mut slot: Option<T> = None;
-    holder.take_into(&mut slot);
-    slot.expect("a Deferred<T>'s current value is a T")
+    holder
+        .slot()
+        .downcast_mut::<Option<T>>()
+        .and_then(Option::take)
+        .expect("a Deferred<T>'s current value is a T")
 }
 
 /// The holder of a value that entered the chain from outside (`callback`, `succeed`).
 pub(crate) struct ValueHolder<T>(pub(crate) Option<T>);
 
 impl<T: 'static> Holder for ValueHolder<T> {
-    fn take_into(&mut self, dest: &mut dyn Any) {
-        put(dest, self.0.take());
+    fn slot(&mut self) -> &mut dyn Any {
+        &mut self.0
     }
     fn peek(&self) -> Option<&dyn Any> {
         self.0.as_ref().map(|v| v as &dyn Any)
     }
-}
-
-fn put<T: 'static>(dest: &mut dyn Any, value: Option<T>) {
-    *dest
-        .downcast_mut::<Option<T>>()
-        .expect("a Deferred<T>'s current value is a T") = value;
 }
 
 /// The chain's current result once a step has run, as the chain loop sees it.
@@ -124,15 +121,10 @@ impl<T: 'static, R: Outcome, H: FnOnce(Result<T, Failure>) -> R + 'static> Logic
     }
 }
 
-enum State<L, U> {
-    Ready(L),
-    Holding(U),
-    Spent,
-}
-
 /// One step's box: first its logic, then its output.
 pub(crate) struct StepBox<T, L: Logic<T>> {
-    state: State<L, L::Out>,
+    logic: Option<L>,
+    out: Option<L::Out>,
     added_at: &'static Location<'static>,
     _input: PhantomData<fn(T)>,
 }
@@ -140,7 +132,8 @@ pub(crate) struct StepBox<T, L: Logic<T>> {
 impl<T: 'static, L: Logic<T>> StepBox<T, L> {
     pub(crate) fn new(logic: L, added_at: &'static Location<'static>) -> Box<Self> {
         Box::new(StepBox {
-            state: State::Ready(logic),
+            logic: Some(logic),
+            out: None,
             added_at,
             _input: PhantomData,
         })
@@ -149,14 +142,12 @@ impl<T: 'static, L: Logic<T>> StepBox<T, L> {
 
 impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
     fn run(mut self: Box<Self>, input: Result<Box<dyn Holder>, Failure>) -> Output {
-        let State::Ready(logic) = std::mem::replace(&mut self.state, State::Spent) else {
-            unreachable!("a step runs once")
-        };
+        let logic = self.logic.take().expect("a step runs once");
         let input = input.map(|mut holder| take_value::<T>(&mut *holder));
         let added_at = self.added_at;
         match catch_unwind(AssertUnwindSafe(move || logic.call(input))) {
             Ok(StepResult::Ok(v)) => {
-                self.state = State::Holding(v);
+                self.out = Some(v);
                 Output::Value(self)
             }
             Ok(StepResult::Err(f)) => Output::Failure(f),
@@ -172,16 +163,10 @@ impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
 }
 
 impl<T: 'static, L: Logic<T>> Holder for StepBox<T, L> {
-    fn take_into(&mut self, dest: &mut dyn Any) {
-        match std::mem::replace(&mut self.state, State::Spent) {
-            State::Holding(v) => put(dest, Some(v)),
-            _ => put::<L::Out>(dest, None),
-        }
+    fn slot(&mut self) -> &mut dyn Any {
+        &mut self.out
     }
     fn peek(&self) -> Option<&dyn Any> {
-        match &self.state {
-            State::Holding(v) => Some(v as &dyn Any),
-            _ => None,
-        }
+        self.out.as_ref().map(|v| v as &dyn Any)
     }
 }
