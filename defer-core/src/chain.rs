@@ -129,14 +129,24 @@ pub(crate) trait Resume {
     fn cancel_current(&self) -> Option<Rc<Cell>>;
 }
 
+impl Default for Cell {
+    fn default() -> Self {
+        Cell {
+            st: RefCell::new(State::empty()),
+        }
+    }
+}
+
 impl Cell {
     pub(crate) fn new(canceller: Canceller) -> Rc<Cell> {
-        Rc::new(Cell {
-            st: RefCell::new(State {
-                canceller,
-                ..State::empty()
-            }),
-        })
+        // `Rc::default` builds the state in place in the new allocation; `Rc::new` builds it on
+        // the stack and copies it in (a `memcpy` as costly as the rest of the constructor).
+        let mut cell = Rc::<Cell>::default();
+        if !matches!(canceller, Canceller::None) {
+            let only = Rc::get_mut(&mut cell).expect("a new Rc is unique");
+            only.st.get_mut().canceller = canceller;
+        }
+        cell
     }
 
     pub(crate) fn fired(result: Slot) -> Rc<Cell> {

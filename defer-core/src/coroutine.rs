@@ -58,9 +58,10 @@ struct Driver<T> {
 
 /// What a [`DeferredFuture`] needs of the driver polling it.
 trait DriverCtx {
-    fn waker(&self) -> &Waker;
-    fn set_awaiting(&self, cell: &Rc<Cell>);
-    fn as_resume(self: Rc<Self>) -> Rc<dyn Resume>;
+    /// If `waker` is this driver's own, records that the coroutine waits on `cell` and returns
+    /// the awaiter that resumes it; else gives the driver back. One dynamic call per pending
+    /// await.
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>) -> Option<Awaiter>;
 }
 
 thread_local! {
@@ -105,20 +106,20 @@ impl Wake for DriverWaker {
 }
 
 impl<T: 'static> DriverCtx for Driver<T> {
-    fn waker(&self) -> &Waker {
-        &self.waker
-    }
-    fn set_awaiting(&self, cell: &Rc<Cell>) {
-        let mut awaiting = self.awaiting.borrow_mut();
-        if awaiting.is_none() {
-            *awaiting = Some(Rc::downgrade(cell));
-        } else {
-            // Several Deferreds awaited in one poll (`join`): remember them all for `cancel`.
-            self.awaiting_more.borrow_mut().push(Rc::downgrade(cell));
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>) -> Option<Awaiter> {
+        if !waker.will_wake(&self.waker) {
+            return None;
         }
-    }
-    fn as_resume(self: Rc<Self>) -> Rc<dyn Resume> {
-        self
+        {
+            let mut awaiting = self.awaiting.borrow_mut();
+            if awaiting.is_none() {
+                *awaiting = Some(Rc::downgrade(cell));
+            } else {
+                // Several Deferreds awaited in one poll (`join`): remember them all for `cancel`.
+                self.awaiting_more.borrow_mut().push(Rc::downgrade(cell));
+            }
+        }
+        Some(Awaiter::Driver(self))
     }
 }
 
@@ -361,13 +362,9 @@ impl<T: 'static> Future for DeferredFuture<T> {
             });
         }
         let driver = CURRENT.with(|c| c.borrow().clone());
-        let awaiter = match driver {
-            Some(d) if cx.waker().will_wake(d.waker()) => {
-                d.set_awaiting(cell);
-                Awaiter::Driver(d.as_resume())
-            }
-            _ => Awaiter::Waker(cx.waker().clone()),
-        };
+        let awaiter = driver
+            .and_then(|d| d.awaiter_for(cx.waker(), cell))
+            .unwrap_or_else(|| Awaiter::Waker(cx.waker().clone()));
         let old = cell.st.borrow_mut().awaiter.replace(awaiter);
         drop(old);
         Poll::Pending
