@@ -75,8 +75,7 @@ impl Steps {
 
     #[inline]
     pub(crate) fn push_back(&mut self, step: Step) {
-        let rest_used = self.rest.as_ref().is_some_and(|r| !r.is_empty());
-        if rest_used || self.second.is_some() {
+        if self.second.is_some() || self.rest.as_ref().is_some_and(|r| !r.is_empty()) {
             self.rest.get_or_insert_default().push_back(step);
         } else if self.first.is_none() {
             self.first = Some(step);
@@ -87,11 +86,13 @@ impl Steps {
 
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Step> {
-        if let Some(step) = self.first.take() {
-            return Some(step);
+        // Checked before taking: once the inline slots are spent, a long chain pops from `rest`
+        // without writing them again.
+        if self.first.is_some() {
+            return self.first.take();
         }
-        if let Some(step) = self.second.take() {
-            return Some(step);
+        if self.second.is_some() {
+            return self.second.take();
         }
         self.rest.as_mut()?.pop_front()
     }
