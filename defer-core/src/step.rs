@@ -121,10 +121,16 @@ impl<T: 'static, R: Outcome, H: FnOnce(Result<T, Failure>) -> R + 'static> Logic
     }
 }
 
+/// What a step's box holds: first the step's logic, then its output (`None` once taken). One
+/// or the other, so the box is no bigger than the larger of the two.
+enum Content<L, U> {
+    Logic(L),
+    Output(Option<U>),
+}
+
 /// One step's box: first its logic, then its output.
 pub(crate) struct StepBox<T, L: Logic<T>> {
-    logic: Option<L>,
-    out: Option<L::Out>,
+    content: Content<L, L::Out>,
     added_at: &'static Location<'static>,
     _input: PhantomData<fn(T)>,
 }
@@ -132,8 +138,7 @@ pub(crate) struct StepBox<T, L: Logic<T>> {
 impl<T: 'static, L: Logic<T>> StepBox<T, L> {
     pub(crate) fn new(logic: L, added_at: &'static Location<'static>) -> Box<Self> {
         Box::new(StepBox {
-            logic: Some(logic),
-            out: None,
+            content: Content::Logic(logic),
             added_at,
             _input: PhantomData,
         })
@@ -142,12 +147,15 @@ impl<T: 'static, L: Logic<T>> StepBox<T, L> {
 
 impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
     fn run(mut self: Box<Self>, input: Result<Box<dyn Holder>, Failure>) -> Output {
-        let logic = self.logic.take().expect("a step runs once");
+        let Content::Logic(logic) = std::mem::replace(&mut self.content, Content::Output(None))
+        else {
+            unreachable!("a step runs once")
+        };
         let input = input.map(|mut holder| take_value::<T>(&mut *holder));
         let added_at = self.added_at;
         match catch_unwind(AssertUnwindSafe(move || logic.call(input))) {
             Ok(StepResult::Ok(v)) => {
-                self.out = Some(v);
+                self.content = Content::Output(Some(v));
                 Output::Value(self)
             }
             Ok(StepResult::Err(f)) => Output::Failure(f),
@@ -164,9 +172,19 @@ impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
 
 impl<T: 'static, L: Logic<T>> Holder for StepBox<T, L> {
     fn slot(&mut self) -> &mut dyn Any {
-        &mut self.out
+        let StepBox {
+            content, added_at, ..
+        } = self;
+        match content {
+            Content::Output(out) => out,
+            // Never asked of a step that has not run: the consumer's downcast fails, loudly.
+            Content::Logic(_) => added_at,
+        }
     }
     fn peek(&self) -> Option<&dyn Any> {
-        self.out.as_ref().map(|v| v as &dyn Any)
+        match &self.content {
+            Content::Output(out) => out.as_ref().map(|v| v as &dyn Any),
+            Content::Logic(_) => None,
+        }
     }
 }
