@@ -19,7 +19,8 @@ use std::task::Waker;
 
 use crate::errors::{CancelledError, CircularChainError};
 use crate::failure::Failure;
-use crate::step::{Holder, Output, RunStep};
+use crate::step::{Output, RunStep};
+use crate::value::Value;
 
 /// One chain's shared state.
 pub(crate) struct Cell {
@@ -43,7 +44,7 @@ pub(crate) struct State {
 pub(crate) enum Slot {
     /// Not fired yet, or the result was handed on (Twisted's `None` after chaining).
     Empty,
-    Value(Box<dyn Holder>),
+    Value(Value),
     Failure(Failure),
     /// A step returned this pending Deferred; the chain resumes with its result.
     Waiting(Rc<Cell>),
@@ -99,12 +100,27 @@ impl Steps {
 }
 
 pub(crate) enum Step {
-    Run(Box<dyn RunStep>),
-    /// Hand the result to a chain that waits on this one (Twisted's `_CONTINUE`).
-    Continue(Rc<Cell>),
-    /// `chain_deferred`: fire that (unfired) chain with this result.
-    ChainTo(Rc<Cell>),
+    /// A step, and where it was added (for a panic's failure, and `CircularChainError`).
+    Run(Box<dyn RunStep>, &'static Location<'static>),
+    /// Hand the result to another chain. One variant for both kinds, so that a `Step` stays
+    /// three words (the location's null niche tells the variants apart): the queues of long
+    /// chains are arrays of these.
+    Hand(Rc<Cell>, Hand),
 }
+
+/// Where a [`Step::Hand`] hands the result.
+#[derive(Clone, Copy)]
+pub(crate) enum Hand {
+    /// To a chain that waits on this one (Twisted's `_CONTINUE`).
+    Continue,
+    /// To the (unfired) chain of `chain_deferred`, firing it.
+    ChainTo,
+}
+
+// Three words, like the queue entry of the `rc_minimal` cost model: one more word per entry
+// made W2's 2000-step queue 64 KiB, the size at which glibc's `free` consolidates its fast bins,
+// which made every allocation after it slow.
+const _: () = assert!(size_of::<Step>() == 3 * size_of::<usize>());
 
 pub(crate) enum Canceller {
     None,
@@ -221,7 +237,7 @@ pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
 }
 
 /// Takes the final result if it is ready.
-pub(crate) fn take_ready(cell: &Rc<Cell>) -> Option<Result<Box<dyn Holder>, Failure>> {
+pub(crate) fn take_ready(cell: &Rc<Cell>) -> Option<Result<Value, Failure>> {
     let mut st = cell.st.borrow_mut();
     if !st.is_ready() {
         return None;
@@ -274,11 +290,11 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                 }
             };
             match step {
-                Step::Run(step) => {
+                Step::Run(step, added_at) => {
                     st.running = true;
                     drop(st);
                     // The step catches its own panics (it knows where it was added).
-                    let next = match step.run(current) {
+                    let next = match step.run(current, added_at) {
                         Output::Value(h) => Ok(h),
                         Output::Failure(f) => Err(f),
                         Output::Deferred(inner, added_at) => match wait_on(&cur, inner, added_at) {
@@ -301,7 +317,7 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                         return;
                     }
                 }
-                Step::Continue(next) => {
+                Step::Hand(next, Hand::Continue) => {
                     drop(st);
                     let old = {
                         let mut nst = next.st.borrow_mut();
@@ -312,7 +328,7 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                     cur = next;
                     continue 'chains;
                 }
-                Step::ChainTo(next) => {
+                Step::Hand(next, Hand::ChainTo) => {
                     drop(st);
                     if !set_result(&next, into_slot(current)) {
                         // The target was cancelled: like a late `callback`, the result is dropped.
@@ -326,7 +342,7 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
     }
 }
 
-fn into_slot(result: Result<Box<dyn Holder>, Failure>) -> Slot {
+fn into_slot(result: Result<Value, Failure>) -> Slot {
     match result {
         Ok(h) => Slot::Value(h),
         Err(f) => Slot::Failure(f),
@@ -347,7 +363,8 @@ fn wait_on(outer: &Rc<Cell>, inner: Rc<Cell>, added_at: &'static Location<'stati
         // Twisted: the outer Deferred takes the inner one's result, which becomes None.
         return std::mem::replace(&mut ist.result, Slot::Empty);
     }
-    ist.steps.push_back(Step::Continue(outer.clone()));
+    ist.steps
+        .push_back(Step::Hand(outer.clone(), Hand::Continue));
     drop(ist);
     Slot::Waiting(inner)
 }
@@ -457,7 +474,11 @@ impl Drop for Cell {
         }
         // The common case owns nothing that could own another chain: nothing to queue.
         if st.steps.is_empty()
-            && matches!(st.result, Slot::Empty | Slot::Failure(_))
+            && match &st.result {
+                Slot::Empty | Slot::Failure(_) => true,
+                Slot::Value(v) => !v.needs_drop(),
+                Slot::Waiting(_) => false,
+            }
             && matches!(st.canceller, Canceller::None)
             && st.awaiter.is_none()
         {

@@ -30,7 +30,7 @@ use std::thread::{self, ThreadId};
 use crate::chain::{self, Awaiter, Canceller, Cell, Resume, Slot};
 use crate::deferred::{Deferred, Repr};
 use crate::failure::{Failure, Frame};
-use crate::step::{ValueHolder, take_value};
+use crate::value::{Value, ValueHolder};
 
 type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
 
@@ -181,7 +181,7 @@ impl<T: 'static> Resume for Driver<T> {
             drop(finished);
             self.polling.set(false);
             let slot = match result {
-                Ok(v) => Slot::Value(Box::new(ValueHolder(Some(v)))),
+                Ok(v) => Slot::Value(Value::new(v)),
                 Err(f) => {
                     // Raised in this body itself (it crossed no yield point here): name the
                     // function it was raised in, as a traceback's innermost frame would.
@@ -357,7 +357,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
         if let Some(result) = chain::take_ready(cell) {
             this.cell = None;
             return Poll::Ready(match result {
-                Ok(mut holder) => Ok(take_value::<T>(&mut *holder)),
+                Ok(value) => Ok(value.take::<T>()),
                 Err(f) => Err(f.with_frame(this.frame)),
             });
         }

@@ -10,8 +10,9 @@ use crate::failure::{Failure, IntoFailure};
 use crate::outcome::Outcome;
 use crate::outcome::StepResult;
 use crate::step::Logic;
-use crate::step::{Both, Callback, Callbacks, Errback, StepBox, ValueHolder};
+use crate::step::{Both, Callback, Callbacks, Errback, new_step};
 use crate::trigger::Trigger;
+use crate::value::{Value, ValueHolder};
 
 /// A placeholder for a result that is not here yet: Twisted's `Deferred`.
 ///
@@ -119,7 +120,7 @@ impl<T: 'static> Deferred<T> {
     pub(crate) fn cell(&self) -> Rc<Cell> {
         let cell = match self.repr.replace(Repr::Swapping) {
             Repr::Chain(c) => c,
-            Repr::Ready(h) => Cell::fired(Slot::Value(h)),
+            Repr::Ready(h) => Cell::fired(Slot::Value(Value::Boxed(h))),
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         };
         self.repr.set(Repr::Chain(cell.clone()));
@@ -148,7 +149,7 @@ impl<T: 'static> Deferred<T> {
     fn push<L: Logic<T>>(self, logic: L, at: &'static Location<'static>) -> Deferred<L::Out> {
         match self.into_repr() {
             Repr::Chain(c) => {
-                chain::add_step(&c, Step::Run(StepBox::<T, L>::new(logic, at)));
+                chain::add_step(&c, Step::Run(new_step::<T, L>(logic), at));
                 Deferred::from_cell(c)
             }
             Repr::Ready(mut h) => {
@@ -256,9 +257,11 @@ impl<T: 'static> Deferred<T> {
     /// ```
     pub fn chain_deferred(self, other: Trigger<T>) {
         match self.into_repr() {
-            Repr::Chain(c) => chain::add_step(&c, Step::ChainTo(other.into_cell())),
+            Repr::Chain(c) => {
+                chain::add_step(&c, Step::Hand(other.into_cell(), chain::Hand::ChainTo))
+            }
             Repr::Ready(h) => {
-                chain::fire(&other.into_cell(), Slot::Value(h));
+                chain::fire(&other.into_cell(), Slot::Value(Value::Boxed(h)));
             }
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         }
@@ -526,7 +529,7 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
         match &st.result {
             Slot::Empty if st.called => write!(f, "current result: None")?,
             Slot::Empty => write!(f, "pending")?,
-            Slot::Value(h) => match h.peek().and_then(|v| v.downcast_ref::<T>()) {
+            Slot::Value(v) => match v.peek().and_then(|v| v.downcast_ref::<T>()) {
                 Some(v) => write!(f, "current result: Ok({v:?})")?,
                 None => write!(f, "current result: <value>")?,
             },

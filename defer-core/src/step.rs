@@ -1,12 +1,12 @@
 //! Typed steps behind the type-erased chain.
 //!
-//! A chain's value changes type at every step, so the chain itself stores steps as trait objects.
-//! To pass a value from one step to the next without a heap allocation, each step's box also holds
-//! the step's output once it has run: the box that held the closure becomes the *holder* of the
-//! result, and the next step moves the value out of the holder's `Option<U>`, reached as
-//! `&mut dyn Any` and downcast to the `Option<T>` it expects (the check that the chain's typing is
-//! sound). The only allocation per step is the box made when the step is added, which
-//! `add_callback` had to make anyway for the closure.
+//! A chain's value changes type at every step, so the chain itself stores steps as trait objects
+//! and values as type-erased [`Value`]s. Passing a value from one step to the next costs no heap
+//! allocation: a small output (at most 16 bytes) leaves the step in place, and the step's box, which
+//! then holds only the closure, is zero-sized (no allocation at all) when the closure captures
+//! nothing; a large output stays in the step's box, which becomes its holder. Either way the only
+//! allocation per step is the box of a capturing closure, which `add_callback` has to make anyway.
+//! Where the step was added is kept in the chain's queue entry, beside the box.
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -17,39 +17,11 @@ use crate::chain::Cell;
 use crate::deferred::Repr;
 use crate::failure::Failure;
 use crate::outcome::{Outcome, StepResult};
-
-/// Something that holds a chain's current success value of some type.
-pub(crate) trait Holder {
-    /// The holder's `Option<T>` of the held type. A leaf call: the consumer downcasts it.
-    fn slot(&mut self) -> &mut dyn Any;
-    /// The held value, for `Debug`.
-    fn peek(&self) -> Option<&dyn Any>;
-}
-
-/// Takes the `T` out of a holder. The chain's typing guarantees the holder holds a `T`.
-pub(crate) fn take_value<T: 'static>(holder: &mut dyn Holder) -> T {
-    holder
-        .slot()
-        .downcast_mut::<Option<T>>()
-        .and_then(Option::take)
-        .expect("a Deferred<T>'s current value is a T")
-}
-
-/// The holder of a value that entered the chain from outside (`callback`, `succeed`).
-pub(crate) struct ValueHolder<T>(pub(crate) Option<T>);
-
-impl<T: 'static> Holder for ValueHolder<T> {
-    fn slot(&mut self) -> &mut dyn Any {
-        &mut self.0
-    }
-    fn peek(&self) -> Option<&dyn Any> {
-        self.0.as_ref().map(|v| v as &dyn Any)
-    }
-}
+use crate::value::{Holder, Small, Value};
 
 /// The chain's current result once a step has run, as the chain loop sees it.
 pub(crate) enum Output {
-    Value(Box<dyn Holder>),
+    Value(Value),
     Failure(Failure),
     /// The step (added at the location) returned a Deferred: the chain continues with its result.
     Deferred(Rc<Cell>, &'static Location<'static>),
@@ -57,9 +29,13 @@ pub(crate) enum Output {
 
 /// A step as the chain loop sees it: run it on the current result.
 pub(crate) trait RunStep {
-    /// Runs the step. `input` is `Ok(holder)` on success, `Err(failure)` on failure. A panic in
-    /// the step's code becomes a failure located where the step was added.
-    fn run(self: Box<Self>, input: Result<Box<dyn Holder>, Failure>) -> Output;
+    /// Runs the step, which was added at `added_at`. `input` is `Ok(value)` on success,
+    /// `Err(failure)` on failure. A panic in the step's code becomes a failure located there.
+    fn run(
+        self: Box<Self>,
+        input: Result<Value, Failure>,
+        added_at: &'static Location<'static>,
+    ) -> Output;
 }
 
 /// What a step does with its input: the four kinds of step Twisted has.
@@ -121,64 +97,105 @@ impl<T: 'static, R: Outcome, H: FnOnce(Result<T, Failure>) -> R + 'static> Logic
     }
 }
 
-/// What a step's box holds: first the step's logic, then its output (`None` once taken). One
-/// or the other, so the box is no bigger than the larger of the two.
+/// What a step's box holds when its output is large: first the step's logic, then its output
+/// (`None` once taken), so that the box allocated for the closure carries the value on.
 enum Content<L, U> {
     Logic(L),
     Output(Option<U>),
 }
 
-/// One step's box: first its logic, then its output.
-pub(crate) struct StepBox<T, L: Logic<T>> {
+/// The box of a step whose output is large (see `crate::value`): it becomes the output's holder.
+struct StepBox<T, L: Logic<T>> {
     content: Content<L, L::Out>,
-    added_at: &'static Location<'static>,
     _input: PhantomData<fn(T)>,
 }
 
-impl<T: 'static, L: Logic<T>> StepBox<T, L> {
-    pub(crate) fn new(logic: L, added_at: &'static Location<'static>) -> Box<Self> {
+/// The box of a step whose output is small: only the logic, so a closure that captures nothing
+/// is a zero-sized box, which allocates nothing. The output leaves in place, as a `Small`.
+struct SmallStep<T, L> {
+    logic: L,
+    _input: PhantomData<fn(T)>,
+}
+
+/// The boxed step for `logic`, whichever fits its output.
+#[inline]
+pub(crate) fn new_step<T: 'static, L: Logic<T>>(logic: L) -> Box<dyn RunStep> {
+    if Small::fits::<L::Out>() {
+        Box::new(SmallStep {
+            logic,
+            _input: PhantomData,
+        })
+    } else {
         Box::new(StepBox {
             content: Content::Logic(logic),
-            added_at,
             _input: PhantomData,
         })
     }
 }
 
+/// Runs a step's logic on the chain's current result, catching a panic, which becomes a failure
+/// located where the step was added. `Ok(v)` is the step's own output, still to be held.
+#[inline]
+fn call<T: 'static, L: Logic<T>>(
+    logic: L,
+    input: Result<Value, Failure>,
+    added_at: &'static Location<'static>,
+) -> Result<L::Out, Output> {
+    let input = input.map(Value::take::<T>);
+    match catch_unwind(AssertUnwindSafe(move || logic.call(input))) {
+        Ok(StepResult::Ok(v)) => Ok(v),
+        Ok(StepResult::Err(f)) => Err(Output::Failure(f)),
+        Ok(StepResult::Wait(d)) => Err(match d.into_repr() {
+            // A bare value (`succeed`): taken as is, no chain to wait on.
+            Repr::Ready(h) => Output::Value(Value::Boxed(h)),
+            Repr::Chain(c) => Output::Deferred(c, added_at),
+            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+        }),
+        Err(payload) => Err(Output::Failure(Failure::from_panic_at(payload, added_at))),
+    }
+}
+
+impl<T: 'static, L: Logic<T>> RunStep for SmallStep<T, L> {
+    fn run(
+        self: Box<Self>,
+        input: Result<Value, Failure>,
+        added_at: &'static Location<'static>,
+    ) -> Output {
+        let SmallStep { logic, .. } = *self;
+        match call::<T, L>(logic, input, added_at) {
+            Ok(v) => Output::Value(Value::new(v)),
+            Err(out) => out,
+        }
+    }
+}
+
 impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
-    fn run(mut self: Box<Self>, input: Result<Box<dyn Holder>, Failure>) -> Output {
+    fn run(
+        mut self: Box<Self>,
+        input: Result<Value, Failure>,
+        added_at: &'static Location<'static>,
+    ) -> Output {
         let Content::Logic(logic) = std::mem::replace(&mut self.content, Content::Output(None))
         else {
             unreachable!("a step runs once")
         };
-        let input = input.map(|mut holder| take_value::<T>(&mut *holder));
-        let added_at = self.added_at;
-        match catch_unwind(AssertUnwindSafe(move || logic.call(input))) {
-            Ok(StepResult::Ok(v)) => {
+        match call::<T, L>(logic, input, added_at) {
+            Ok(v) => {
                 self.content = Content::Output(Some(v));
-                Output::Value(self)
+                Output::Value(Value::Boxed(self))
             }
-            Ok(StepResult::Err(f)) => Output::Failure(f),
-            Ok(StepResult::Wait(d)) => match d.into_repr() {
-                // A bare value (`succeed`): taken as is, no chain to wait on.
-                Repr::Ready(h) => Output::Value(h),
-                Repr::Chain(c) => Output::Deferred(c, added_at),
-                Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
-            },
-            Err(payload) => Output::Failure(Failure::from_panic_at(payload, added_at)),
+            Err(out) => out,
         }
     }
 }
 
 impl<T: 'static, L: Logic<T>> Holder for StepBox<T, L> {
     fn slot(&mut self) -> &mut dyn Any {
-        let StepBox {
-            content, added_at, ..
-        } = self;
+        let StepBox { content, _input } = self;
         match content {
             Content::Output(out) => out,
             // Never asked of a step that has not run: the consumer's downcast fails, loudly.
-            Content::Logic(_) => added_at,
+            Content::Logic(_) => _input,
         }
     }
     fn peek(&self) -> Option<&dyn Any> {

@@ -15,7 +15,6 @@ use std::rc::Rc;
 use crate::chain::{self, Cell, Slot};
 use crate::deferred::Deferred;
 use crate::failure::Failure;
-use crate::step::take_value;
 
 fn describe(cell: &Rc<Cell>) -> String {
     let Ok(st) = cell.st.try_borrow() else {
@@ -45,7 +44,7 @@ fn describe(cell: &Rc<Cell>) -> String {
 #[track_caller]
 pub fn success_result_of<T: 'static>(d: Deferred<T>) -> T {
     match chain::take_ready(&d.cell()) {
-        Some(Ok(mut holder)) => take_value::<T>(&mut *holder),
+        Some(Ok(value)) => value.take::<T>(),
         Some(Err(f)) => {
             panic!("success_result_of: expected a success, but the Deferred failed:\n{f}")
         }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::chain::{self, Cell, Slot};
 use crate::errors::TriggerDropped;
 use crate::failure::{Failure, IntoFailure};
-use crate::step::ValueHolder;
+use crate::value::Value;
 
 /// The producer side of a [`Deferred`](crate::Deferred): fires it once, with a value or a failure.
 ///
@@ -57,10 +57,7 @@ impl<T: 'static> Trigger<T> {
     /// assert_eq!(defer_core::testing::success_result_of(d), 42);
     /// ```
     pub fn callback(self, value: T) -> bool {
-        chain::fire(
-            &self.into_cell(),
-            Slot::Value(Box::new(ValueHolder(Some(value)))),
-        )
+        chain::fire(&self.into_cell(), Slot::Value(Value::new(value)))
     }
 
     /// Fires the Deferred with a failure. Returns `false` if it had been cancelled.

@@ -326,8 +326,8 @@ fn cost_new_deferred_is_one_block() {
 
 /// `succeed(v)` allocates 1 block: the box that holds `v`. A Deferred that holds a success and has
 /// nothing attached needs no chain; one is built only if something needs it (a `pause`, a
-/// `control`, a chain to wait on). A value entering a chain (`Trigger::callback`) goes in such a
-/// boxed holder because the chain's slot for the current value is type-erased.
+/// `control`, a chain to wait on). A small value entering a chain (`Trigger::callback`) needs no
+/// box: it is held in place (see `cost_firing_a_chain_allocates_nothing`).
 #[test]
 fn cost_succeed_is_one_block() {
     let (c, _) = cost_of(|| {
@@ -338,18 +338,52 @@ fn cost_succeed_is_one_block() {
     assert_eq!((c.allocs, c.reallocs, c.live), (1, 0, 1));
 }
 
-/// Adding a step to a pending Deferred allocates the step's box: one block. The first two steps
-/// of a chain are kept inline; the rest go to a boxed `VecDeque` made at the *third* step, which
-/// therefore also allocates the box and the queue's buffer (3 blocks), and the queue grows by doubling (a
-/// `realloc`, not a new block) when it fills: capacity 4 holds steps 3 to 6, then at the 7th,
-/// 11th, 19th, 35th... step.
+/// Adding a step to a pending Deferred allocates the step's box: one block, for a closure that
+/// captures something. The first two steps of a chain are kept inline; the rest go to a boxed
+/// `VecDeque` made at the *third* step, which therefore also allocates the box and the queue's
+/// buffer (3 blocks), and the queue grows by doubling (a `realloc`, not a new block) when it
+/// fills: capacity 4 holds steps 3 to 6, then at the 7th, 11th, 19th, 35th... step.
 #[test]
 fn cost_adding_a_step_is_one_block() {
-    let (per_step, _) = cost_of(|| {
+    let expected = |n: usize| {
+        if n == 3 {
+            (3, 0, 3) // the step's box, the queue's box and the queue's first buffer
+        } else if n > 6 && (n - 3).is_power_of_two() {
+            (1, 1, 1) // the step's box, and the full queue doubles
+        } else {
+            (1, 0, 1)
+        }
+    };
+    check_adding_steps(true, expected);
+}
+
+/// A step whose closure captures nothing is a zero-sized box, which allocates nothing: only the
+/// step queue allocates, as above.
+#[test]
+fn cost_adding_a_step_that_captures_nothing_allocates_nothing() {
+    let expected = |n: usize| {
+        if n == 3 {
+            (2, 0, 2) // the queue's box and its first buffer
+        } else if n > 6 && (n - 3).is_power_of_two() {
+            (0, 1, 0) // the full queue doubles
+        } else {
+            (0, 0, 0)
+        }
+    };
+    check_adding_steps(false, expected);
+}
+
+fn check_adding_steps(capturing: bool, expected: impl Fn(usize) -> (u64, u64, isize)) {
+    let (per_step, _) = cost_of(move || {
+        let one = std::hint::black_box(1u64);
         let (mut d, t) = Deferred::<u64>::new();
         let mut per_step = Vec::new();
         for _ in 0..40 {
-            let (next, c) = measure(move || d.add_callback(|x| Ok(x + 1)));
+            let (next, c) = if capturing {
+                measure(move || d.add_callback(move |x| Ok(x + one)))
+            } else {
+                measure(move || d.add_callback(|x| Ok(x + 1)))
+            };
             d = next;
             per_step.push(c);
         }
@@ -359,38 +393,28 @@ fn cost_adding_a_step_is_one_block() {
     });
     for (i, c) in per_step.iter().enumerate() {
         let n = i + 1; // the n-th step
-        let expected = if n == 3 {
-            // The step's box, the queue's box and the queue's first buffer.
-            (3, 0, 3)
-        } else if n > 6 && (n - 3).is_power_of_two() {
-            // The step's box, and the full queue doubles in place or by moving.
-            (1, 1, 1)
-        } else {
-            (1, 0, 1)
-        };
         assert_eq!(
             (c.allocs, c.reallocs, c.live),
-            expected,
+            expected(n),
             "adding step {n}: {c:?}"
         );
     }
 }
 
-/// Firing a chain of `STEPS` steps allocates one block: the holder of the fired value. Each step
-/// keeps its output in its own (already allocated) box, and the next step moves it out, so
-/// values pass from step to step without allocating; each spent box is freed on the way, and
-/// the last one stays as the holder of the chain's result.
+/// Firing a chain of `STEPS` steps allocates nothing: a small value (here a `u64`) is held in
+/// place, in the chain and between steps, and each spent step's box is freed on the way.
 #[test]
-fn cost_firing_a_chain_allocates_only_the_fired_value_holder() {
+fn cost_firing_a_chain_allocates_nothing() {
     const STEPS: isize = 1000;
     let (c, _) = cost_of(|| {
+        let one = std::hint::black_box(1u64);
         let (mut d, t) = Deferred::<u64>::new();
         for i in 0..STEPS {
             d = match i % 4 {
-                0 => d.add_callback(|x| Ok(x + 1)),
-                1 => d.add_errback(Err), // passes the value by
-                2 => d.add_both(|r| r.map(|x| x + 1)),
-                _ => d.add_callbacks(|x| Ok(x + 1), Err),
+                0 => d.add_callback(move |x| Ok(x + one)),
+                1 => d.add_errback(move |f| if one == 1 { Err(f) } else { Ok(0) }),
+                2 => d.add_both(move |r| r.map(|x| x + one)),
+                _ => d.add_callbacks(move |x| Ok(x + one), Err),
             };
         }
         let (accepted, c) = measure(|| t.callback(0));
@@ -398,8 +422,30 @@ fn cost_firing_a_chain_allocates_only_the_fired_value_holder() {
         assert_eq!(success_result_of(d), (STEPS / 4 * 3) as u64);
         c
     });
-    // One allocation (the holder of 0); STEPS step boxes and the holder itself freed, the last
-    // step's box now holding the result.
+    assert_eq!((c.allocs, c.reallocs), (0, 0), "{c:?}");
+    assert_eq!(c.live, -STEPS, "every step's box is freed: {c:?}");
+}
+
+/// A large value (over 16 bytes) entering a chain is boxed once; from step to step it then
+/// travels in the steps' own boxes, which it takes over: still one allocation for the whole chain.
+#[test]
+fn cost_firing_a_chain_with_a_large_value_allocates_its_box_once() {
+    const STEPS: isize = 1000;
+    let (c, _) = cost_of(|| {
+        let one = std::hint::black_box(1u64);
+        let (mut d, t) = Deferred::<[u64; 4]>::new();
+        for _ in 0..STEPS {
+            d = d.add_callback(move |mut a: [u64; 4]| {
+                a[0] += one;
+                Ok(a)
+            });
+        }
+        let (accepted, c) = measure(|| t.callback([0; 4]));
+        assert!(accepted);
+        assert_eq!(success_result_of(d)[0], STEPS as u64);
+        c
+    });
+    // The value's box (1); it and STEPS - 1 step boxes freed, the last one holding the result.
     assert_eq!((c.allocs, c.reallocs), (1, 0), "{c:?}");
     assert_eq!(c.live, 1 - STEPS, "{c:?}");
 }
@@ -410,13 +456,14 @@ fn cost_firing_a_chain_allocates_only_the_fired_value_holder() {
 fn cost_failure_passing_along_a_chain_allocates_nothing() {
     const STEPS: isize = 1000;
     let (c, _) = cost_of(|| {
+        let one = std::hint::black_box(1u64);
         let failure = Failure::msg("boom");
         let (mut d, t) = Deferred::<u64>::new();
         for i in 0..STEPS {
             d = if i % 2 == 0 {
-                d.add_callback(|x| Ok(x + 1)) // passed by
+                d.add_callback(move |x| Ok(x + one)) // passed by
             } else {
-                d.add_errback(Err) // re-raises the same failure
+                d.add_errback(Err) // re-raises the same failure; captures nothing: no box
             };
         }
         let (accepted, c) = measure(|| t.errback(failure.clone()));
@@ -425,7 +472,11 @@ fn cost_failure_passing_along_a_chain_allocates_nothing() {
         c
     });
     assert_eq!((c.allocs, c.reallocs), (0, 0), "{c:?}");
-    assert_eq!(c.live, -STEPS, "the spent step boxes are freed: {c:?}");
+    assert_eq!(
+        c.live,
+        -STEPS / 2,
+        "the capturing steps' boxes are freed: {c:?}"
+    );
 }
 
 /// A step returning an already-fired Deferred: beyond that Deferred's own allocations (made by
@@ -440,13 +491,12 @@ fn cost_step_returning_fired_deferred_adds_nothing_beyond_it() {
         assert_eq!(success_result_of(d), 2);
         c
     });
-    // The fired value's holder (1) and `succeed`'s holder (1).
-    assert_eq!((c.allocs, c.reallocs), (2, 0), "{c:?}");
+    // `succeed`'s holder (1); the fired 1 is held in place.
+    assert_eq!((c.allocs, c.reallocs), (1, 0), "{c:?}");
 }
 
 /// A step returning a pending Deferred: the chain appends a continuation to the inner chain's
-/// step queue, which is kept inline for the first two steps: nothing beyond the fired value's
-/// holder.
+/// step queue, which is kept inline for the first two steps: nothing is allocated.
 #[test]
 fn cost_step_returning_pending_deferred_adds_one_queue_buffer_at_most() {
     let (c, _) = cost_of(|| {
@@ -460,8 +510,8 @@ fn cost_step_returning_pending_deferred_adds_one_queue_buffer_at_most() {
         assert_eq!(success_result_of(d), 8);
         c
     });
-    // The fired value's holder (1).
-    assert_eq!((c.allocs, c.reallocs), (1, 0), "{c:?}");
+    assert_eq!((c.allocs, c.reallocs), (0, 0), "{c:?}");
+    assert_eq!(c.live, -1, "the spent step's box is freed: {c:?}");
 }
 
 /// Sanity check of the counter itself: a `Box` is one block, a `Vec` growing is reallocs.
