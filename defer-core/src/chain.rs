@@ -190,7 +190,7 @@ impl State {
 
 /// Appends a step and runs the chain if it has fired (Twisted: the step runs inside `add*`).
 /// Inlined into each `add_*`: adding a step to a pending chain is the hot path of building one.
-#[inline]
+#[inline(always)]
 pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
     let runnable = {
         let mut st = cell.st.borrow_mut();

@@ -28,12 +28,20 @@ pub(crate) trait Holder {
     fn peek(&self) -> Option<&dyn Any>;
 }
 
-/// Takes the `T` out of a holder; `None` if it holds another type (or nothing).
-fn take_boxed<T: 'static>(holder: &mut dyn Holder) -> Option<T> {
+/// Takes the `T` out of a holder (and frees it); `None` if it holds another type (or nothing).
+#[inline(never)]
+fn take_boxed<T: 'static>(mut holder: Box<dyn Holder>) -> Option<T> {
     holder
         .slot()
         .downcast_mut::<Option<T>>()
         .and_then(Option::take)
+}
+
+/// A value of another type than the step expects: the chain's typing rules it out.
+#[cold]
+#[inline(never)]
+fn wrong_type() -> ! {
+    panic!("a Deferred<T>'s current value is a T")
 }
 
 /// The holder of a large value that entered the chain from outside (`callback`, `succeed`).
@@ -66,14 +74,15 @@ impl Value {
         }
     }
 
-    /// Moves the value out. The chain's typing guarantees it is a `T`.
-    #[inline]
+    /// Moves the value out. The chain's typing guarantees it is a `T`. Inlined into every step:
+    /// for a small value it is a type check and a copy.
+    #[inline(always)]
     pub(crate) fn take<T: 'static>(self) -> T {
         match self {
             Value::Small(small) => small.into_inner::<T>(),
-            Value::Boxed(mut holder) => take_boxed::<T>(&mut *holder),
+            Value::Boxed(holder) => take_boxed::<T>(holder),
         }
-        .expect("a Deferred<T>'s current value is a T")
+        .unwrap_or_else(|| wrong_type())
     }
 
     /// The value, for `Debug`.
@@ -99,7 +108,7 @@ type Buf = MaybeUninit<[u64; 2]>;
 
 /// What a [`Small`] knows of the type it holds.
 struct SmallVTable {
-    type_id: fn() -> TypeId,
+    type_id: TypeId,
     needs_drop: bool,
     /// Drops the value in the buffer.
     drop: unsafe fn(&mut Buf),
@@ -112,7 +121,7 @@ struct VTableOf<T>(PhantomData<T>);
 
 impl<T: 'static> VTableOf<T> {
     const VTABLE: SmallVTable = SmallVTable {
-        type_id: TypeId::of::<T>,
+        type_id: TypeId::of::<T>(),
         needs_drop: std::mem::needs_drop::<T>(),
         drop: drop_as::<T>,
         as_any: as_any_as::<T>,
@@ -171,7 +180,7 @@ impl Small {
     /// Moves the value out if it is a `T`; else drops it and returns `None`.
     #[inline]
     pub(crate) fn into_inner<T: 'static>(self) -> Option<T> {
-        if (self.vtable.type_id)() != TypeId::of::<T>() {
+        if self.vtable.type_id != TypeId::of::<T>() {
             return None;
         }
         let this = ManuallyDrop::new(self);
