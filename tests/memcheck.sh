@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the test suite of defer-core and of the tests crate under valgrind's memcheck, one test
+# binary at a time, and fails if memcheck reports any error (invalid read or write, use of
+# uninitialised memory, mismatched free). defer-core has one module with `unsafe` (src/value.rs);
+# this is the check the project requires of it, since Miri cannot be installed here.
+#
+# Usage: tests/memcheck.sh [--all]
+#   By default the two depth suites (`depth`, `coro_depth`: a million levels each, minutes
+#   natively under memcheck's 20-50x slowdown) are skipped; --all runs them too.
+# Needs valgrind. Takes about 6 minutes without --all (the proptest suite is most of it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+all=false
+[ "${1:-}" = "--all" ] && all=true
+mapfile -t bins < <(cargo test -p defer-tests -p defer-core --all-features --no-run \
+  --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] != ["bin"]:
+        print(m["target"]["name"], m["executable"])
+')
+failed=0
+for entry in "${bins[@]}"; do
+  name=${entry%% *}
+  bin=${entry#* }
+  if ! $all && { [ "$name" = depth ] || [ "$name" = coro_depth ]; }; then
+    echo "skip $name (run with --all)"
+    continue
+  fi
+  start=$(date +%s)
+  log=$(mktemp)
+  if valgrind --tool=memcheck --error-exitcode=99 --leak-check=no --quiet \
+      "$bin" --test-threads=1 -q >"$log" 2>&1; then
+    echo "ok   $name ($(( $(date +%s) - start )) s)"
+  else
+    echo "FAIL $name: see $log"
+    failed=1
+  fi
+done
+exit $failed
