@@ -174,7 +174,7 @@ impl Cell {
         {
             let mut st = cell.st.borrow_mut();
             st.called = true;
-            st.result = result;
+            put(&mut st.result, result);
         }
         cell
     }
@@ -216,7 +216,7 @@ pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
             return false;
         }
         st.called = true;
-        st.result = result;
+        put(&mut st.result, result);
         // Twisted clears the canceller when the Deferred fires, breaking the d <-> canceller cycle.
         std::mem::replace(&mut st.canceller, Canceller::None)
     };
@@ -232,7 +232,7 @@ pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
         return false;
     }
     st.called = true;
-    st.result = result;
+    put(&mut st.result, result);
     let old = std::mem::replace(&mut st.canceller, Canceller::None);
     drop(st);
     drop(old);
@@ -241,7 +241,12 @@ pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
 
 /// Takes the final result if it is ready.
 pub(crate) fn take_ready(cell: &Rc<Cell>) -> Option<Result<Value, Failure>> {
-    let mut st = cell.st.borrow_mut();
+    take_ready_in(&mut cell.st.borrow_mut())
+}
+
+/// [`take_ready`] on a state already borrowed.
+#[inline]
+pub(crate) fn take_ready_in(st: &mut State) -> Option<Result<Value, Failure>> {
     if !st.is_ready() {
         return None;
     }
@@ -267,14 +272,14 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
             Slot::Failure(f) => Err(f),
             other => {
                 // Not fired, or waiting on another chain.
-                st.result = other;
+                put(&mut st.result, other);
                 return;
             }
         };
         loop {
             let Some(step) = st.steps.pop_front() else {
                 // The chain has finished for now: tell whoever awaits its result.
-                st.result = into_slot(current);
+                put(&mut st.result, into_slot(current));
                 let awaiter = st.awaiter.take();
                 drop(st);
                 match awaiter {
@@ -306,7 +311,7 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                             waiting => {
                                 let mut st = cur.st.borrow_mut();
                                 st.running = false;
-                                st.result = waiting;
+                                put(&mut st.result, waiting);
                                 return;
                             }
                         },
@@ -316,7 +321,7 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                     current = next;
                     if st.pauses > 0 {
                         // Paused by the step itself (or by code it called): stop here.
-                        st.result = into_slot(current);
+                        put(&mut st.result, into_slot(current));
                         return;
                     }
                 }
@@ -343,6 +348,22 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
             }
         }
     }
+}
+
+/// Puts `new` in a result slot that is empty (everywhere this is called): the old slot is only
+/// dropped, out of line, if it was not, instead of calling `Slot`'s drop glue every time.
+#[inline(always)]
+fn put(slot: &mut Slot, new: Slot) {
+    let old = std::mem::replace(slot, new);
+    if !matches!(old, Slot::Empty) {
+        drop_slot(old);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_slot(old: Slot) {
+    drop(old);
 }
 
 fn into_slot(result: Result<Value, Failure>) -> Slot {

@@ -66,7 +66,7 @@ trait DriverCtx {
 
 thread_local! {
     /// The driver polling right now on this thread, if any.
-    static CURRENT: RefCell<Option<Rc<dyn DriverCtx>>> = const { RefCell::new(None) };
+    static CURRENT: StdCell<Option<Rc<dyn DriverCtx>>> = const { StdCell::new(None) };
     /// Drivers suspended on something other than a Deferred, kept alive until their waker fires.
     static PARKED: RefCell<HashMap<u64, Rc<dyn Resume>>> = RefCell::new(HashMap::new());
     static NEXT_ID: StdCell<u64> = const { StdCell::new(0) };
@@ -149,10 +149,10 @@ impl<T: 'static> Resume for Driver<T> {
                     return None;
                 };
                 let ctx: Rc<dyn DriverCtx> = self.clone();
-                let prev = CURRENT.with(|c| c.borrow_mut().replace(ctx));
+                let prev = CURRENT.replace(Some(ctx));
                 let mut cx = Context::from_waker(&self.waker);
                 let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
-                CURRENT.with(|c| *c.borrow_mut() = prev);
+                CURRENT.set(prev);
                 polled
             };
             let result = match polled {
@@ -354,18 +354,28 @@ impl<T: 'static> Future for DeferredFuture<T> {
                 "a DeferredFuture was polled after it completed",
             )));
         };
-        if let Some(result) = chain::take_ready(cell) {
+        // One borrow of the chain: take its result, or register as its awaiter (our own code
+        // only runs meanwhile).
+        let mut st = cell.st.borrow_mut();
+        if let Some(result) = chain::take_ready_in(&mut st) {
+            drop(st);
             this.cell = None;
             return Poll::Ready(match result {
                 Ok(value) => Ok(value.take::<T>()),
                 Err(f) => Err(f.with_frame(this.frame)),
             });
         }
-        let driver = CURRENT.with(|c| c.borrow().clone());
+        let driver = CURRENT.with(|c| {
+            let d = c.take();
+            let ours = d.clone();
+            c.set(d);
+            ours
+        });
         let awaiter = driver
             .and_then(|d| d.awaiter_for(cx.waker(), cell))
             .unwrap_or_else(|| Awaiter::Waker(cx.waker().clone()));
-        let old = cell.st.borrow_mut().awaiter.replace(awaiter);
+        let old = st.awaiter.replace(awaiter);
+        drop(st);
         drop(old);
         Poll::Pending
     }
