@@ -355,7 +355,10 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
 #[inline(always)]
 fn put(slot: &mut Slot, new: Slot) {
     let old = std::mem::replace(slot, new);
-    if !matches!(old, Slot::Empty) {
+    if matches!(old, Slot::Empty) {
+        // Nothing to drop; `forget` says so to the compiler, which would call the glue anyway.
+        std::mem::forget(old);
+    } else {
         drop_slot(old);
     }
 }
