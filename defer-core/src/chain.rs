@@ -20,7 +20,7 @@ use std::task::Waker;
 
 use crate::errors::{CancelledError, CircularChainError};
 use crate::failure::Failure;
-use crate::step::{Output, RunStep};
+use crate::step::{Current, RunStep};
 use crate::value::Value;
 
 /// One chain's shared state.
@@ -267,9 +267,9 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
         if st.running || st.pauses > 0 {
             return;
         }
-        let mut current = match std::mem::replace(&mut st.result, Slot::Empty) {
-            Slot::Value(h) => Ok(h),
-            Slot::Failure(f) => Err(f),
+        let mut current: Current = match std::mem::replace(&mut st.result, Slot::Empty) {
+            Slot::Value(h) => Some(Ok(h)),
+            Slot::Failure(f) => Some(Err(f)),
             other => {
                 // Not fired, or waiting on another chain.
                 put(&mut st.result, other);
@@ -301,24 +301,22 @@ pub(crate) fn run(mut cur: Rc<Cell>) {
                 Step::Run(step, added_at) => {
                     st.running = true;
                     drop(st);
-                    // The step catches its own panics (it knows where it was added).
-                    let next = match step.run(current, added_at) {
-                        Output::Value(h) => Ok(h),
-                        Output::Failure(f) => Err(f),
-                        Output::Deferred(inner, added_at) => match wait_on(&cur, inner, added_at) {
-                            Slot::Value(h) => Ok(h),
-                            Slot::Failure(f) => Err(f),
+                    // The step replaces `current` with its result, in place, catching its own
+                    // panics (it knows where it was added).
+                    if let Some(inner) = step.run(&mut current, added_at) {
+                        current = match wait_on(&cur, inner, added_at) {
+                            Slot::Value(h) => Some(Ok(h)),
+                            Slot::Failure(f) => Some(Err(f)),
                             waiting => {
                                 let mut st = cur.st.borrow_mut();
                                 st.running = false;
                                 put(&mut st.result, waiting);
                                 return;
                             }
-                        },
-                    };
+                        };
+                    }
                     st = cur.st.borrow_mut();
                     st.running = false;
-                    current = next;
                     if st.pauses > 0 {
                         // Paused by the step itself (or by code it called): stop here.
                         put(&mut st.result, into_slot(current));
@@ -369,10 +367,11 @@ fn drop_slot(old: Slot) {
     drop(old);
 }
 
-fn into_slot(result: Result<Value, Failure>) -> Slot {
+fn into_slot(result: Current) -> Slot {
     match result {
-        Ok(h) => Slot::Value(h),
-        Err(f) => Slot::Failure(f),
+        Some(Ok(h)) => Slot::Value(h),
+        Some(Err(f)) => Slot::Failure(f),
+        None => Slot::Empty,
     }
 }
 

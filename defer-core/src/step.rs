@@ -19,23 +19,30 @@ use crate::failure::Failure;
 use crate::outcome::{Outcome, StepResult};
 use crate::value::{Holder, Small, Value};
 
-/// The chain's current result once a step has run, as the chain loop sees it.
-pub(crate) enum Output {
-    Value(Value),
-    Failure(Failure),
-    /// The step (added at the location) returned a Deferred: the chain continues with its result.
-    Deferred(Rc<Cell>, &'static Location<'static>),
-}
+/// The chain's current result between steps: `None` only while a step holds it, or when a step
+/// returned a Deferred that has not fired.
+pub(crate) type Current = Option<Result<Value, Failure>>;
 
 /// A step as the chain loop sees it: run it on the current result.
 pub(crate) trait RunStep {
-    /// Runs the step, which was added at `added_at`. `input` is `Ok(value)` on success,
-    /// `Err(failure)` on failure. A panic in the step's code becomes a failure located there.
+    /// Runs the step, which was added at `added_at`, on the chain's current result, which it
+    /// replaces with its own, in place (no result is copied in and out). If the step returned a
+    /// Deferred that is still a chain, that chain is returned and `cur` is left empty. A panic in
+    /// the step's code becomes a failure located where the step was added.
     fn run(
         self: Box<Self>,
-        input: Result<Value, Failure>,
+        cur: &mut Current,
         added_at: &'static Location<'static>,
-    ) -> Output;
+    ) -> Option<Rc<Cell>>;
+}
+
+/// Puts a result in a `Current` that a step has emptied.
+#[inline(always)]
+fn fill(cur: &mut Current, result: Result<Value, Failure>) {
+    if let Some(old) = cur.replace(result) {
+        // Never: the step took the input. Dropped rather than leaked if it ever happens.
+        drop(old);
+    }
 }
 
 /// What a step does with its input: the four kinds of step Twisted has.
@@ -134,37 +141,53 @@ pub(crate) fn new_step<T: 'static, L: Logic<T>>(logic: L) -> Box<dyn RunStep> {
 }
 
 /// Runs a step's logic on the chain's current result, catching a panic, which becomes a failure
-/// located where the step was added. `Ok(v)` is the step's own output, still to be held.
+/// located where the step was added. `Ok(v)` is the step's own output, still to be held; on
+/// `Err`, the result is already in `cur`, or the step returned the chain to wait on.
 #[inline]
 fn call<T: 'static, L: Logic<T>>(
     logic: L,
-    input: Result<Value, Failure>,
+    cur: &mut Current,
     added_at: &'static Location<'static>,
-) -> Result<L::Out, Output> {
+) -> Result<L::Out, Option<Rc<Cell>>> {
+    let Some(input) = cur.take() else {
+        unreachable!("a step runs on a result")
+    };
     let input = input.map(Value::take::<T>);
     match catch_unwind(AssertUnwindSafe(move || logic.call(input))) {
         Ok(StepResult::Ok(v)) => Ok(v),
-        Ok(StepResult::Err(f)) => Err(Output::Failure(f)),
-        Ok(StepResult::Wait(d)) => Err(match d.into_repr() {
+        Ok(StepResult::Err(f)) => {
+            fill(cur, Err(f));
+            Err(None)
+        }
+        Ok(StepResult::Wait(d)) => match d.into_repr() {
             // A bare value (`succeed`): taken as is, no chain to wait on.
-            Repr::Ready(h) => Output::Value(Value::Boxed(h)),
-            Repr::Chain(c) => Output::Deferred(c, added_at),
+            Repr::Ready(h) => {
+                fill(cur, Ok(Value::Boxed(h)));
+                Err(None)
+            }
+            Repr::Chain(c) => Err(Some(c)),
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
-        }),
-        Err(payload) => Err(Output::Failure(Failure::from_panic_at(payload, added_at))),
+        },
+        Err(payload) => {
+            fill(cur, Err(Failure::from_panic_at(payload, added_at)));
+            Err(None)
+        }
     }
 }
 
 impl<T: 'static, L: Logic<T>> RunStep for SmallStep<T, L> {
     fn run(
         self: Box<Self>,
-        input: Result<Value, Failure>,
+        cur: &mut Current,
         added_at: &'static Location<'static>,
-    ) -> Output {
+    ) -> Option<Rc<Cell>> {
         let SmallStep { logic, .. } = *self;
-        match call::<T, L>(logic, input, added_at) {
-            Ok(v) => Output::Value(Value::new(v)),
-            Err(out) => out,
+        match call::<T, L>(logic, cur, added_at) {
+            Ok(v) => {
+                fill(cur, Ok(Value::new(v)));
+                None
+            }
+            Err(wait) => wait,
         }
     }
 }
@@ -172,19 +195,20 @@ impl<T: 'static, L: Logic<T>> RunStep for SmallStep<T, L> {
 impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
     fn run(
         mut self: Box<Self>,
-        input: Result<Value, Failure>,
+        cur: &mut Current,
         added_at: &'static Location<'static>,
-    ) -> Output {
+    ) -> Option<Rc<Cell>> {
         let Content::Logic(logic) = std::mem::replace(&mut self.content, Content::Output(None))
         else {
             unreachable!("a step runs once")
         };
-        match call::<T, L>(logic, input, added_at) {
+        match call::<T, L>(logic, cur, added_at) {
             Ok(v) => {
                 self.content = Content::Output(Some(v));
-                Output::Value(Value::Boxed(self))
+                fill(cur, Ok(Value::Boxed(self)));
+                None
             }
-            Err(out) => out,
+            Err(wait) => wait,
         }
     }
 }
