@@ -62,6 +62,7 @@ pub(crate) struct Both<H>(pub(crate) H);
 
 impl<T: 'static, R: Outcome, F: FnOnce(T) -> R + 'static> Logic<T> for Callback<F> {
     type Out = R::Value;
+    #[inline(always)]
     fn call(self, input: Result<T, Failure>) -> StepResult<R::Value> {
         match input {
             Ok(v) => (self.0)(v).into_step_result(),
@@ -72,6 +73,7 @@ impl<T: 'static, R: Outcome, F: FnOnce(T) -> R + 'static> Logic<T> for Callback<
 
 impl<T: 'static, R: Outcome<Value = T>, G: FnOnce(Failure) -> R + 'static> Logic<T> for Errback<G> {
     type Out = T;
+    #[inline(always)]
     fn call(self, input: Result<T, Failure>) -> StepResult<T> {
         match input {
             Ok(v) => StepResult::Ok(v),
@@ -89,6 +91,7 @@ where
     G: FnOnce(Failure) -> R2 + 'static,
 {
     type Out = R1::Value;
+    #[inline(always)]
     fn call(self, input: Result<T, Failure>) -> StepResult<R1::Value> {
         match input {
             Ok(v) => (self.0)(v).into_step_result(),
@@ -99,6 +102,7 @@ where
 
 impl<T: 'static, R: Outcome, H: FnOnce(Result<T, Failure>) -> R + 'static> Logic<T> for Both<H> {
     type Out = R::Value;
+    #[inline(always)]
     fn call(self, input: Result<T, Failure>) -> StepResult<R::Value> {
         (self.0)(input).into_step_result()
     }
