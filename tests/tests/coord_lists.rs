@@ -3,7 +3,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::error::Error;
-use std::fmt;
 use std::rc::Rc;
 
 use defer_core::errors::{CancelledError, FailureGroup, FirstError};
@@ -14,23 +13,11 @@ use defer_core::{
     unhandled,
 };
 
-#[derive(Debug)]
-struct E1(&'static str);
-impl fmt::Display for E1 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-impl Error for E1 {}
+#[macro_use]
+#[path = "support/error_kinds.rs"]
+mod error_kinds;
 
-#[derive(Debug)]
-struct ValueError(&'static str);
-impl fmt::Display for ValueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-impl Error for ValueError {}
+error_kind!(E1, ValueError);
 
 /// Collects the failures reported as unhandled while `body` runs on this thread.
 fn unhandled_during<R>(body: impl FnOnce() -> R) -> (R, Vec<Failure>) {
@@ -73,7 +60,7 @@ fn c46_list_fires_once_all_have_fired_with_results_in_input_order() {
                 Ok(())
             });
         t1.callback("1");
-        t2.errback(E1("2"));
+        t2.errback(E1::new("2"));
         assert!(out.borrow().is_none());
         t3.callback("3");
         let r = out.borrow_mut().take().expect("the list fired");
@@ -113,7 +100,7 @@ fn c48_fire_on_one_errback_fails_with_first_error_on_the_first_failure() {
         .build();
     t1.callback("1");
     assert_no_result(&list);
-    t2.errback(E1("from def2"));
+    t2.errback(E1::new("from def2"));
     let f = failure_result_of(list);
     let first = f.downcast_ref::<FirstError>().expect("a FirstError");
     assert_eq!(first.index(), 1);
@@ -124,7 +111,7 @@ fn c48_fire_on_one_errback_fails_with_first_error_on_the_first_failure() {
 #[test]
 fn c50_already_fired_inputs_are_processed_at_construction() {
     let ((), reported) = unhandled_during(|| {
-        let d1 = fail::<u8>(E1("Bang"));
+        let d1 = fail::<u8>(E1::new("Bang"));
         let (d2, t2) = Deferred::new();
         let list = DeferredList::new([d1, d2])
             .fire_on_one_errback(true)
@@ -133,7 +120,7 @@ fn c50_already_fired_inputs_are_processed_at_construction() {
         assert_eq!(f.downcast_ref::<FirstError>().unwrap().index(), 0);
         assert!(t2.callback(2), "a later input still fires normally");
 
-        let d1 = fail::<u8>(E1("Bang"));
+        let d1 = fail::<u8>(E1::new("Bang"));
         let d2 = succeed(2);
         let list = DeferredList::new([d1, d2]).build();
         let r = success_result_of(list);
@@ -229,7 +216,7 @@ fn c57_gather_results_in_input_order_or_first_error() {
     assert_eq!(success_result_of(g), ["a", "b"]);
 
     let (f, reported) = unhandled_during(|| {
-        failure_result_of(gather_results([succeed(1), fail(ValueError("bad"))]))
+        failure_result_of(gather_results([succeed(1), fail(ValueError::new("bad"))]))
     });
     let first = f.downcast_ref::<FirstError>().unwrap();
     assert_eq!(first.index(), 1);
@@ -239,7 +226,7 @@ fn c57_gather_results_in_input_order_or_first_error() {
     assert!(reported[0].same_as(first.sub_failure()));
     // The consuming variant reports nothing.
     let ((), reported) = unhandled_during(|| {
-        let d = DeferredList::new([succeed(1), fail(ValueError("bad"))])
+        let d = DeferredList::new([succeed(1), fail(ValueError::new("bad"))])
             .consume_errors(true)
             .gather();
         assert!(failure_result_of(d).check::<FirstError>());
@@ -384,15 +371,15 @@ fn race_with_an_input_already_succeeded_wins_at_once() {
 
 #[test]
 fn c63_first_error_equality_and_repr() {
-    let f1 = Failure::new(ValueError("division"));
-    let f2 = Failure::new(ValueError("bar"));
+    let f1 = Failure::new(ValueError::new("division"));
+    let f2 = Failure::new(ValueError::new("bar"));
     let one = FirstError::new(13, f1.clone());
     let same = FirstError::new(13, f1);
     let other = FirstError::new(9, f2);
     assert_eq!(one, same);
     assert!(one != other);
     // "It is not equal to 10": comparing with an integer does not type-check in Rust.
-    let e = FirstError::new(3, Failure::new(ValueError("some text")));
+    let e = FirstError::new(3, Failure::new(ValueError::new("some text")));
     assert_eq!(
         format!("{e:?}"),
         "FirstError[#3, ValueError(\"some text\")]"
@@ -402,7 +389,7 @@ fn c63_first_error_equality_and_repr() {
 
 #[test]
 fn first_error_source_is_the_inputs_error() {
-    let e = FirstError::new(0, Failure::new(ValueError("inner")));
+    let e = FirstError::new(0, Failure::new(ValueError::new("inner")));
     let source = e.source().expect("a source");
     assert_eq!(source.to_string(), "inner");
     let f = Failure::new(e);
@@ -607,13 +594,13 @@ fn tuple_gather_fails_with_the_position_of_the_first_failure() {
     let (c, tc) = Deferred::<bool>::new();
     let d = (a, b, c).gather_consuming_errors();
     ta.callback(1);
-    tc.errback(E1("third failed"));
+    tc.errback(E1::new("third failed"));
     let f = failure_result_of(d);
     let first = f.downcast_ref::<FirstError>().unwrap();
     assert_eq!(first.index(), 2);
     assert!(first.sub_failure().check::<E1>());
     // A later failure of another input is ignored (and consumed).
-    tb.errback(E1("second failed later"));
+    tb.errback(E1::new("second failed later"));
 }
 
 #[test]

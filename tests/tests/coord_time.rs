@@ -3,7 +3,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::error::Error;
-use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -16,14 +15,11 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-#[derive(Debug)]
-struct ValueError(&'static str);
-impl fmt::Display for ValueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-impl Error for ValueError {}
+#[macro_use]
+#[path = "support/error_kinds.rs"]
+mod error_kinds;
+
+error_kind!(ValueError);
 
 // ---- addTimeout --------------------------------------------------------------------------------
 
@@ -79,7 +75,7 @@ fn c67_custom_on_timeout_cancel_and_canceller_results() {
     assert_eq!(success_result_of(d), "I was cancelled!");
 
     // A canceller's failure is kept: the very same failure.
-    let err = Failure::new(ValueError("what!"));
+    let err = Failure::new(ValueError::new("what!"));
     let clock = Clock::new();
     let e = err.clone();
     let (d, _p) = Deferred::<&str>::with_canceller(move |t| {
@@ -92,7 +88,7 @@ fn c67_custom_on_timeout_cancel_and_canceller_results() {
     // A canceller's failure, then a custom onTimeoutCancel: the custom result wins.
     let clock = Clock::new();
     let (d, _p) = Deferred::<&str>::with_canceller(|t| {
-        t.errback(ValueError("what!"));
+        t.errback(ValueError::new("what!"));
     });
     let seen = Rc::new(RefCell::new(Vec::new()));
     let s = seen.clone();

@@ -3,8 +3,6 @@
 //! an unconsumed failure is reported exactly once and a consumed one never.
 
 use std::cell::{Cell, RefCell};
-use std::error::Error;
-use std::fmt;
 use std::rc::Rc;
 
 use defer_core::errors::{CancelledError, Panicked, TriggerDropped};
@@ -12,14 +10,11 @@ use defer_core::testing::{assert_no_result, failure_result_of, success_result_of
 use defer_core::unhandled::with_hook;
 use defer_core::{Deferred, Failure, fail, succeed};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct E1(&'static str);
-impl fmt::Display for E1 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-impl Error for E1 {}
+#[macro_use]
+#[path = "support/error_kinds.rs"]
+mod error_kinds;
+
+error_kind!(E1);
 
 type Log<T> = Rc<RefCell<Vec<T>>>;
 
@@ -74,7 +69,7 @@ fn panic_in_an_errback_becomes_a_failure_and_later_steps_see_it() {
             assert!(f.is_panic());
             Ok(f.message().len() as i32)
         });
-    assert!(t.errback(E1("boom")));
+    assert!(t.errback(E1::new("boom")));
     assert_eq!(
         success_result_of(d),
         "panicked: errback broke on boom".len() as i32
@@ -84,7 +79,8 @@ fn panic_in_an_errback_becomes_a_failure_and_later_steps_see_it() {
 #[test]
 fn panic_in_a_step_run_inside_add_both_is_contained() {
     // The step runs inside add_both (the Deferred has fired): the panic must not escape it.
-    let d = fail::<i32>(E1("x")).add_both(|_| -> Result<i32, Failure> { panic!("in finally") });
+    let d =
+        fail::<i32>(E1::new("x")).add_both(|_| -> Result<i32, Failure> { panic!("in finally") });
     assert_eq!(failure_result_of(d).message(), "panicked: in finally");
 }
 
@@ -98,8 +94,8 @@ fn panic_inside_the_unhandled_error_hook_does_not_escape() {
             panic!("the hook itself is broken");
         },
         || {
-            drop(fail::<()>(E1("first")));
-            drop(fail::<()>(E1("second")));
+            drop(fail::<()>(E1::new("first")));
+            drop(fail::<()>(E1::new("second")));
             true
         },
     );
@@ -110,7 +106,7 @@ fn panic_inside_the_unhandled_error_hook_does_not_escape() {
         "the hook kept being called after it panicked"
     );
     // The previous hook is back and works.
-    let reports = reports_during(|| drop(fail::<()>(E1("third"))));
+    let reports = reports_during(|| drop(fail::<()>(E1::new("third"))));
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].message(), "third");
 }
@@ -345,7 +341,7 @@ fn an_unconsumed_failure_passing_through_steps_is_reported_once() {
                 |x| Ok(x.to_string()),
                 |f| Err(f.trap::<E1>()?.into_failure()),
             );
-        t.errback(E1("lost"));
+        t.errback(E1::new("lost"));
         drop(d);
     });
     assert_eq!(reports.len(), 1, "{reports:?}");
@@ -360,7 +356,7 @@ fn a_failure_handed_between_chains_is_reported_once_by_the_last_one() {
         let (target, tt) = Deferred::<i32>::new();
         let outer = succeed(()).add_callback(move |()| inner);
         outer.chain_deferred(tt);
-        it.errback(E1("handed on"));
+        it.errback(E1::new("handed on"));
         drop(target);
     });
     assert_eq!(reports.len(), 1, "{reports:?}");
@@ -368,7 +364,7 @@ fn a_failure_handed_between_chains_is_reported_once_by_the_last_one() {
 
     // Replacing a failure with another: only the one left at the end is reported.
     let reports = reports_during(|| {
-        drop(fail::<()>(E1("first")).add_errback(|_| Err(Failure::new(E1("second")))));
+        drop(fail::<()>(E1::new("first")).add_errback(|_| Err(Failure::new(E1::new("second")))));
     });
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].message(), "second");
@@ -378,14 +374,14 @@ fn a_failure_handed_between_chains_is_reported_once_by_the_last_one() {
 fn a_consumed_failure_is_never_reported() {
     let reports = reports_during(|| {
         // Recovered by an errback.
-        drop(fail::<i32>(E1("a")).add_errback(|_| Ok(0)));
+        drop(fail::<i32>(E1::new("a")).add_errback(|_| Ok(0)));
         // Recovered by add_callbacks' errback half and by add_both.
-        drop(fail::<i32>(E1("b")).add_callbacks(Ok, |_| Ok(0)));
-        drop(fail::<i32>(E1("c")).add_both(|r| Ok(r.is_err())));
+        drop(fail::<i32>(E1::new("b")).add_callbacks(Ok, |_| Ok(0)));
+        drop(fail::<i32>(E1::new("c")).add_both(|r| Ok(r.is_err())));
         // Taken by a testing helper.
-        assert_eq!(failure_result_of(fail::<()>(E1("d"))).message(), "d");
+        assert_eq!(failure_result_of(fail::<()>(E1::new("d"))).message(), "d");
         // Taken by the outer chain, which handles it.
-        let inner = fail::<i32>(E1("e"));
+        let inner = fail::<i32>(E1::new("e"));
         drop(
             succeed(())
                 .add_callback(move |()| inner)
@@ -394,17 +390,18 @@ fn a_consumed_failure_is_never_reported() {
         // Chained into another Deferred, whose errback handles it.
         let (target, tt) = Deferred::<i32>::new();
         let target = target.add_errback(|_| Ok(2));
-        fail::<i32>(E1("f")).chain_deferred(tt);
+        fail::<i32>(E1::new("f")).chain_deferred(tt);
         assert_eq!(success_result_of(target), 2);
         // Swallowed by assert_no_result's panic (as trial's assertNoResult does).
-        let d = fail::<()>(E1("g"));
+        let d = fail::<()>(E1::new("g"));
         let panicked =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assert_no_result(&d)));
         assert!(panicked.is_err());
         drop(d);
         // Awaited by a coroutine, which handles it.
-        let co =
-            defer_core::ensure_deferred(async { Ok(fail::<i32>(E1("h")).await.unwrap_or(-1)) });
+        let co = defer_core::ensure_deferred(async {
+            Ok(fail::<i32>(E1::new("h")).await.unwrap_or(-1))
+        });
         assert_eq!(success_result_of(co), -1);
     });
     assert!(reports.is_empty(), "{reports:?}");
