@@ -110,15 +110,66 @@ impl<S: Scheduler + ?Sized> Scheduler for &S {
 /// assert_eq!(call.cancel(), Err(DelayedCallError::AlreadyCancelled));
 /// ```
 pub trait DelayedCallHandle {
-    /// Stops the call from running. Fails if it already ran or was cancelled.
+    /// Stops the call from running. Fails if it already ran or was cancelled. As the manual
+    /// [`Clock`](crate::clock::Clock)'s calls do:
+    ///
+    /// ```
+    /// use defer_core::{clock::Clock, errors::DelayedCallError};
+    /// use std::time::Duration;
+    /// let clock = Clock::new();
+    /// let ran = clock.call_later(Duration::from_secs(1), || {});
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(ran.cancel(), Err(DelayedCallError::AlreadyCalled));
+    /// let call = clock.call_later(Duration::from_secs(1), || {});
+    /// assert_eq!(call.cancel(), Ok(()));
+    /// assert_eq!(call.cancel(), Err(DelayedCallError::AlreadyCancelled));
+    /// ```
     fn cancel(&self) -> Result<(), DelayedCallError>;
     /// Moves the call to `from_now` after the scheduler's current time.
+    ///
+    /// ```
+    /// use defer_core::clock::Clock;
+    /// use std::time::Duration;
+    /// let clock = Clock::new();
+    /// clock.advance(Duration::from_secs(5));
+    /// let call = clock.call_later(Duration::from_secs(1), || {});
+    /// call.reset(Duration::from_secs(10)).unwrap();
+    /// assert_eq!(call.time(), Duration::from_secs(15));
+    /// ```
     fn reset(&self, from_now: Duration) -> Result<(), DelayedCallError>;
     /// Moves the call `by` later than it was due.
+    ///
+    /// ```
+    /// use defer_core::clock::Clock;
+    /// use std::time::Duration;
+    /// let clock = Clock::new();
+    /// let call = clock.call_later(Duration::from_secs(1), || {});
+    /// call.delay(Duration::from_secs(2)).unwrap();
+    /// assert_eq!(call.time(), Duration::from_secs(3));
+    /// ```
     fn delay(&self, by: Duration) -> Result<(), DelayedCallError>;
     /// Whether the call has neither run nor been cancelled.
+    ///
+    /// ```
+    /// use defer_core::clock::Clock;
+    /// use std::time::Duration;
+    /// let clock = Clock::new();
+    /// let call = clock.call_later(Duration::from_secs(1), || {});
+    /// assert!(call.active());
+    /// clock.advance(Duration::from_secs(1));
+    /// assert!(!call.active()); // it ran
+    /// ```
     fn active(&self) -> bool;
     /// When the call is (or was) due, on the scheduler's timeline.
+    ///
+    /// ```
+    /// use defer_core::clock::Clock;
+    /// use std::time::Duration;
+    /// let clock = Clock::new();
+    /// clock.advance(Duration::from_secs(2));
+    /// let call = clock.call_later(Duration::from_secs(3), || {});
+    /// assert_eq!(call.time(), Duration::from_secs(5));
+    /// ```
     fn time(&self) -> Duration;
 }
 
