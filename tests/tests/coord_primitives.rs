@@ -3,7 +3,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::thread;
 
 use defer_core::errors::{
     CancelledError, InvalidTokens, NotLocked, QueueOverflow, QueueUnderflow, TooManyReleases,
@@ -11,15 +10,10 @@ use defer_core::errors::{
 use defer_core::testing::{assert_no_result, failure_result_of, success_result_of};
 use defer_core::{Deferred, DeferredLock, DeferredQueue, DeferredSemaphore, Failure};
 
-/// Runs `f` on a fresh thread with a 2 MiB stack (the size DESIGN §5 promises to stay within).
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    thread::Builder::new()
-        .stack_size(2 * 1024 * 1024)
-        .spawn(f)
-        .expect("spawn")
-        .join()
-        .expect("the scenario overflowed or failed");
-}
+// On a 2 MiB stack, the size DESIGN §5 promises to stay within.
+#[path = "support/small_stack.rs"]
+mod small_stack;
+use small_stack::on_small_stack;
 
 fn counter_step<T>(counter: &Rc<Cell<u32>>) -> impl FnOnce(T) -> Result<(), Failure> + 'static {
     let c = counter.clone();

@@ -44,18 +44,13 @@ impl Drop for Place {
     }
 }
 
-/// Runs `f` on a new thread with a 2 MiB stack, re-raising its panic.
+#[path = "support/small_stack.rs"]
+mod small_stack;
+
+/// Runs `f` on a new thread with a 2 MiB stack, re-raising its panic, once a place is free.
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
     let _place = Place::take();
-    let joined = std::thread::Builder::new()
-        .name("depth-2MiB".into())
-        .stack_size(2 * 1024 * 1024)
-        .spawn(f)
-        .expect("spawn a thread with a 2 MiB stack")
-        .join();
-    if let Err(payload) = joined {
-        std::panic::resume_unwind(payload);
-    }
+    small_stack::on_small_stack_named("depth-2MiB", f);
 }
 
 #[test]
