@@ -23,6 +23,10 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] != ["bin"]:
         print(m["target"]["name"], m["executable"])
 ')
+if [ ${#bins[@]} -eq 0 ]; then
+  echo "no test binaries: the build failed (run: cargo test -p defer-tests -p defer-core --no-run)" >&2
+  exit 1
+fi
 failed=0
 for entry in "${bins[@]}"; do
   name=${entry%% *}

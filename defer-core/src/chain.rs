@@ -106,8 +106,8 @@ pub(crate) enum Step {
     /// A step, and where it was added (for a panic's failure, and `CircularChainError`).
     Run(Box<dyn RunStep>, &'static Location<'static>),
     /// Hand the result to another chain. One variant for both kinds, so that a `Step` stays
-    /// three words (the location's null niche tells the variants apart): the queues of long
-    /// chains are arrays of these.
+    /// three words (the compiler fits the tag in a niche; the assertion below checks the size):
+    /// the queues of long chains are arrays of these.
     Hand(Rc<Cell>, Hand),
 }
 
@@ -503,9 +503,10 @@ impl Drop for Cell {
         // `ManuallyDrop`: what it holds is dropped here or not at all).
         if st.steps.is_empty()
             && match &st.result {
-                Slot::Empty | Slot::Failure(_) => true,
+                Slot::Empty => true,
                 Slot::Value(v) => !v.needs_drop(),
-                Slot::Waiting(_) => false,
+                // (A failure was reported and taken out just above.)
+                Slot::Failure(_) | Slot::Waiting(_) => false,
             }
             && matches!(st.canceller, Canceller::None)
             && st.awaiter.is_none()

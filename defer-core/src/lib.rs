@@ -9,10 +9,10 @@ pub mod errors;
 mod failure;
 mod outcome;
 mod step;
-// The one module with `unsafe`: a type-erased small value held in place (see its docs).
 pub mod testing;
 mod trigger;
 pub mod unhandled;
+// The one module with `unsafe`: a type-erased small value held in place (see its docs).
 #[allow(unsafe_code)]
 mod value;
 
