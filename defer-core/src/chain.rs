@@ -395,6 +395,13 @@ fn wait_on(outer: &Rc<Cell>, inner: Rc<Cell>, added_at: &'static Location<'stati
     Slot::Waiting(inner)
 }
 
+/// Whether anything could still see `cell`'s result, where `internal` of its strong references
+/// are the caller's own (a trigger's, say): a handle, a future, a step, or an awaiter.
+pub(crate) fn has_listener(cell: &Rc<Cell>, internal: usize) -> bool {
+    let st = cell.st.borrow();
+    Rc::strong_count(cell) > internal || !st.steps.is_empty() || st.awaiter.is_some()
+}
+
 pub(crate) fn pause(cell: &Rc<Cell>) {
     let mut st = cell.st.borrow_mut();
     st.pauses = st.pauses.saturating_add(1);

@@ -98,6 +98,12 @@ impl<T: 'static> Trigger<T> {
     pub fn is_cancelled(&self) -> bool {
         self.cell.as_ref().is_some_and(|c| c.st.borrow().cancelled)
     }
+
+    /// Whether anything could still see this trigger's result: a handle to the Deferred, a
+    /// step, an awaiting coroutine or future. A waiter whose Deferred was dropped has none.
+    pub(crate) fn has_listener(&self) -> bool {
+        self.cell.as_ref().is_some_and(|c| chain::has_listener(c, 1))
+    }
 }
 
 impl<T> Drop for Trigger<T> {
@@ -108,8 +114,9 @@ impl<T> Drop for Trigger<T> {
             if st.called || st.cancelled {
                 return;
             }
+            drop(st);
             // Nobody holds the Deferred and no step waits: nothing could ever see the result.
-            Rc::strong_count(&cell) > 1 || !st.steps.is_empty() || st.awaiter.is_some()
+            chain::has_listener(&cell, 1)
         };
         if listened {
             chain::fire(&cell, Slot::Failure(Failure::new(TriggerDropped)));
