@@ -19,7 +19,7 @@
 use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -27,32 +27,44 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 
-use crate::chain::{self, Awaiter, Canceller, Cell, Resume, Slot};
 use crate::deferred::{Deferred, Repr};
+use crate::engine::user_code;
+use crate::engine::value::{Value, ValueHolder};
+use crate::engine::work_loop::{self, Work};
+use crate::engine::{self as chain, Awaiter, Canceller, Cell, Resume, Slot};
+use crate::errors::{CancelledError, CircularChainError};
 use crate::failure::{Failure, Frame};
-use crate::value::{Value, ValueHolder};
 
 type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
 
 /// The state machine's driver.
+///
+/// Who owns it: the chain it is suspended on (as that chain's awaiter), or, while it waits on a
+/// foreign future, this thread's `PARKED` table (until its waker fires). Its own Deferred's chain
+/// is held only weakly: a coroutine whose Deferred nobody holds any more still runs to its end
+/// (its side effects are the point), and a failure it ends with is then reported.
 struct Driver<T> {
     body: RefCell<Option<BoxedBody<T>>>,
     /// The coroutine's own Deferred.
-    cell: Rc<Cell>,
+    cell: Weak<Cell>,
     waker: Waker,
     /// The same allocation as `waker`: its `woken` flag, and its strong count, which tells
     /// whether a foreign future kept a clone of the waker (see `resume`).
     waker_state: Arc<DriverWaker>,
     id: u64,
-    /// The Deferred the body is suspended on, for cancellation.
+    /// The Deferreds the body registered on while suspended (more than one under a `join` or a
+    /// `select`). Cancelling the coroutine cancels those of them it still awaits: the ones whose
+    /// awaiter is still this driver (a `select` drops the futures of the losers, which clears
+    /// their awaiter).
     awaiting: RefCell<Option<Weak<Cell>>>,
-    /// The other Deferreds it is suspended on at the same time (a `join` of several), which
-    /// cancelling the coroutine cancels too. Empty, with no allocation, in the usual case.
+    /// The others, under a `join` or `select`: empty, with no allocation, in the usual case.
     awaiting_more: RefCell<Vec<Weak<Cell>>>,
     /// Whether the driver is in `PARKED`.
     parked: StdCell<bool>,
     polling: StdCell<bool>,
     repoll: StdCell<bool>,
+    /// `cancel()` was called from inside the body: it takes effect at the next suspension.
+    cancel_requested: StdCell<bool>,
     name: &'static str,
 }
 
@@ -61,7 +73,17 @@ trait DriverCtx {
     /// If `waker` is this driver's own, records that the coroutine waits on `cell` and returns
     /// the awaiter that resumes it; else gives the driver back. One dynamic call per pending
     /// await.
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>) -> Option<Awaiter>;
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>) -> Registration;
+}
+
+/// The answer of [`DriverCtx::awaiter_for`].
+enum Registration {
+    /// Resume this driver when the chain finishes.
+    Driver(Awaiter),
+    /// Not our driver's waker: an ordinary future.
+    Foreign,
+    /// The coroutine awaits its own Deferred, which only it can fire.
+    OwnDeferred,
 }
 
 thread_local! {
@@ -70,6 +92,27 @@ thread_local! {
     /// Drivers suspended on something other than a Deferred, kept alive until their waker fires.
     static PARKED: RefCell<HashMap<u64, Rc<dyn Resume>>> = RefCell::new(HashMap::new());
     static NEXT_ID: StdCell<u64> = const { StdCell::new(0) };
+}
+
+/// The driver polling now, if any (none during thread teardown).
+fn current_driver() -> Option<Rc<dyn DriverCtx>> {
+    CURRENT
+        .try_with(|c| {
+            let d = c.take();
+            let ours = d.clone();
+            c.set(d);
+            ours
+        })
+        .ok()
+        .flatten()
+}
+
+/// Takes the driver `id` out of `PARKED`, if it is there (and the table still exists).
+fn unpark(id: u64) -> Option<Rc<dyn Resume>> {
+    PARKED
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.remove(&id)))
+        .ok()
+        .flatten()
 }
 
 /// The driver's waker: `Send + Sync` as the contract demands, holding no pointer to the `!Send`
@@ -93,33 +136,67 @@ impl Wake for DriverWaker {
             return;
         }
         self.woken.store(true, Ordering::Relaxed);
-        let parked = PARKED
-            .try_with(|p| p.borrow_mut().remove(&self.id))
-            .ok()
-            .flatten();
-        if let Some(driver) = parked
-            && let Some(cell) = driver.resume()
-        {
-            chain::run(cell);
+        // Resumed through the work loop: a pipeline of coroutines, each completing the future
+        // the next one awaits, does not nest their polls on the stack.
+        if let Some(driver) = unpark(self.id) {
+            work_loop::enter(Work::Resume(driver));
         }
     }
 }
 
 impl<T: 'static> DriverCtx for Driver<T> {
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>) -> Option<Awaiter> {
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>) -> Registration {
         if !waker.will_wake(&self.waker) {
-            return None;
+            return Registration::Foreign;
         }
-        {
-            let mut awaiting = self.awaiting.borrow_mut();
-            if awaiting.is_none() {
-                *awaiting = Some(Rc::downgrade(cell));
-            } else {
-                // Several Deferreds awaited in one poll (`join`): remember them all for `cancel`.
-                self.awaiting_more.borrow_mut().push(Rc::downgrade(cell));
+        if std::ptr::eq(self.cell.as_ptr(), Rc::as_ptr(cell)) {
+            return Registration::OwnDeferred;
+        }
+        let mut awaiting = self.awaiting.borrow_mut();
+        if awaiting.is_none() {
+            *awaiting = Some(Rc::downgrade(cell));
+        } else {
+            self.awaiting_more.borrow_mut().push(Rc::downgrade(cell));
+        }
+        drop(awaiting);
+        Registration::Driver(Awaiter::Driver(self))
+    }
+}
+
+impl<T: 'static> Driver<T> {
+    /// The chains the coroutine awaits right now: registered, alive, and still resuming us.
+    fn awaited_now(&self) -> Vec<Rc<Cell>> {
+        let me = self as *const Self as *const ();
+        let first = self.awaiting.borrow().clone();
+        let more = self.awaiting_more.borrow();
+        first
+            .iter()
+            .chain(more.iter())
+            .filter_map(Weak::upgrade)
+            .filter(|c| {
+                c.st.try_borrow().is_ok_and(|st| match &st.awaiter {
+                    Some(Awaiter::Driver(d)) => std::ptr::eq(Rc::as_ptr(d) as *const (), me),
+                    _ => false,
+                })
+            })
+            .collect()
+    }
+
+    /// Gives the coroutine's result to its Deferred; returns the chain to run next. If nobody
+    /// holds the Deferred any more, a failure is reported (nothing else could see it).
+    fn finish(&self, slot: Slot) -> Option<Rc<Cell>> {
+        match self.cell.upgrade() {
+            Some(cell) => chain::set_result(&cell, slot).then_some(cell),
+            None => {
+                if let Slot::Failure(f) = &slot
+                    && !f.is_quiet()
+                {
+                    crate::unhandled::report(f);
+                }
+                user_code::drop_value(slot);
+                None
             }
         }
-        Some(Awaiter::Driver(self))
     }
 }
 
@@ -134,8 +211,7 @@ impl<T: 'static> Resume for Driver<T> {
         if self.parked.replace(false) {
             // Resumed by a Deferred while parked for a foreign future too: leave `PARKED`, or
             // it would keep the driver alive after the coroutine has finished.
-            let me = PARKED.try_with(|p| p.borrow_mut().remove(&self.id));
-            drop(me);
+            user_code::drop_value(unpark(self.id));
         }
         loop {
             self.repoll.set(false);
@@ -149,10 +225,12 @@ impl<T: 'static> Resume for Driver<T> {
                     return None;
                 };
                 let ctx: Rc<dyn DriverCtx> = self.clone();
-                let prev = CURRENT.replace(Some(ctx));
+                let prev = CURRENT.try_with(|c| c.replace(Some(ctx))).ok().flatten();
                 let mut cx = Context::from_waker(&self.waker);
-                let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
-                CURRENT.set(prev);
+                let polled = user_code::call(|| fut.as_mut().poll(&mut cx));
+                let ours = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
+                drop(body);
+                drop(ours);
                 polled
             };
             let result = match polled {
@@ -168,18 +246,34 @@ impl<T: 'static> Resume for Driver<T> {
                     if self.awaiting.borrow().is_none() || Arc::strong_count(&self.waker_state) > 2
                     {
                         let me: Rc<dyn Resume> = self.clone();
-                        PARKED.with(|p| p.borrow_mut().insert(self.id, me));
-                        self.parked.set(true);
+                        let parked = PARKED
+                            .try_with(|p| {
+                                p.try_borrow_mut()
+                                    .map(|mut p| p.insert(self.id, me))
+                                    .is_ok()
+                            })
+                            .unwrap_or(false);
+                        self.parked.set(parked);
                     }
                     self.polling.set(false);
+                    if self.cancel_requested.replace(false)
+                        && let Some(cell) = self.cell.upgrade()
+                    {
+                        // `cancel()` from inside the body: now it is suspended, cancel what it
+                        // awaits (a continuation of the work loop, queued if deep).
+                        chain::cancel(&cell);
+                    }
                     return None;
                 }
                 Ok(Poll::Ready(r)) => r,
                 Err(payload) => Err(Failure::from_panic(payload)),
             };
+            // The finished future's `Drop` is user code, and may panic: contained, and the
+            // result still delivered.
             let finished = self.body.borrow_mut().take();
-            drop(finished);
+            user_code::drop_value(finished);
             self.polling.set(false);
+            self.cancel_requested.set(false);
             let slot = match result {
                 Ok(v) => Slot::Value(Value::new(v)),
                 Err(f) => {
@@ -194,55 +288,70 @@ impl<T: 'static> Resume for Driver<T> {
                     Slot::Failure(f)
                 }
             };
-            return chain::set_result(&self.cell, slot).then(|| self.cell.clone());
+            return self.finish(slot);
         }
     }
 
     fn cancel_current(&self) -> Option<Rc<Cell>> {
-        let first = self.awaiting.borrow().as_ref().and_then(Weak::upgrade);
-        if let Some(cell) = first {
-            // Awaiting several Deferreds at once (`join`): cancel the others here (before, only
-            // the last one polled was cancelled, and the others went on unaware). Only those
-            // still awaited: a `select` may have dropped the future of one. The first one goes
-            // back to `chain::cancel`'s loop, so a stack of coroutines cancels without recursion.
-            let more: Vec<Rc<Cell>> = self
-                .awaiting_more
-                .borrow()
-                .iter()
-                .filter_map(Weak::upgrade)
-                .collect();
-            for other in more {
-                let awaited = other.st.try_borrow().is_ok_and(|st| st.awaiter.is_some());
-                if awaited {
-                    chain::cancel(&other);
-                }
-            }
-            return Some(cell);
+        if self.polling.get() {
+            // Called from inside the body (or code it called): nothing is awaited yet. It takes
+            // effect at the next suspension point.
+            self.cancel_requested.set(true);
+            return None;
         }
-        if !self.polling.get() && self.body.borrow().is_some() {
+        let mut awaited = self.awaited_now().into_iter();
+        if let Some(first) = awaited.next() {
+            // Awaiting several Deferreds at once (`join`): cancel the others here, the first one
+            // back in the cancel walk's loop, so a stack of coroutines cancels without recursion.
+            for other in awaited {
+                chain::cancel(&other);
+            }
+            return Some(first);
+        }
+        if self.body.borrow().is_some() {
             // Suspended on a foreign future, which cannot be cancelled through a Deferred:
             // cancelling drops it, as Rust cancels futures, and the coroutine fails.
-            let parked = PARKED.with(|p| p.borrow_mut().remove(&self.id));
+            let parked = unpark(self.id);
             self.parked.set(false);
             let body = self.body.borrow_mut().take();
-            drop(body);
-            chain::fire(
-                &self.cell,
-                Slot::Failure(Failure::new(crate::errors::CancelledError)),
-            );
-            drop(parked);
+            user_code::drop_value(body);
+            if let Some(cell) = self.cell.upgrade() {
+                chain::fire(&cell, Slot::Failure(Failure::new(CancelledError)));
+            }
+            user_code::drop_value(parked);
         }
         None
+    }
+
+    fn abandoned(&self) {
+        if self.cell.strong_count() > 0 {
+            // The link was dropped because the Deferred fired, not because it went.
+            return;
+        }
+        // The coroutine's Deferred is gone. If it waits on a foreign future that kept no clone
+        // of its waker, nothing can ever resume it: free it now rather than at thread exit.
+        if self.parked.get() && !self.polling.get() && Arc::strong_count(&self.waker_state) <= 2 {
+            self.parked.set(false);
+            let body = self.body.borrow_mut().take();
+            let me = unpark(self.id);
+            user_code::drop_value(body);
+            user_code::drop_value(me);
+        }
     }
 }
 
 impl<T> Drop for Driver<T> {
     fn drop(&mut self) {
-        let _ = PARKED.try_with(|p| {
-            if let Ok(mut p) = p.try_borrow_mut() {
-                p.remove(&self.id);
-            }
-        });
+        if self.parked.get() {
+            let _ = PARKED.try_with(|p| {
+                if let Ok(mut p) = p.try_borrow_mut() {
+                    p.remove(&self.id);
+                }
+            });
+        }
+        // The body's `Drop` is user code.
+        let body = self.body.get_mut().take();
+        user_code::drop_value(body);
     }
 }
 
@@ -252,11 +361,13 @@ where
     F: Future<Output = Result<T, Failure>> + 'static,
 {
     let cell = Cell::new(Canceller::None);
-    let id = NEXT_ID.with(|n| {
-        let id = n.get();
-        n.set(id.wrapping_add(1));
-        id
-    });
+    let id = NEXT_ID
+        .try_with(|n| {
+            let id = n.get();
+            n.set(id.wrapping_add(1));
+            id
+        })
+        .unwrap_or(u64::MAX);
     let waker_state = Arc::new(DriverWaker {
         id,
         home: thread::current().id(),
@@ -264,7 +375,7 @@ where
     });
     let driver = Rc::new(Driver {
         body: RefCell::new(Some(Box::pin(body))),
-        cell: cell.clone(),
+        cell: Rc::downgrade(&cell),
         waker: Waker::from(waker_state.clone()),
         waker_state,
         id,
@@ -273,13 +384,14 @@ where
         parked: StdCell::new(false),
         polling: StdCell::new(false),
         repoll: StdCell::new(false),
+        cancel_requested: StdCell::new(false),
         name,
     });
     let weak: Weak<dyn Resume> = Rc::downgrade(&driver) as Weak<dyn Resume>;
-    cell.st.borrow_mut().canceller = Canceller::Coroutine(weak);
-    if let Some(fired) = driver.resume() {
-        chain::run(fired);
-    }
+    cell.st.borrow_mut().canceller = Canceller::Coroutine(crate::engine::cell::CoroutineLink(weak));
+    // The first poll is a continuation like any other: inline, unless coroutines are being
+    // created inside coroutines deeper than the work loop lets the stack go.
+    work_loop::enter(Work::Resume(driver));
     Deferred::from_cell(cell)
 }
 
@@ -328,6 +440,9 @@ pub struct DeferredFuture<T> {
     /// The value of a Deferred that was a bare value (`succeed`): no chain to look at.
     ready: Option<Box<ValueHolder<T>>>,
     frame: Frame,
+    /// Invariant in `T`, like every handle: the chain is type-erased, and variance would let a
+    /// value of another type into it.
+    _invariant: PhantomData<fn(T) -> T>,
 }
 
 impl<T: 'static> DeferredFuture<T> {
@@ -337,7 +452,19 @@ impl<T: 'static> DeferredFuture<T> {
             Repr::Ready(h) => (None, Some(h)),
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         };
-        DeferredFuture { cell, ready, frame }
+        DeferredFuture {
+            cell,
+            ready,
+            frame,
+            _invariant: PhantomData,
+        }
+    }
+
+    fn output(&self, result: Result<Value, Failure>) -> Result<T, Failure> {
+        match result {
+            Ok(value) => value.take::<T>(),
+            Err(f) => Err(f.with_frame(self.frame)),
+        }
     }
 }
 
@@ -349,34 +476,40 @@ impl<T: 'static> Future for DeferredFuture<T> {
         if let Some(mut h) = this.ready.take() {
             return Poll::Ready(Ok(h.0.take().expect("a ready Deferred holds its value")));
         }
-        let Some(cell) = this.cell.as_ref() else {
+        let Some(cell) = this.cell.clone() else {
             return Poll::Ready(Err(Failure::msg(
                 "a DeferredFuture was polled after it completed",
             )));
         };
-        // One borrow of the chain: take its result, or register as its awaiter (our own code
-        // only runs meanwhile).
+        // One borrow of the chain to take its result, if it has one.
+        let taken = chain::take_ready_in(&mut cell.st.borrow_mut());
+        if let Some(result) = taken {
+            this.cell = None;
+            return Poll::Ready(this.output(result));
+        }
+        // Pending: register who to wake. A foreign waker's clone is user code (its executor's
+        // vtable), so it is made with no borrow held.
+        let awaiter = match current_driver().map(|d| d.awaiter_for(cx.waker(), &cell)) {
+            Some(Registration::Driver(a)) => a,
+            Some(Registration::OwnDeferred) => {
+                this.cell = None;
+                return Poll::Ready(Err(Failure::new(CircularChainError).with_frame(this.frame)));
+            }
+            Some(Registration::Foreign) | None => Awaiter::Waker(cx.waker().clone()),
+        };
         let mut st = cell.st.borrow_mut();
+        // The waker's clone may have run anything, this chain's firing included: look again.
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
+            user_code::drop_value(awaiter);
             this.cell = None;
-            return Poll::Ready(match result {
-                Ok(value) => Ok(value.take::<T>()),
-                Err(f) => Err(f.with_frame(this.frame)),
-            });
+            return Poll::Ready(this.output(result));
         }
-        let driver = CURRENT.with(|c| {
-            let d = c.take();
-            let ours = d.clone();
-            c.set(d);
-            ours
-        });
-        let awaiter = driver
-            .and_then(|d| d.awaiter_for(cx.waker(), cell))
-            .unwrap_or_else(|| Awaiter::Waker(cx.waker().clone()));
         let old = st.awaiter.replace(awaiter);
         drop(st);
-        drop(old);
+        if old.is_some() {
+            user_code::drop_value(old);
+        }
         Poll::Pending
     }
 }
@@ -390,7 +523,7 @@ impl<T> Drop for DeferredFuture<T> {
                 .try_borrow_mut()
                 .ok()
                 .and_then(|mut st| st.awaiter.take());
-            drop(old);
+            user_code::drop_value(old);
         }
     }
 }

@@ -2,17 +2,18 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::panic::Location;
 use std::rc::{Rc, Weak};
 
-use crate::chain::{self, Canceller, Cell, Slot, Step};
+use crate::engine::outcome::Outcome;
+use crate::engine::outcome::StepResult;
+use crate::engine::step::Logic;
+use crate::engine::step::{Both, Callback, Callbacks, Errback, new_step};
+use crate::engine::value::{Value, ValueHolder};
+use crate::engine::work_loop;
+use crate::engine::{self as chain, Canceller, Cell, Slot, Step, drop_queue, user_code};
 use crate::failure::{Failure, IntoFailure};
-use crate::outcome::Outcome;
-use crate::outcome::StepResult;
-use crate::step::Logic;
-use crate::step::{Both, Callback, Callbacks, Errback, new_step};
 use crate::trigger::Trigger;
-use crate::value::{Value, ValueHolder};
 
 /// A placeholder for a result that is not here yet: Twisted's `Deferred`.
 ///
@@ -46,9 +47,24 @@ use crate::value::{Value, ValueHolder};
 /// assert_eq!(*printed.borrow(), ["[\"earth\", \"moon\"]"]);
 /// ```
 #[must_use = "a Deferred's result is lost (and a failure reported) unless you add steps, await it, or hand it on"]
-pub struct Deferred<T> {
+pub struct Deferred<T: 'static> {
     repr: std::cell::Cell<Repr<T>>,
-    _value: PhantomData<fn() -> T>,
+    /// Invariant in `T`, like every handle: the chain is type-erased, and variance would let a
+    /// value of another type into it.
+    _value: PhantomData<fn(T) -> T>,
+}
+
+impl<T: 'static> Drop for Deferred<T> {
+    fn drop(&mut self) {
+        // A bare value may own the next bare value (`struct Node { next: Option<Deferred<Node>> }`
+        // built from `succeed`): dropped through the drop queue, so a long such list is not a
+        // recursion as deep as the list, and a panicking `Drop` of the value is contained.
+        if std::mem::needs_drop::<T>()
+            && let Repr::Ready(h) = self.repr.replace(Repr::Swapping)
+        {
+            drop_queue::dispose(drop_queue::Item::Boxed(h));
+        }
+    }
 }
 
 /// What a `Deferred` handle points at.
@@ -105,6 +121,13 @@ impl<T: 'static> Deferred<T> {
         }
     }
 
+    fn from_repr(repr: Repr<T>) -> Self {
+        Deferred {
+            repr: std::cell::Cell::new(repr),
+            _value: PhantomData,
+        }
+    }
+
     pub(crate) fn ready(value: T) -> Self {
         Deferred {
             repr: std::cell::Cell::new(Repr::Ready(Box::new(ValueHolder(Some(value))))),
@@ -113,7 +136,9 @@ impl<T: 'static> Deferred<T> {
     }
 
     pub(crate) fn into_repr(self) -> Repr<T> {
-        self.repr.into_inner()
+        // Not dropped: what it held is moved out.
+        let this = std::mem::ManuallyDrop::new(self);
+        this.repr.replace(Repr::Swapping)
     }
 
     /// The chain, built now (and kept) if the Deferred was a bare value.
@@ -127,18 +152,24 @@ impl<T: 'static> Deferred<T> {
         cell
     }
 
+    /// The chain, if there is one (not for a bare value). The representation is swapped back
+    /// before anything else runs: `f` in [`with_chain`](Self::with_chain) may run user code,
+    /// which may look at this very handle.
+    fn chain(&self) -> Option<Rc<Cell>> {
+        let repr = self.repr.replace(Repr::Swapping);
+        let cell = match &repr {
+            Repr::Chain(c) => Some(c.clone()),
+            _ => None,
+        };
+        self.repr.set(repr);
+        cell
+    }
+
     /// Runs `f` on the chain, if there is one; `ready` otherwise (a bare value: fired, unpaused).
     fn with_chain<R>(&self, f: impl FnOnce(&Rc<Cell>) -> R, ready: R) -> R {
-        match self.repr.replace(Repr::Swapping) {
-            Repr::Chain(c) => {
-                let r = f(&c);
-                self.repr.set(Repr::Chain(c));
-                r
-            }
-            other => {
-                self.repr.set(other);
-                ready
-            }
+        match self.chain() {
+            Some(c) => f(&c),
+            None => ready,
         }
     }
 
@@ -155,13 +186,23 @@ impl<T: 'static> Deferred<T> {
             Repr::Ready(mut h) => {
                 let value = h.0.take().expect("a ready Deferred holds its value");
                 drop(h);
-                match catch_unwind(AssertUnwindSafe(move || logic.call(Ok(value)))) {
+                match user_code::call_at(at, move || logic.call(Ok(value))) {
                     Ok(StepResult::Ok(v)) => Deferred::ready(v),
                     Ok(StepResult::Err(f)) => Deferred::from_cell(Cell::fired(Slot::Failure(f))),
-                    Ok(StepResult::Wait(d)) => d,
-                    Err(payload) => Deferred::from_cell(Cell::fired(Slot::Failure(
-                        Failure::from_panic_at(payload, at),
-                    ))),
+                    Ok(StepResult::Wait(d)) => match d.into_repr() {
+                        Repr::Ready(h) => Deferred::from_repr(Repr::Ready(h)),
+                        // The step returned a chain: the Deferred after the step is a chain of
+                        // its own that waits on it, as in Twisted, never that chain itself (its
+                        // pauses, its state and its later steps are its own).
+                        Repr::Chain(inner) => {
+                            let outer = Cell::fired(Slot::Empty);
+                            let slot = chain::wait_on(&outer, inner, at);
+                            outer.st.borrow_mut().result = slot;
+                            Deferred::from_cell(outer)
+                        }
+                        Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+                    },
+                    Err(f) => Deferred::from_cell(Cell::fired(Slot::Failure(f))),
                 }
             }
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
@@ -469,13 +510,13 @@ where
     R: Outcome,
 {
     let at = Location::caller();
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match user_code::call_at(at, f) {
         Ok(r) => match r.into_step_result() {
-            crate::outcome::StepResult::Ok(v) => succeed(v),
-            crate::outcome::StepResult::Err(e) => fail(e),
-            crate::outcome::StepResult::Wait(d) => d,
+            StepResult::Ok(v) => succeed(v),
+            StepResult::Err(e) => fail(e),
+            StepResult::Wait(d) => d,
         },
-        Err(payload) => fail(Failure::from_panic_at(payload, at)),
+        Err(failure) => fail(failure),
     }
 }
 
@@ -490,52 +531,83 @@ where
 #[track_caller]
 pub fn execute<T: 'static>(f: impl FnOnce() -> T) -> Deferred<T> {
     let at = Location::caller();
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match user_code::call_at(at, f) {
         Ok(v) => succeed(v),
-        Err(payload) => fail(Failure::from_panic_at(payload, at)),
+        Err(failure) => fail(failure),
     }
 }
 
 impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
     /// Twisted's repr: `Deferred(pending)`, `Deferred(current result: Ok(5))`,
     /// `Deferred(paused 1, current result: ...)`, `Deferred(waiting on Deferred at 0x...)`.
+    ///
+    /// The value's own `Debug` is user code: it runs with no borrow of the chain held (the value
+    /// is lent out meanwhile, and the chain marked running, so a `Debug` that touches this very
+    /// Deferred sees a consistent state), and a panic in it shows as a placeholder, losing
+    /// nothing.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cell = match self.repr.replace(Repr::Swapping) {
-            Repr::Ready(h) => {
-                let shown = match h.0.as_ref() {
-                    Some(v) => write!(f, "Deferred(current result: Ok({v:?}))"),
-                    None => write!(f, "Deferred(current result: None)"),
-                };
-                self.repr.set(Repr::Ready(h));
-                return shown;
-            }
-            other => {
-                let Repr::Chain(c) = &other else {
-                    return write!(f, "Deferred(?)");
-                };
-                let c = c.clone();
-                self.repr.set(other);
-                c
-            }
+        // A bare value gets its chain now (Debug is not a hot path): one code path below.
+        let cell = self.cell();
+        let (pauses, lent, shown) = {
+            let Ok(mut st) = cell.st.try_borrow_mut() else {
+                return write!(f, "Deferred(running)");
+            };
+            let pauses = st.pauses;
+            let shown = match &st.result {
+                Slot::Empty if st.called => Shown::Text("current result: None".into()),
+                Slot::Empty => Shown::Text("pending".into()),
+                Slot::Value(_) if !st.running => Shown::Value,
+                Slot::Value(_) => Shown::Text("current result: <value>".into()),
+                Slot::Failure(e) => Shown::Failure(e.clone()),
+                Slot::Waiting(inner) => {
+                    Shown::Text(format!("waiting on Deferred at {:p}", Rc::as_ptr(inner)))
+                }
+            };
+            let lent = match shown {
+                Shown::Value => {
+                    st.running = true;
+                    match std::mem::replace(&mut st.result, Slot::Empty) {
+                        Slot::Value(v) => Some(v),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            (pauses, lent, shown)
         };
-        let st = match cell.st.try_borrow() {
-            Ok(st) => st,
-            Err(_) => return write!(f, "Deferred(running)"),
-        };
-        write!(f, "Deferred(")?;
-        if st.pauses > 0 {
-            write!(f, "paused {}, ", st.pauses)?;
-        }
-        match &st.result {
-            Slot::Empty if st.called => write!(f, "current result: None")?,
-            Slot::Empty => write!(f, "pending")?,
-            Slot::Value(v) => match v.peek().and_then(|v| v.downcast_ref::<T>()) {
-                Some(v) => write!(f, "current result: Ok({v:?})")?,
-                None => write!(f, "current result: <value>")?,
+        let text = match (&shown, &lent) {
+            (Shown::Value, Some(v)) => match v.peek().and_then(|v| v.downcast_ref::<T>()) {
+                Some(v) => format!("current result: Ok({})", user_code::debug(v)),
+                None => "current result: <value>".to_owned(),
             },
-            Slot::Failure(e) => write!(f, "current result: Err({e:?})")?,
-            Slot::Waiting(inner) => write!(f, "waiting on Deferred at {:p}", Rc::as_ptr(inner))?,
+            (Shown::Failure(e), _) => format!("current result: Err({e:?})"),
+            (Shown::Text(t), _) => t.clone(),
+            (Shown::Value, None) => "current result: <value>".to_owned(),
+        };
+        if let Some(v) = lent {
+            let runnable = {
+                let mut st = cell.st.borrow_mut();
+                chain::put(&mut st.result, Slot::Value(v));
+                st.running = false;
+                !st.steps.is_empty() && st.pauses == 0
+            };
+            if runnable {
+                // Steps added by the value's `Debug` while it was lent out.
+                work_loop::run(cell.clone());
+            }
         }
-        write!(f, ")")
+        drop(shown);
+        if pauses > 0 {
+            write!(f, "Deferred(paused {pauses}, {text})")
+        } else {
+            write!(f, "Deferred({text})")
+        }
     }
+}
+
+/// What [`Deferred`]'s `Debug` shows, decided under the chain's borrow, formatted after it.
+enum Shown {
+    Text(String),
+    Value,
+    Failure(Failure),
 }

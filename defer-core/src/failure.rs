@@ -9,6 +9,9 @@ use std::ops::Deref;
 use std::panic::Location;
 use std::rc::Rc;
 
+use std::cell::Cell as StdCell;
+
+use crate::engine::{drop_queue, user_code};
 use crate::errors::{MessageError, Panicked};
 
 /// An error in a Deferred chain: Twisted's `twisted.python.failure.Failure`.
@@ -36,7 +39,10 @@ use crate::errors::{MessageError, Panicked};
 /// ```
 #[derive(Clone)]
 pub struct Failure {
-    inner: Rc<Inner<dyn Error + 'static>>,
+    /// Dropped by hand (`Drop for Failure`), through the drop queue: an error may wrap failures
+    /// (a `FirstError` does), so dropping the last clone may be a recursion as deep as that.
+    /// `Some` until dropped.
+    inner: Option<Rc<Inner<dyn Error + 'static>>>,
     trace: Option<Rc<FrameNode>>,
 }
 
@@ -44,7 +50,23 @@ pub struct Failure {
 struct Inner<E: ?Sized> {
     type_name: &'static str,
     location: &'static Location<'static>,
+    /// A failure the library made on nobody's behalf (a dropped trigger's `TriggerDropped`), not
+    /// yet seen by any step: if the chain holding it goes, nothing is reported (see
+    /// [`Failure::quiet`]).
+    quiet: StdCell<bool>,
     error: E,
+}
+
+impl Drop for Failure {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        if Rc::strong_count(&inner) == 1 {
+            // The last clone: the error's `Drop` is user code, and may drop more failures.
+            drop_queue::dispose(drop_queue::Item::Boxed(Box::new(inner)));
+        }
+    }
 }
 
 /// A `Box<dyn Error>` as an error of its own, whose `source` is the boxed error, so that
@@ -240,13 +262,8 @@ impl Failure {
         payload: Box<dyn Any + Send>,
         location: &'static Location<'static>,
     ) -> Self {
-        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            (*s).to_owned()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "Box<dyn Any>".to_owned()
-        };
+        // The payload's own `Drop` may panic: `user_code` reads it and drops it safely.
+        let message = user_code::payload_message(payload);
         Self::build(
             Panicked::new(message),
             std::any::type_name::<Panicked>(),
@@ -269,9 +286,43 @@ impl Failure {
         let inner: Rc<Inner<dyn Error + 'static>> = Rc::new(Inner {
             type_name,
             location,
+            quiet: StdCell::new(false),
             error,
         });
-        Failure { inner, trace: None }
+        Failure {
+            inner: Some(inner),
+            trace: None,
+        }
+    }
+
+    #[inline]
+    fn inner(&self) -> &Rc<Inner<dyn Error + 'static>> {
+        match &self.inner {
+            Some(inner) => inner,
+            None => unreachable!("a failure has its error until it is dropped"),
+        }
+    }
+
+    /// A failure the library made on nobody's behalf (a dropped trigger's `TriggerDropped`):
+    /// reported as unhandled only once a step has seen it. A bare handle dropped with it, or a
+    /// cycle of hand-overs that nobody listens to, reports nothing, as in Twisted, where there is
+    /// no such failure at all.
+    pub(crate) fn quiet(self) -> Self {
+        self.inner().quiet.set(true);
+        self
+    }
+
+    /// Whether the failure is [`quiet`](Failure::quiet) and no step has seen it yet.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.inner().quiet.get()
+    }
+
+    /// A step, a coroutine or a consumer saw the failure: from now on it is reported if lost.
+    #[inline]
+    pub(crate) fn seen(&self) {
+        if self.inner().quiet.get() {
+            self.inner().quiet.set(false);
+        }
     }
 
     /// The error itself.
@@ -281,7 +332,7 @@ impl Failure {
     /// assert_eq!(f.error().to_string(), "x");
     /// ```
     pub fn error(&self) -> &(dyn Error + 'static) {
-        &self.inner.error
+        &self.inner().error
     }
 
     /// The error's type name, as [`std::any::type_name`] gives it: the failure's *kind*.
@@ -291,7 +342,7 @@ impl Failure {
     /// assert_eq!(f.type_name(), "core::fmt::Error");
     /// ```
     pub fn type_name(&self) -> &'static str {
-        self.inner.type_name
+        self.inner().type_name
     }
 
     /// The error's message: its `Display` (Twisted's `getErrorMessage()`).
@@ -300,7 +351,8 @@ impl Failure {
     /// assert_eq!(defer_core::Failure::msg("late").message(), "late");
     /// ```
     pub fn message(&self) -> String {
-        self.inner.error.to_string()
+        // The error's `Display` is user code: a panic in it shows as a placeholder.
+        user_code::display(&self.inner().error)
     }
 
     /// Where the failure entered the chain: the `?`, `Failure::new`, `errback` or panicking step.
@@ -310,7 +362,7 @@ impl Failure {
     /// assert_eq!(f.location().line(), line);
     /// ```
     pub fn location(&self) -> &'static Location<'static> {
-        self.inner.location
+        self.inner().location
     }
 
     /// The `yield_!` / `.await` points the failure crossed, outermost first.
@@ -357,7 +409,7 @@ impl Failure {
     /// assert!(f.downcast_ref::<std::io::Error>().is_none());
     /// ```
     pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
-        let mut cur: Option<&(dyn Error + 'static)> = Some(&self.inner.error);
+        let mut cur: Option<&(dyn Error + 'static)> = Some(&self.inner().error);
         while let Some(e) = cur {
             if let Some(hit) = e.downcast_ref::<E>() {
                 return Some(hit);
@@ -427,7 +479,7 @@ impl Failure {
     /// assert!(!f.same_as(&defer_core::Failure::msg("x")));
     /// ```
     pub fn same_as(&self, other: &Failure) -> bool {
-        std::ptr::addr_eq(Rc::as_ptr(&self.inner), Rc::as_ptr(&other.inner))
+        std::ptr::addr_eq(Rc::as_ptr(self.inner()), Rc::as_ptr(other.inner()))
     }
 }
 
@@ -549,20 +601,20 @@ impl fmt::Display for Failure {
                 writeln!(f, "  {frame}")?;
             }
         }
-        let l = self.inner.location;
+        let l = self.inner().location;
         writeln!(f, "  raised at {}:{}:{}", l.file(), l.line(), l.column())?;
-        write!(f, "{}: {}", self.inner.type_name, &&self.inner.error)
+        write!(f, "{}: {}", self.inner().type_name, self.message())
     }
 }
 
 impl fmt::Debug for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let l = self.inner.location;
+        let l = self.inner().location;
         write!(
             f,
             "<Failure {}: {} at {}:{}>",
-            self.inner.type_name,
-            &&self.inner.error,
+            self.inner().type_name,
+            self.message(),
             l.file(),
             l.line()
         )

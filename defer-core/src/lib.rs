@@ -2,19 +2,17 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-mod chain;
 mod coroutine;
 mod deferred;
 pub mod errors;
 mod failure;
-mod outcome;
-mod step;
+// The engine's mechanisms, one file each: the work loop, the one place user code is called,
+// the drop queue, cancellation, the chain's state and its loop.
+mod engine;
+use engine::outcome;
 pub mod testing;
 mod trigger;
 pub mod unhandled;
-// The one module with `unsafe`: a type-erased small value held in place (see its docs).
-#[allow(unsafe_code)]
-mod value;
 
 // Cancellation, time and coordination.
 pub mod clock;
@@ -29,8 +27,8 @@ mod tokio_scheduler;
 
 pub use coroutine::{DeferredFuture, ensure_deferred};
 pub use deferred::{Deferred, DeferredControl, execute, fail, maybe_deferred, succeed};
+pub use engine::outcome::Outcome;
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
-pub use outcome::Outcome;
 pub use trigger::Trigger;
 
 pub use list::{DeferredList, Gather, gather_results, race};
@@ -51,7 +49,7 @@ pub mod __private {
 
     use crate::{Deferred, DeferredFuture, Failure};
 
-    pub use crate::outcome::StepResult;
+    pub use crate::engine::outcome::StepResult;
 
     /// Drives the body of an `#[inline_callbacks]` function.
     pub fn inline_callbacks<T, F>(function: &'static str, body: F) -> Deferred<T>

@@ -115,7 +115,7 @@ pub enum FirstResult<T> {
 /// assert_eq!(results[1].as_ref().unwrap_err().message(), "2");
 /// ```
 #[must_use = "a DeferredList does nothing until `build` or `gather` attaches it to its inputs"]
-pub struct DeferredList<T, M = AllResults> {
+pub struct DeferredList<T: 'static, M = AllResults> {
     inputs: Vec<Deferred<T>>,
     fire_on_one_errback: bool,
     consume_errors: bool,
@@ -298,7 +298,7 @@ impl<T: 'static, M> DeferredList<T, M> {
     }
 }
 
-impl<T, M> fmt::Debug for DeferredList<T, M> {
+impl<T: 'static, M> fmt::Debug for DeferredList<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeferredList")
             .field("inputs", &self.inputs.len())

@@ -12,8 +12,8 @@
 
 use std::rc::Rc;
 
-use crate::chain::{self, Cell, Slot};
 use crate::deferred::Deferred;
+use crate::engine::{self as chain, Cell, Slot};
 use crate::failure::Failure;
 
 fn describe(cell: &Rc<Cell>) -> String {
@@ -44,7 +44,9 @@ fn describe(cell: &Rc<Cell>) -> String {
 #[track_caller]
 pub fn success_result_of<T: 'static>(d: Deferred<T>) -> T {
     match chain::take_ready(&d.cell()) {
-        Some(Ok(value)) => value.take::<T>(),
+        Some(Ok(value)) => value
+            .take::<T>()
+            .unwrap_or_else(|f| panic!("success_result_of: {f}")),
         Some(Err(f)) => {
             panic!("success_result_of: expected a success, but the Deferred failed:\n{f}")
         }

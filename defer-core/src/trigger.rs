@@ -4,10 +4,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-use crate::chain::{self, Cell, Slot};
+use crate::engine::value::Value;
+use crate::engine::{self as chain, Cell, Slot};
 use crate::errors::TriggerDropped;
 use crate::failure::{Failure, IntoFailure};
-use crate::value::Value;
 
 /// The producer side of a [`Deferred`](crate::Deferred): fires it once, with a value or a failure.
 ///
@@ -32,7 +32,9 @@ use crate::value::Value;
 /// ```
 pub struct Trigger<T> {
     cell: Option<Rc<Cell>>,
-    _value: PhantomData<fn(T)>,
+    /// Invariant in `T`, like every handle: a contravariant trigger would accept a value of
+    /// another type (a longer-lived function pointer, say) into the type-erased chain.
+    _value: PhantomData<fn(T) -> T>,
 }
 
 impl<T: 'static> Trigger<T> {
@@ -101,8 +103,11 @@ impl<T: 'static> Trigger<T> {
 
     /// Whether anything could still see this trigger's result: a handle to the Deferred, a
     /// step, an awaiting coroutine or future. A waiter whose Deferred was dropped has none.
+    #[allow(dead_code)] // for the coordination primitives, to skip waiters nobody listens to
     pub(crate) fn has_listener(&self) -> bool {
-        self.cell.as_ref().is_some_and(|c| chain::has_listener(c, 1))
+        self.cell
+            .as_ref()
+            .is_some_and(|c| chain::has_listener(c, 1))
     }
 }
 
@@ -119,7 +124,12 @@ impl<T> Drop for Trigger<T> {
             chain::has_listener(&cell, 1)
         };
         if listened {
-            chain::fire(&cell, Slot::Failure(Failure::new(TriggerDropped)));
+            // Quiet until a step sees it: a handle dropped without ever looking reports nothing.
+            chain::fire(&cell, Slot::Failure(Failure::new(TriggerDropped).quiet()));
+        } else {
+            // Nothing can ever run its hand-overs: drop them, which frees a chain waiting on
+            // this one (the two hold each other) instead of leaking both.
+            chain::forget_unreachable(&cell);
         }
     }
 }

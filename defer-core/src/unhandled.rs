@@ -24,10 +24,10 @@
 //! ```
 
 use std::cell::RefCell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::{Arc, RwLock};
 
+use crate::engine::user_code;
 use crate::failure::Failure;
 
 type GlobalHook = Arc<dyn Fn(&Failure) + Send + Sync>;
@@ -116,12 +116,23 @@ pub fn default_report(failure: &Failure) {
         );
         return;
     }
-    eprintln!("Unhandled error in Deferred:\n{failure}");
+    write_stderr(&format!("Unhandled error in Deferred:\n{failure}"));
 }
 
+/// Writes a report to stderr; `eprintln!` would panic if stderr is closed, and a report must not.
+fn write_stderr(report: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{report}");
+}
+
+/// Reports `failure` through the hook. Never panics: the hook, and the failure's `Display`, are
+/// user code, called through `engine::user_code`; this works during thread teardown too.
 pub(crate) fn report(failure: &Failure) {
-    let local = LOCAL.try_with(|l| l.borrow().clone()).ok().flatten();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let local = LOCAL
+        .try_with(|l| l.try_borrow().ok().and_then(|l| l.clone()))
+        .ok()
+        .flatten();
+    let outcome = user_code::call(|| {
         if let Some(hook) = local {
             hook(failure);
             return;
@@ -131,10 +142,11 @@ pub(crate) fn report(failure: &Failure) {
             Some(hook) => hook(failure),
             None => default_report(failure),
         }
-    }));
-    if outcome.is_err() {
-        eprintln!(
+    });
+    if let Err(payload) = outcome {
+        user_code::drop_payload(payload);
+        write_stderr(&format!(
             "Unhandled error in Deferred (the unhandled-error hook panicked while reporting it):\n{failure}"
-        );
+        ));
     }
 }

@@ -10,14 +10,15 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::panic::Location;
 use std::rc::Rc;
 
-use crate::chain::Cell;
+use super::cell::Cell;
+use super::outcome::{Outcome, StepResult};
+use super::user_code;
+use super::value::{Holder, Small, Value};
 use crate::deferred::Repr;
 use crate::failure::Failure;
-use crate::outcome::{Outcome, StepResult};
-use crate::value::{Holder, Small, Value};
 
 /// The chain's current result between steps: `None` only while a step holds it, or when a step
 /// returned a Deferred that has not fired.
@@ -156,8 +157,9 @@ fn call<T: 'static, L: Logic<T>>(
     let Some(input) = cur.take() else {
         unreachable!("a step runs on a result")
     };
-    let input = input.map(Value::take::<T>);
-    match catch_unwind(AssertUnwindSafe(move || logic.call(input))) {
+    // A value of another type is a failure here, never a panic (see `value::wrong_type`).
+    let input = input.and_then(Value::take::<T>);
+    match user_code::call(move || logic.call(input)) {
         Ok(StepResult::Ok(v)) => Ok(v),
         Ok(StepResult::Err(f)) => {
             fill(cur, Err(f));

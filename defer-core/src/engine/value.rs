@@ -37,11 +37,17 @@ fn take_boxed<T: 'static>(mut holder: Box<dyn Holder>) -> Option<T> {
         .and_then(Option::take)
 }
 
-/// A value of another type than the step expects: the chain's typing rules it out.
+/// A value of another type than the step expects. Every handle is invariant in its `T`, so safe
+/// code cannot make one (the variance case in `ui-tests` pins it); the check stays, as the
+/// defence that keeps a type confusion from ever becoming undefined behaviour, and it fails the
+/// chain instead of panicking in the middle of it.
 #[cold]
 #[inline(never)]
-fn wrong_type() -> ! {
-    panic!("a Deferred<T>'s current value is a T")
+fn wrong_type<T>() -> crate::failure::Failure {
+    crate::failure::Failure::msg(format!(
+        "a value of another type than the Deferred's `{}` reached its chain",
+        std::any::type_name::<T>()
+    ))
 }
 
 /// The holder of a large value that entered the chain from outside (`callback`, `succeed`).
@@ -74,15 +80,15 @@ impl Value {
         }
     }
 
-    /// Moves the value out. The chain's typing guarantees it is a `T`. Inlined into every step:
-    /// for a small value it is a type check and a copy.
+    /// Moves the value out, checking that it is a `T` (see [`wrong_type`]). Inlined into every
+    /// step: for a small value it is a type check and a copy.
     #[inline(always)]
-    pub(crate) fn take<T: 'static>(self) -> T {
+    pub(crate) fn take<T: 'static>(self) -> Result<T, crate::failure::Failure> {
         match self {
             Value::Small(small) => small.into_inner::<T>(),
             Value::Boxed(holder) => take_boxed::<T>(holder),
         }
-        .unwrap_or_else(|| wrong_type())
+        .ok_or_else(wrong_type::<T>)
     }
 
     /// The value, for `Debug`.
@@ -220,11 +226,13 @@ mod tests {
     #[test]
     fn small_values_are_held_in_place_and_taken_back() {
         assert!(matches!(Value::new(7u64), Value::Small(_)));
-        assert_eq!(Value::new(7u64).take::<u64>(), 7);
-        assert_eq!(Value::new(()).take::<()>(), ());
-        assert_eq!(Value::new('x').take::<char>(), 'x');
-        assert_eq!(Value::new((1u32, 2u8)).take::<(u32, u8)>(), (1, 2));
-        let b = Value::new(Box::new([1u8; 100])).take::<Box<[u8; 100]>>();
+        assert_eq!(Value::new(7u64).take::<u64>().unwrap(), 7);
+        assert_eq!(Value::new(()).take::<()>().unwrap(), ());
+        assert_eq!(Value::new('x').take::<char>().unwrap(), 'x');
+        assert_eq!(Value::new((1u32, 2u8)).take::<(u32, u8)>().unwrap(), (1, 2));
+        let b = Value::new(Box::new([1u8; 100]))
+            .take::<Box<[u8; 100]>>()
+            .unwrap();
         assert_eq!(b[99], 1);
     }
 
@@ -233,8 +241,8 @@ mod tests {
         assert!(matches!(Value::new(String::from("s")), Value::Boxed(_)));
         assert!(matches!(Value::new([0u64; 3]), Value::Boxed(_)));
         assert!(matches!(Value::new(1u128), Value::Boxed(_)));
-        assert_eq!(Value::new(String::from("s")).take::<String>(), "s");
-        assert_eq!(Value::new(u128::MAX).take::<u128>(), u128::MAX);
+        assert_eq!(Value::new(String::from("s")).take::<String>().unwrap(), "s");
+        assert_eq!(Value::new(u128::MAX).take::<u128>().unwrap(), u128::MAX);
     }
 
     #[test]
@@ -242,7 +250,9 @@ mod tests {
         let drops = Rc::new(Cell::new(0));
         drop(Value::new(Counted(drops.clone())));
         assert_eq!(drops.get(), 1);
-        let taken = Value::new(Counted(drops.clone())).take::<Counted>();
+        let taken = Value::new(Counted(drops.clone()))
+            .take::<Counted>()
+            .unwrap();
         assert_eq!(drops.get(), 1);
         drop(taken);
         assert_eq!(drops.get(), 2);

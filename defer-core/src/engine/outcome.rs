@@ -34,7 +34,7 @@ pub trait Outcome: sealed::Sealed + 'static {
 
 /// How the chain sees a step's [`Outcome`]. Internal.
 #[doc(hidden)]
-pub enum StepResult<T> {
+pub enum StepResult<T: 'static> {
     Ok(T),
     Err(Failure),
     Wait(Deferred<T>),

@@ -1,0 +1,147 @@
+//! Cancellation: Twisted's `cancel()`, made a walk along chains of Deferreds waiting on one
+//! another, which detects a wait cycle instead of following it for ever.
+//!
+//! Cancelling a chain that waits on another cancels that one (and so on); cancelling a
+//! coroutine's Deferred cancels what the coroutine awaits. The walk is a loop, started by the
+//! work loop (`work_loop.rs`), and a canceller that cancels further Deferreds (a list cancelling
+//! its inputs) enters the work loop again, so neither recurses without bound.
+//!
+//! **Cycles.** Two Deferreds each waiting on the other, or a coroutine awaiting its own Deferred
+//! through shared state, would make that walk go round for ever. The walk remembers the chains it
+//! visited; at the first one it meets again, it breaks the cycle by failing that chain with
+//! [`CircularChainError`], whose result then flows round the cycle, so every chain in it
+//! finishes.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use super::cell::{Canceller, Cell, Slot};
+use super::chain_loop::{self, fire};
+use super::user_code;
+use super::work_loop::{self, Work};
+use crate::errors::{CancelledError, CircularChainError};
+use crate::failure::Failure;
+
+enum CancelAction {
+    Nothing,
+    Errback,
+    Canceller(Box<dyn FnOnce(Rc<Cell>)>),
+    Forward(Rc<Cell>),
+    Coroutine(Rc<dyn super::cell::Resume>),
+}
+
+/// Cancels `cell`: a continuation of the work loop. Never panics.
+pub(crate) fn cancel(cell: &Rc<Cell>) {
+    work_loop::enter(Work::Cancel(cell.clone()));
+}
+
+/// The chains a walk has visited: a few inline (most walks are one or two long), then a set.
+#[derive(Default)]
+struct Visited {
+    few: Vec<*const Cell>,
+    many: HashSet<*const Cell>,
+}
+
+impl Visited {
+    /// Records `cell`; `false` if it was visited before.
+    fn insert(&mut self, cell: &Rc<Cell>) -> bool {
+        let p = Rc::as_ptr(cell);
+        if self.many.is_empty() {
+            if self.few.contains(&p) {
+                return false;
+            }
+            if self.few.len() < 16 {
+                self.few.push(p);
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(p)
+    }
+}
+
+/// The walk (see the module docs).
+pub(crate) fn cancel_walk(cell: Rc<Cell>) {
+    let mut cur = cell;
+    let mut visited = Visited::default();
+    loop {
+        if !visited.insert(&cur) {
+            break_cycle(cur);
+            return;
+        }
+        let action = {
+            let mut st = cur.st.borrow_mut();
+            if !st.called {
+                match std::mem::replace(&mut st.canceller, Canceller::None) {
+                    Canceller::None => {
+                        st.cancelled = true;
+                        CancelAction::Errback
+                    }
+                    Canceller::Once(k) => {
+                        st.cancelled = true;
+                        CancelAction::Canceller(k)
+                    }
+                    Canceller::Coroutine(driver) => {
+                        // Cancelling a coroutine may be repeated: put the canceller back.
+                        let strong = driver.0.upgrade();
+                        st.canceller = Canceller::Coroutine(driver);
+                        match strong {
+                            Some(d) => CancelAction::Coroutine(d),
+                            None => CancelAction::Nothing,
+                        }
+                    }
+                }
+            } else if let Slot::Waiting(inner) = &st.result {
+                CancelAction::Forward(inner.clone())
+            } else {
+                CancelAction::Nothing
+            }
+        };
+        match action {
+            CancelAction::Nothing => return,
+            CancelAction::Errback => {
+                fire(&cur, Slot::Failure(Failure::new(CancelledError)));
+                return;
+            }
+            CancelAction::Canceller(k) => {
+                let target = cur.clone();
+                // A canceller that fired the Deferred decides its result. One that panicked
+                // must not leave it unfired: it fails with the panic.
+                let failure = match user_code::call(move || k(target)) {
+                    Ok(()) => Failure::new(CancelledError),
+                    Err(payload) => Failure::from_panic(payload),
+                };
+                fire(&cur, Slot::Failure(failure));
+                return;
+            }
+            CancelAction::Forward(inner) => cur = inner,
+            CancelAction::Coroutine(driver) => match driver.cancel_current() {
+                Some(inner) => cur = inner,
+                None => return,
+            },
+        }
+    }
+}
+
+/// `cur` was met a second time: fail it with `CircularChainError`, which then flows round the
+/// cycle through the hand-overs that formed it.
+fn break_cycle(cur: Rc<Cell>) {
+    let failure = Slot::Failure(Failure::new(CircularChainError));
+    let called = cur.st.borrow().called;
+    if !called {
+        // A coroutine's own Deferred (the coroutine awaits something that waits on it).
+        fire(&cur, failure);
+        return;
+    }
+    let old = {
+        let mut st = cur.st.borrow_mut();
+        if !matches!(st.result, Slot::Waiting(_)) {
+            return;
+        }
+        std::mem::replace(&mut st.result, failure)
+    };
+    // `old` is the `Waiting` on the next chain of the cycle, which still holds the hand-over back
+    // to `cur`: when the failure has gone round, it arrives here again and the chain finishes.
+    user_code::drop_value(old);
+    chain_loop::run_chain(cur);
+}

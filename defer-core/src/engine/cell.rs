@@ -1,0 +1,267 @@
+//! A chain's state: the [`Cell`] every `Deferred<T>` points at, whatever its `T`.
+//!
+//! The rule every file of the engine keeps: **no user code runs while a cell's `RefCell` is
+//! borrowed.** Whatever user code needs (a step, a canceller, a result, an awaiter to wake) is
+//! taken out of the state first and the borrow released, so user code may fire, pause, cancel,
+//! add steps to or drop any chain, the running one included. User code is then called through
+//! `user_code.rs`, and what a chain owns is dropped through `drop_queue.rs`.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
+use std::panic::Location;
+use std::rc::Rc;
+use std::task::Waker;
+
+use super::drop_queue::{self, Item};
+use super::step::RunStep;
+use super::value::Value;
+use crate::failure::Failure;
+
+/// One chain's shared state.
+pub(crate) struct Cell {
+    /// Dropped by hand in `Drop for Cell`: the drop glue of an empty state (every field's drop
+    /// checked in turn) cost as much as the rest of dropping a chain.
+    pub(crate) st: ManuallyDrop<RefCell<State>>,
+}
+
+pub(crate) struct State {
+    pub(crate) result: Slot,
+    pub(crate) steps: Steps,
+    /// `pause()` calls not yet matched by `unpause()`. Waiting on another Deferred is tracked by
+    /// `Slot::Waiting`, not here, so an unmatched `unpause()` can never wedge the chain.
+    pub(crate) pauses: u32,
+    pub(crate) running: bool,
+    pub(crate) called: bool,
+    pub(crate) cancelled: bool,
+    pub(crate) canceller: Canceller,
+    pub(crate) awaiter: Option<Awaiter>,
+}
+
+/// The chain's current result.
+pub(crate) enum Slot {
+    /// Not fired yet, or the result was handed on (Twisted's `None` after chaining).
+    Empty,
+    Value(Value),
+    Failure(Failure),
+    /// A step returned this pending Deferred; the chain resumes with its result.
+    Waiting(Rc<Cell>),
+}
+
+/// A chain's queue of steps. The first two live inline: most chains have one or two steps (a
+/// Deferred returned by a step has its own step and the hand-over back), and a `VecDeque`
+/// allocates a buffer at its first push.
+#[derive(Default)]
+pub(crate) struct Steps {
+    /// Invariant: the queue is `first`, then `second`, then `rest`, front to back, where an empty
+    /// inline slot is simply skipped. Popping takes the first occupied place and never shifts
+    /// the others; pushing goes to `rest` as soon as anything behind an inline slot is occupied.
+    first: Option<Step>,
+    second: Option<Step>,
+    /// Boxed, so that a chain with at most two steps (most chains) carries one word for it and
+    /// has nothing to free (clippy's `box_collection` assumes the box buys nothing).
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<VecDeque<Step>>>,
+}
+
+impl Steps {
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+            && self.second.is_none()
+            && self.rest.as_ref().is_none_or(|r| r.is_empty())
+    }
+
+    /// The step, if there is exactly one.
+    pub(crate) fn only(&self) -> Option<&Step> {
+        let rest = self.rest.as_ref().map_or(0, |r| r.len());
+        match (&self.first, &self.second, rest) {
+            (Some(s), None, 0) | (None, Some(s), 0) => Some(s),
+            (None, None, 1) => self.rest.as_ref().and_then(|r| r.front()),
+            _ => None,
+        }
+    }
+
+    /// Takes every step out, leaving the queue empty.
+    pub(crate) fn take_all(&mut self) -> Steps {
+        std::mem::take(self)
+    }
+
+    #[inline]
+    pub(crate) fn push_back(&mut self, step: Step) {
+        if self.second.is_some() || self.rest.as_ref().is_some_and(|r| !r.is_empty()) {
+            self.rest.get_or_insert_default().push_back(step);
+        } else if self.first.is_none() {
+            self.first = Some(step);
+        } else {
+            self.second = Some(step);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<Step> {
+        // Checked before taking: once the inline slots are spent, a long chain pops from `rest`
+        // without writing them again.
+        if self.first.is_some() {
+            return self.first.take();
+        }
+        if self.second.is_some() {
+            return self.second.take();
+        }
+        self.rest.as_mut()?.pop_front()
+    }
+}
+
+pub(crate) enum Step {
+    /// A step, and where it was added (for a panic's failure, and `CircularChainError`).
+    Run(Box<dyn RunStep>, &'static Location<'static>),
+    /// Hand the result to another chain. One variant for both kinds, so that a `Step` stays
+    /// three words (the compiler fits the tag in a niche; the assertion below checks the size):
+    /// the queues of long chains are arrays of these.
+    Hand(Rc<Cell>, Hand),
+}
+
+/// Where a [`Step::Hand`] hands the result.
+#[derive(Clone, Copy)]
+pub(crate) enum Hand {
+    /// To a chain that waits on this one (Twisted's `_CONTINUE`).
+    Continue,
+    /// To the (unfired) chain of `chain_deferred`, firing it.
+    ChainTo,
+}
+
+// Three words, like the queue entry of the `rc_minimal` cost model: one more word per entry
+// made W2's 2000-step queue 64 KiB, the size at which glibc's `free` consolidates its fast bins,
+// which made every allocation after it slow.
+const _: () = assert!(size_of::<Step>() == 3 * size_of::<usize>());
+
+pub(crate) enum Canceller {
+    None,
+    Once(Box<dyn FnOnce(Rc<Cell>)>),
+    /// A coroutine's Deferred: cancelling it cancels what the coroutine waits on, every time.
+    Coroutine(CoroutineLink),
+}
+
+/// A coroutine's Deferred's link to its driver. When the chain itself goes (no handle, step or
+/// awaiter holds it), the driver is told, so that a coroutine nothing can resume is freed.
+pub(crate) struct CoroutineLink(pub(crate) std::rc::Weak<dyn Resume>);
+
+impl Drop for CoroutineLink {
+    fn drop(&mut self) {
+        if let Some(driver) = self.0.upgrade() {
+            driver.abandoned();
+        }
+    }
+}
+
+/// Who is told when a chain has finished running and holds its final result.
+pub(crate) enum Awaiter {
+    /// An executor's task (`Deferred` awaited in tokio, futures, ...).
+    Waker(Waker),
+    /// One of our own coroutine drivers: resumed directly, as a tail call of the loop.
+    Driver(Rc<dyn Resume>),
+}
+
+/// A coroutine driver, as the chain loop sees it.
+pub(crate) trait Resume {
+    /// Polls the coroutine. When it finishes, its own Deferred has been given its result (but not
+    /// run): the caller runs it next.
+    fn resume(self: Rc<Self>) -> Option<Rc<Cell>>;
+    /// Cancels what the coroutine waits on; returns the chain to cancel.
+    fn cancel_current(&self) -> Option<Rc<Cell>>;
+    /// The coroutine's own Deferred may be gone (or has fired): frees the coroutine if nothing
+    /// can resume it any more.
+    fn abandoned(&self);
+}
+
+impl Default for Cell {
+    fn default() -> Self {
+        Cell {
+            st: ManuallyDrop::new(RefCell::new(State::empty())),
+        }
+    }
+}
+
+impl Cell {
+    pub(crate) fn new(canceller: Canceller) -> Rc<Cell> {
+        // `Rc::default` builds the state in place in the new allocation; `Rc::new` builds it on
+        // the stack and copies it in (a `memcpy` as costly as the rest of the constructor).
+        let mut cell = Rc::<Cell>::default();
+        if !matches!(canceller, Canceller::None) {
+            let only = Rc::get_mut(&mut cell).expect("a new Rc is unique");
+            only.st.get_mut().canceller = canceller;
+        }
+        cell
+    }
+
+    pub(crate) fn fired(result: Slot) -> Rc<Cell> {
+        let cell = Cell::new(Canceller::None);
+        {
+            let mut st = cell.st.borrow_mut();
+            st.called = true;
+            st.result = result;
+        }
+        cell
+    }
+}
+
+impl State {
+    /// Fired, and its result can be taken right now.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.called
+            && self.pauses == 0
+            && !self.running
+            && self.steps.is_empty()
+            && matches!(self.result, Slot::Value(_) | Slot::Failure(_))
+    }
+}
+
+impl Drop for Cell {
+    fn drop(&mut self) {
+        let st = self.st.get_mut();
+        if let Slot::Failure(_) = st.result
+            && let Slot::Failure(f) = std::mem::replace(&mut st.result, Slot::Empty)
+        {
+            // Reported unless nobody ever listened for it (`Failure::quiet`).
+            if !f.is_quiet() {
+                crate::unhandled::report(&f);
+            }
+        }
+        // The common case owns nothing that could own another chain: nothing to queue, and
+        // nothing to drop but the step queue's spare buffer, if it has one (the state itself is
+        // `ManuallyDrop`: what it holds is dropped here or not at all).
+        if st.steps.is_empty()
+            && match &st.result {
+                Slot::Empty => true,
+                Slot::Value(v) => !v.needs_drop(),
+                // (A failure was reported and taken out just above.)
+                Slot::Failure(_) | Slot::Waiting(_) => false,
+            }
+            && matches!(st.canceller, Canceller::None)
+            && st.awaiter.is_none()
+        {
+            drop(st.steps.rest.take());
+            return;
+        }
+        // What is left behind is empty, holding nothing to drop. What the state owns (steps,
+        // whose closures may own other Deferreds; `Waiting` results and hand-overs, which own
+        // other chains) goes through the drop queue: no recursion, no `Drop` panic escaping.
+        let state = std::mem::replace(st, State::empty());
+        drop_queue::dispose(Item::State(state));
+    }
+}
+
+impl State {
+    fn empty() -> State {
+        State {
+            result: Slot::Empty,
+            steps: Steps::default(),
+            pauses: 0,
+            running: false,
+            called: false,
+            cancelled: false,
+            canceller: Canceller::None,
+            awaiter: None,
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The chain loop: runs one chain's steps, and moves on to the chains it hands its result to.
+//!
+//! This is Twisted's `_runCallbacks` with its explicit chain stack. When a chain finishes a
+//! Deferred that another chain waits on, or one linked by `chain_deferred`, or one a coroutine is
+//! suspended on, the loop *moves on to* that other chain instead of calling into it. Because a
+//! `Deferred` handle is unique and consumed by the step that returns it, the hand-over marker is
+//! always the last step of its chain, so moving on is a tail call and needs no stack.
+//!
+//! The loop is started only by the work loop (`work_loop.rs`): the functions here that may run a
+//! chain (`add_step`, `fire`, `unpause`) hand it a [`Work::Run`](super::work_loop::Work::Run).
+
+use std::panic::Location;
+use std::rc::Rc;
+
+use super::cell::{Awaiter, Canceller, Cell, Hand, Slot, State, Step};
+use super::step::Current;
+use super::user_code;
+use super::value::Value;
+use super::work_loop;
+use crate::errors::CircularChainError;
+use crate::failure::Failure;
+
+/// Appends a step and runs the chain if it has fired (Twisted: the step runs inside `add*`).
+/// Inlined into each `add_*`: adding a step to a pending chain is the hot path of building one.
+#[inline(always)]
+pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
+    let runnable = {
+        let mut st = cell.st.borrow_mut();
+        st.steps.push_back(step);
+        st.called && !st.running && st.pauses == 0
+    };
+    if runnable {
+        work_loop::run(cell.clone());
+    }
+}
+
+/// Fires an unfired chain. Returns false, dropping `result`, if it had already fired (it can only
+/// have been fired by `cancel`).
+pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
+    let canceller = {
+        let mut st = cell.st.borrow_mut();
+        if st.called {
+            drop(st);
+            user_code::drop_value(result);
+            return false;
+        }
+        st.called = true;
+        put(&mut st.result, result);
+        // Twisted clears the canceller when the Deferred fires, breaking the d <-> canceller cycle.
+        std::mem::replace(&mut st.canceller, Canceller::None)
+    };
+    // The canceller's captured state is the user's: its `Drop` may panic, and must not stop the
+    // chain from running.
+    drop_canceller(canceller);
+    work_loop::run(cell.clone());
+    true
+}
+
+#[inline]
+fn drop_canceller(canceller: Canceller) {
+    if !matches!(canceller, Canceller::None) {
+        user_code::drop_value(canceller);
+    }
+}
+
+/// Gives a fired result to a chain without running it (the caller's loop runs it next).
+pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
+    let mut st = cell.st.borrow_mut();
+    if st.called {
+        drop(st);
+        user_code::drop_value(result);
+        return false;
+    }
+    st.called = true;
+    put(&mut st.result, result);
+    let old = std::mem::replace(&mut st.canceller, Canceller::None);
+    drop(st);
+    drop_canceller(old);
+    true
+}
+
+/// Takes the final result if it is ready.
+pub(crate) fn take_ready(cell: &Rc<Cell>) -> Option<Result<Value, Failure>> {
+    take_ready_in(&mut cell.st.borrow_mut())
+}
+
+/// [`take_ready`] on a state already borrowed.
+#[inline]
+pub(crate) fn take_ready_in(st: &mut State) -> Option<Result<Value, Failure>> {
+    if !st.is_ready() {
+        return None;
+    }
+    match std::mem::replace(&mut st.result, Slot::Empty) {
+        Slot::Value(h) => Some(Ok(h)),
+        Slot::Failure(f) => Some(Err(f)),
+        _ => unreachable!("is_ready checked the slot"),
+    }
+}
+
+/// The chain loop, for one continuation (see the module docs).
+///
+/// While it runs a chain's steps it keeps the current result in a local, and holds the chain's
+/// `RefCell` borrowed except while a step (user code) runs: one borrow per step.
+pub(crate) fn run_chain(mut cur: Rc<Cell>) {
+    'chains: loop {
+        let mut st = cur.st.borrow_mut();
+        if st.running || st.pauses > 0 {
+            return;
+        }
+        let mut current: Current = match std::mem::replace(&mut st.result, Slot::Empty) {
+            Slot::Value(h) => Some(Ok(h)),
+            Slot::Failure(f) => Some(Err(f)),
+            other => {
+                // Not fired, or waiting on another chain.
+                put(&mut st.result, other);
+                return;
+            }
+        };
+        loop {
+            let Some(step) = st.steps.pop_front() else {
+                // The chain has finished for now: tell whoever awaits its result.
+                put(&mut st.result, into_slot(current));
+                let awaiter = st.awaiter.take();
+                drop(st);
+                match awaiter {
+                    None => return,
+                    Some(Awaiter::Waker(w)) => {
+                        // A foreign executor's waker: user code.
+                        if let Err(payload) = user_code::call(move || w.wake()) {
+                            user_code::drop_payload(payload);
+                        }
+                        return;
+                    }
+                    Some(Awaiter::Driver(driver)) => match driver.resume() {
+                        Some(next) => {
+                            cur = next;
+                            continue 'chains;
+                        }
+                        None => return,
+                    },
+                }
+            };
+            match step {
+                Step::Run(step, added_at) => {
+                    st.running = true;
+                    drop(st);
+                    if let Some(Err(f)) = &current {
+                        f.seen();
+                    }
+                    // The step replaces `current` with its result, in place, catching its own
+                    // panics (it knows where it was added) through `user_code`.
+                    if let Some(inner) = step.run(&mut current, added_at) {
+                        current = match wait_on(&cur, inner, added_at) {
+                            Slot::Value(h) => Some(Ok(h)),
+                            Slot::Failure(f) => Some(Err(f)),
+                            waiting => {
+                                let mut st = cur.st.borrow_mut();
+                                st.running = false;
+                                put(&mut st.result, waiting);
+                                return;
+                            }
+                        };
+                    }
+                    st = cur.st.borrow_mut();
+                    st.running = false;
+                    if st.pauses > 0 {
+                        // Paused by the step itself (or by code it called): stop here.
+                        put(&mut st.result, into_slot(current));
+                        return;
+                    }
+                }
+                Step::Hand(next, Hand::Continue) => {
+                    drop(st);
+                    let old = {
+                        let mut nst = next.st.borrow_mut();
+                        std::mem::replace(&mut nst.result, into_slot(current))
+                    };
+                    // `old` is `Waiting(cur)` (or, after a cycle was broken, what broke it):
+                    // dropped outside the borrow.
+                    user_code::drop_value(old);
+                    cur = next;
+                    continue 'chains;
+                }
+                Step::Hand(next, Hand::ChainTo) => {
+                    drop(st);
+                    if !set_result(&next, into_slot(current)) {
+                        // The target was cancelled: like a late `callback`, the result is dropped.
+                        return;
+                    }
+                    cur = next;
+                    continue 'chains;
+                }
+            }
+        }
+    }
+}
+
+/// Puts `new` in a result slot that is empty (everywhere this is called): the old slot is only
+/// dropped, out of line, if it was not, instead of calling `Slot`'s drop glue every time.
+#[inline(always)]
+pub(crate) fn put(slot: &mut Slot, new: Slot) {
+    let old = std::mem::replace(slot, new);
+    if matches!(old, Slot::Empty) {
+        // Nothing to drop; `forget` says so to the compiler, which would call the glue anyway.
+        std::mem::forget(old);
+    } else {
+        drop_slot(old);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_slot(old: Slot) {
+    user_code::drop_value(old);
+}
+
+fn into_slot(result: Current) -> Slot {
+    match result {
+        Some(Ok(h)) => Slot::Value(h),
+        Some(Err(f)) => Slot::Failure(f),
+        None => Slot::Empty,
+    }
+}
+
+/// A step of `outer` (added at `added_at`) returned `inner`: take its result now if it has one,
+/// else wait for it.
+pub(crate) fn wait_on(
+    outer: &Rc<Cell>,
+    inner: Rc<Cell>,
+    added_at: &'static Location<'static>,
+) -> Slot {
+    if Rc::ptr_eq(outer, &inner) {
+        // The failure enters the chain at the step that returned its own Deferred (the user's
+        // `add_callback`), not here: `Location::caller()` in this non-`#[track_caller]` function
+        // would point into the engine, which tells the user nothing (conformance test C34).
+        return Slot::Failure(Failure::new_at(CircularChainError, added_at));
+    }
+    let mut ist = inner.st.borrow_mut();
+    if ist.is_ready() {
+        // Twisted: the outer Deferred takes the inner one's result, which becomes None.
+        return std::mem::replace(&mut ist.result, Slot::Empty);
+    }
+    ist.steps
+        .push_back(Step::Hand(outer.clone(), Hand::Continue));
+    drop(ist);
+    Slot::Waiting(inner)
+}
+
+/// Whether anything could still see `cell`'s result, where `held_by_caller` of its strong
+/// references are the caller's own (a trigger's, say): a handle, a future, a step, an awaiter,
+/// or a chain that waits on it (or that it fires) and is itself listened to.
+///
+/// A chain that waits on this one holds it (its `Waiting` result) and is held by it (the
+/// hand-over step); that pair of references says nothing about a listener, so the question moves
+/// on to the waiting chain, in a loop. A `chain_deferred` target likewise. A cycle of such
+/// chains that comes back to `cell` has no listener outside it.
+pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
+    let mut cur = cell.clone();
+    // The caller's references, and the local `cur`.
+    let mut known = held_by_caller + 1;
+    loop {
+        let next = {
+            let st = cur.st.borrow();
+            if st.awaiter.is_some() {
+                return true;
+            }
+            let hand = only_hand_over(&st);
+            // A chain waiting on `cur` holds it through its `Waiting` result.
+            let waited_on = usize::from(matches!(hand, Some((_, true))));
+            if Rc::strong_count(&cur) > known + waited_on {
+                return true;
+            }
+            match hand {
+                Some((next, _)) => next,
+                // Steps are user code that listens.
+                None => return !st.steps.is_empty(),
+            }
+        };
+        if Rc::ptr_eq(&next, cell) {
+            return false;
+        }
+        // `next` is held by `cur`'s hand-over step, and by the local.
+        cur = next;
+        known = 2;
+    }
+}
+
+/// Called when `cell`'s trigger is dropped unfired and nothing listens: its hand-over steps can
+/// never run, so they are dropped now, which frees a chain waiting on it that nobody holds (the
+/// two hold each other: a cycle that `Rc` alone would leak).
+pub(crate) fn forget_unreachable(cell: &Rc<Cell>) {
+    let steps = cell.st.borrow_mut().steps.take_all();
+    user_code::drop_value(steps);
+}
+
+/// If the only step left is a hand-over, the chain it hands to, and whether that one waits on
+/// this one (a `Continue`) rather than being fired by it (a `ChainTo`).
+fn only_hand_over(st: &State) -> Option<(Rc<Cell>, bool)> {
+    let step = st.steps.only()?;
+    match step {
+        Step::Hand(next, Hand::Continue) => Some((next.clone(), true)),
+        Step::Hand(next, Hand::ChainTo) => Some((next.clone(), false)),
+        Step::Run(..) => None,
+    }
+}
+
+pub(crate) fn pause(cell: &Rc<Cell>) {
+    let mut st = cell.st.borrow_mut();
+    st.pauses = st.pauses.saturating_add(1);
+}
+
+/// Returns whether there was a pause to undo.
+pub(crate) fn unpause(cell: &Rc<Cell>) -> bool {
+    let resume = {
+        let mut st = cell.st.borrow_mut();
+        if st.pauses == 0 {
+            return false;
+        }
+        st.pauses -= 1;
+        st.pauses == 0 && st.called && !st.running
+    };
+    if resume {
+        work_loop::run(cell.clone());
+    }
+    true
+}

@@ -1,0 +1,35 @@
+//! The engine: what every `Deferred` runs on, and the mechanisms that keep its guarantees.
+//!
+//! Each guarantee has one mechanism, in one file:
+//!
+//! | guarantee | mechanism | file |
+//! |---|---|---|
+//! | nothing recurses as deep as the program's structure | the per-thread work loop every continuation enters; the chain loop's tail calls | `work_loop.rs`, `chain_loop.rs` |
+//! | a panic in user code becomes a `Failure`, never escapes, never loses a result | the one place user code is called | `user_code.rs` |
+//! | no user code runs under a borrow of a chain | the state is taken out before calling in | `cell.rs` (the rule), `user_code.rs` |
+//! | dropping a deep structure never recurses; a panicking `Drop` is contained | the drop queue | `drop_queue.rs` |
+//! | cancelling a wait cycle terminates | the cancel walk's visited set | `cancel.rs` |
+//! | a value never enters a chain as another type | invariant handles, and a checked take | `value.rs` |
+//! | thread teardown in any order never aborts | `try_with` and an inline fallback in each of the above | `work_loop.rs`, `drop_queue.rs` |
+//!
+//! `step.rs` holds the typed steps behind the type-erased chain, `outcome.rs` what a step may
+//! return.
+
+pub(crate) mod cancel;
+pub(crate) mod cell;
+pub(crate) mod chain_loop;
+pub(crate) mod drop_queue;
+pub(crate) mod outcome;
+pub(crate) mod step;
+pub(crate) mod user_code;
+// The one module with `unsafe`: a type-erased small value held in place (see its docs).
+#[allow(unsafe_code)]
+pub(crate) mod value;
+pub(crate) mod work_loop;
+
+pub(crate) use cancel::cancel;
+pub(crate) use cell::{Awaiter, Canceller, Cell, Hand, Resume, Slot, Step};
+pub(crate) use chain_loop::{
+    add_step, fire, forget_unreachable, has_listener, pause, put, set_result, take_ready,
+    take_ready_in, unpause, wait_on,
+};

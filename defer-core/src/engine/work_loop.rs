@@ -1,0 +1,145 @@
+//! The per-thread work loop: every continuation enters the engine here, so none can recurse
+//! without bound.
+//!
+//! A *continuation* is anything that makes a chain go on: running a chain that was fired, that
+//! got a step while fired, or that was unpaused; cancelling a chain; resuming a coroutine that a
+//! waker woke. Each is a [`Work`] item, and each is started by [`enter`]:
+//!
+//! - **Inline while shallow.** Twisted runs a fired Deferred's callbacks inside `callback()`, also
+//!   when that `callback()` is itself called from a callback. We do the same while fewer than
+//!   [`INLINE_DEPTH`] continuations are nested on this thread's stack, so every program Twisted
+//!   runs without a `RecursionError` runs here in the same order.
+//! - **Queued when deep.** At [`INLINE_DEPTH`] nested continuations, the next one is queued and
+//!   the call that started it returns at once; the outermost [`enter`] on this thread runs the
+//!   queue, in order, before it returns. The stack therefore holds at most [`INLINE_DEPTH`]
+//!   continuations whatever the program builds: a gather of a gather of ... a million deep, a
+//!   million coroutines each completing the next one's future, cancellation through a million
+//!   cancellers. Everything still happens before the outermost call (`callback`, `cancel`,
+//!   `drop`, `unpause`) returns, so a caller at the top sees Twisted's result.
+//!
+//! Inside one continuation, a chain that hands its result to another chain (a Deferred returned
+//! by a step, a `chain_deferred` link, a coroutine suspended on it) moves on to it as a tail call
+//! of the chain loop (`chain_loop.rs`), which needs no stack either.
+//!
+//! The loop tolerates thread teardown: when this thread's queue has already been destroyed (a
+//! Deferred fired from another thread-local's destructor), work runs inline.
+
+use std::cell::{Cell as StdCell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::cell::{Cell, Resume};
+
+/// How many continuations may be nested on the stack before the next one is queued. Each level
+/// is a handful of engine frames plus the user's step; 32 of them stay far below a 2 MiB stack
+/// even in a debug build, and far above what a real program nests (Twisted itself overflows at
+/// a few hundred).
+pub(crate) const INLINE_DEPTH: u32 = 32;
+
+/// One continuation.
+pub(crate) enum Work {
+    /// Run a chain that may have steps to run.
+    Run(Rc<Cell>),
+    /// Cancel a chain (and what it waits on).
+    Cancel(Rc<Cell>),
+    /// Poll a coroutine whose waker was woken.
+    Resume(Rc<dyn Resume>),
+}
+
+/// The loop's counters: `const`, with no destructor, so they are readable at any point of the
+/// thread's life, teardown included.
+struct Counters {
+    /// Continuations running on this thread's stack right now.
+    depth: StdCell<u32>,
+    /// Items in [`QUEUE`], so that the common case never touches it.
+    queued: StdCell<usize>,
+}
+
+thread_local! {
+    static COUNTERS: Counters = const {
+        Counters { depth: StdCell::new(0), queued: StdCell::new(0) }
+    };
+    static QUEUE: RefCell<VecDeque<Work>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// Leaves a level when dropped, also if a continuation unwinds (engine code does not panic, but a
+/// wedged counter would queue every later continuation of this thread forever).
+struct Level;
+
+impl Drop for Level {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = COUNTERS.try_with(|c| c.depth.set(c.depth.get() - 1));
+    }
+}
+
+/// Starts a continuation: now, if the stack is shallow, else after the ones running now.
+#[inline]
+pub(crate) fn enter(work: Work) {
+    let depth = COUNTERS.try_with(|c| c.depth.get()).unwrap_or(0);
+    if depth >= INLINE_DEPTH {
+        queue(work);
+        return;
+    }
+    let _ = COUNTERS.try_with(|c| c.depth.set(depth + 1));
+    {
+        let _level = Level;
+        perform(work);
+    }
+    if depth == 0 && COUNTERS.try_with(|c| c.queued.get()).unwrap_or(0) > 0 {
+        drain();
+    }
+}
+
+/// Runs a continuation on a chain: [`enter`] of [`Work::Run`].
+#[inline]
+pub(crate) fn run(cell: Rc<Cell>) {
+    enter(Work::Run(cell))
+}
+
+#[cold]
+#[inline(never)]
+fn queue(work: Work) {
+    let mut work = Some(work);
+    let _ = QUEUE.try_with(|q| {
+        if let Ok(mut q) = q.try_borrow_mut() {
+            q.extend(work.take());
+            let _ = COUNTERS.try_with(|c| c.queued.set(c.queued.get() + 1));
+        }
+    });
+    if let Some(work) = work {
+        // The queue is gone (thread teardown): no outer loop will run it, so run it here.
+        perform(work);
+    }
+}
+
+/// Runs the queue until it is empty; only the outermost [`enter`] does.
+#[cold]
+#[inline(never)]
+fn drain() {
+    loop {
+        let next = QUEUE
+            .try_with(|q| q.try_borrow_mut().ok().and_then(|mut q| q.pop_front()))
+            .ok()
+            .flatten();
+        let Some(work) = next else { return };
+        let _ = COUNTERS.try_with(|c| {
+            c.queued.set(c.queued.get().saturating_sub(1));
+            c.depth.set(1);
+        });
+        let _level = Level;
+        perform(work);
+    }
+}
+
+fn perform(work: Work) {
+    match work {
+        Work::Run(cell) => super::chain_loop::run_chain(cell),
+        Work::Cancel(cell) => super::cancel::cancel_walk(cell),
+        Work::Resume(driver) => {
+            if let Some(cell) = driver.resume() {
+                super::chain_loop::run_chain(cell)
+            }
+        }
+    }
+}
