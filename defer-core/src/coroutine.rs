@@ -524,6 +524,7 @@ impl<T> Drop for DeferredFuture<T> {
                 .ok()
                 .and_then(|mut st| st.awaiter.take());
             user_code::drop_value(old);
+            chain::reclaim::release(cell);
         }
     }
 }

@@ -56,13 +56,22 @@ pub struct Deferred<T: 'static> {
 
 impl<T: 'static> Drop for Deferred<T> {
     fn drop(&mut self) {
-        // A bare value may own the next bare value (`struct Node { next: Option<Deferred<Node>> }`
-        // built from `succeed`): dropped through the drop queue, so a long such list is not a
-        // recursion as deep as the list, and a panicking `Drop` of the value is contained.
-        if std::mem::needs_drop::<T>()
-            && let Repr::Ready(h) = self.repr.replace(Repr::Swapping)
-        {
-            drop_queue::dispose(drop_queue::Item::Boxed(h));
+        match self.repr.replace(Repr::Swapping) {
+            Repr::Chain(c) => {
+                // The last handle to a chain waiting on one that can never go on: see
+                // `engine/reclaim.rs`.
+                if Rc::strong_count(&c) == 2 {
+                    chain::reclaim::reclaim_if_unreachable(&c, 1);
+                }
+            }
+            // A bare value may own the next bare value (`struct Node { next:
+            // Option<Deferred<Node>> }` built from `succeed`): dropped through the drop queue, so
+            // a long such list is not a recursion as deep as the list, and a panicking `Drop` of
+            // the value is contained.
+            Repr::Ready(h) if std::mem::needs_drop::<T>() => {
+                drop_queue::dispose(drop_queue::Item::Boxed(h));
+            }
+            Repr::Ready(_) | Repr::Swapping => {}
         }
     }
 }
@@ -299,7 +308,22 @@ impl<T: 'static> Deferred<T> {
     pub fn chain_deferred(self, other: Trigger<T>) {
         match self.into_repr() {
             Repr::Chain(c) => {
-                chain::add_step(&c, Step::Hand(other.into_cell(), chain::Hand::ChainTo))
+                let target = other.into_cell();
+                if Rc::ptr_eq(&c, &target) {
+                    // Chained to its own trigger: nothing could ever fire it, and nothing can
+                    // add a step to it any more. Both references go, and so does the chain.
+                    return;
+                }
+                // Until the source hands its result over, the target holds it (as a chain holds
+                // the one it waits on): a source nobody else holds, paused with its hand-over
+                // pending, stays alive for whoever unpauses it through a control.
+                {
+                    let mut tst = target.st.borrow_mut();
+                    if !tst.called {
+                        chain::put(&mut tst.result, Slot::Waiting(c.clone()));
+                    }
+                }
+                chain::add_step(&c, Step::Hand(target, chain::Hand::ChainTo))
             }
             Repr::Ready(h) => {
                 chain::fire(&other.into_cell(), Slot::Value(Value::Boxed(h)));
@@ -559,6 +583,11 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
                 Slot::Value(_) if !st.running => Shown::Value,
                 Slot::Value(_) => Shown::Text("current result: <value>".into()),
                 Slot::Failure(e) => Shown::Failure(e.clone()),
+                // A `chain_deferred` target, which its source will fire.
+                Slot::Waiting(source) if !st.called => Shown::Text(format!(
+                    "pending, chained from Deferred at {:p}",
+                    Rc::as_ptr(source)
+                )),
                 Slot::Waiting(inner) => {
                     Shown::Text(format!("waiting on Deferred at {:p}", Rc::as_ptr(inner)))
                 }

@@ -59,7 +59,10 @@ impl<T: 'static> Trigger<T> {
     /// assert_eq!(defer_core::testing::success_result_of(d), 42);
     /// ```
     pub fn callback(self, value: T) -> bool {
-        chain::fire(&self.into_cell(), Slot::Value(Value::new(value)))
+        let cell = self.into_cell();
+        let fired = chain::fire(&cell, Slot::Value(Value::new(value)));
+        chain::reclaim::release(cell);
+        fired
     }
 
     /// Fires the Deferred with a failure. Returns `false` if it had been cancelled.
@@ -72,7 +75,10 @@ impl<T: 'static> Trigger<T> {
     #[track_caller]
     pub fn errback(self, failure: impl IntoFailure) -> bool {
         let failure = failure.into_failure();
-        chain::fire(&self.into_cell(), Slot::Failure(failure))
+        let cell = self.into_cell();
+        let fired = chain::fire(&cell, Slot::Failure(failure));
+        chain::reclaim::release(cell);
+        fired
     }
 
     /// Fires with `Ok` as [`callback`](Trigger::callback), `Err` as [`errback`](Trigger::errback).

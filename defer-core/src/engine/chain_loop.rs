@@ -13,6 +13,7 @@ use std::panic::Location;
 use std::rc::Rc;
 
 use super::cell::{Awaiter, Canceller, Cell, Hand, Slot, State, Step};
+use super::reclaim;
 use super::step::Current;
 use super::user_code;
 use super::value::Value;
@@ -37,7 +38,7 @@ pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
 /// Fires an unfired chain. Returns false, dropping `result`, if it had already fired (it can only
 /// have been fired by `cancel`).
 pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
-    let canceller = {
+    let (canceller, source) = {
         let mut st = cell.st.borrow_mut();
         if st.called {
             drop(st);
@@ -45,13 +46,19 @@ pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
             return false;
         }
         st.called = true;
-        put(&mut st.result, result);
+        // Empty, or (a `chain_deferred` target) `Waiting` on its source: dropped below, with no
+        // borrow held.
+        let source = std::mem::replace(&mut st.result, result);
         // Twisted clears the canceller when the Deferred fires, breaking the d <-> canceller cycle.
-        std::mem::replace(&mut st.canceller, Canceller::None)
+        (
+            std::mem::replace(&mut st.canceller, Canceller::None),
+            source,
+        )
     };
     // The canceller's captured state is the user's: its `Drop` may panic, and must not stop the
     // chain from running.
     drop_canceller(canceller);
+    drop_source(source);
     work_loop::run(cell.clone());
     true
 }
@@ -72,11 +79,23 @@ pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
         return false;
     }
     st.called = true;
-    put(&mut st.result, result);
+    let source = std::mem::replace(&mut st.result, result);
     let old = std::mem::replace(&mut st.canceller, Canceller::None);
     drop(st);
     drop_canceller(old);
+    drop_source(source);
     true
+}
+
+/// What a result slot held before the chain fired: nothing, or the source a `chain_deferred`
+/// target held while it waited.
+#[inline]
+fn drop_source(source: Slot) {
+    if matches!(source, Slot::Empty) {
+        std::mem::forget(source);
+    } else {
+        user_code::drop_value(source);
+    }
 }
 
 /// Takes the final result if it is ready.
@@ -154,9 +173,14 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                             Slot::Value(h) => Some(Ok(h)),
                             Slot::Failure(f) => Some(Err(f)),
                             waiting => {
-                                let mut st = cur.st.borrow_mut();
-                                st.running = false;
-                                put(&mut st.result, waiting);
+                                {
+                                    let mut st = cur.st.borrow_mut();
+                                    st.running = false;
+                                    put(&mut st.result, waiting);
+                                }
+                                // If nothing but this loop holds the chain, and what it now
+                                // waits on can never go on, the pair is garbage.
+                                reclaim::reclaim_if_unreachable(&cur, 1);
                                 return;
                             }
                         };
@@ -265,8 +289,9 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
                 return true;
             }
             let hand = only_hand_over(&st);
-            // A chain waiting on `cur` holds it through its `Waiting` result.
-            let waited_on = usize::from(matches!(hand, Some((_, true))));
+            // A chain waiting on `cur` (or fired by it: a `chain_deferred` target) holds it
+            // through its `Waiting` result.
+            let waited_on = usize::from(hand.is_some());
             if Rc::strong_count(&cur) > known + waited_on {
                 return true;
             }
