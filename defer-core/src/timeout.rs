@@ -99,8 +99,11 @@ where
         }),
     );
     // The slot holds the call until it runs, the Deferred fires (the canceller, and with it the
-    // slot, is dropped then) or is cancelled.
-    *slot.borrow_mut() = Stop::Call(call);
+    // slot, is dropped then) or is cancelled. A scheduler that ran the call at once has already
+    // said what to stop instead.
+    if call.active() {
+        *slot.borrow_mut() = Stop::Call(call);
+    }
     d
 }
 
