@@ -35,7 +35,12 @@ pub(crate) struct WaitQueue<W> {
     tail: usize,
     len: usize,
     next_stamp: u64,
+    /// The length at which [`prune_if_due`](WaitQueue::prune_if_due) next looks for dead entries.
+    prune_at: usize,
 }
+
+/// The least `prune_at`: short queues are never pruned on push.
+const PRUNE_MIN: usize = 64;
 
 struct Node<W> {
     prev: usize,
@@ -62,7 +67,22 @@ impl<W> WaitQueue<W> {
             tail: NIL,
             len: 0,
             next_stamp: 0,
+            prune_at: PRUNE_MIN,
         }
+    }
+
+    /// Before a push: once the queue has doubled since it was last pruned, removes the entries
+    /// for which `dead` holds (waiters whose Deferred was dropped, which nothing else would take
+    /// out until a hand-over reached them) and returns them. Each prune looks at as many entries
+    /// as were pushed since the last, at least, so this costs O(1) amortised per push, and the
+    /// queue never holds more than about twice its live entries.
+    pub(crate) fn prune_if_due(&mut self, dead: impl FnMut(&W) -> bool) -> Vec<W> {
+        if self.len < self.prune_at {
+            return Vec::new();
+        }
+        let removed = self.remove_where(dead);
+        self.prune_at = (2 * self.len).max(PRUNE_MIN);
+        removed
     }
 
     /// How many entries are queued.
@@ -162,6 +182,10 @@ impl<W> WaitQueue<W> {
             n => self.nodes[n].prev = prev,
         }
         self.len -= 1;
+        if self.len * 4 < self.prune_at {
+            // Shrunk well below the last prune: prune again once it has doubled from here.
+            self.prune_at = (2 * self.len).max(PRUNE_MIN);
+        }
         if self.len == 0 {
             // Give the memory of a burst of waiters back. Stamps keep growing, so an old key
             // still matches nothing.
@@ -226,6 +250,7 @@ pub(crate) fn acquire<H: Clone + 'static>(core: &Shared<H>, handle: H) -> Deferr
         drop(c);
         return succeed(handle);
     }
+    let pruned = c.waiting.prune_if_due(|t| !listens(t));
     let weak: Weak<RefCell<TokenCore<H>>> = Rc::downgrade(core);
     let key = c.waiting.next_key();
     let (d, trigger) = Deferred::with_canceller(move |_own: Trigger<H>| {
@@ -237,6 +262,7 @@ pub(crate) fn acquire<H: Clone + 'static>(core: &Shared<H>, handle: H) -> Deferr
     let pushed = c.waiting.push_back(trigger);
     debug_assert_eq!((pushed.index, pushed.stamp), (key.index, key.stamp));
     drop(c);
+    drop(pruned);
     drop(handle);
     d
 }

@@ -180,6 +180,7 @@ impl<T: 'static> DeferredQueue<T> {
                 return Err(QueueUnderflow);
             }
         }
+        skipped.extend(c.waiting.prune_if_due(|t| !listens(t)));
         let weak: Weak<RefCell<Core<T>>> = Rc::downgrade(&self.core);
         let key = c.waiting.next_key();
         let (d, trigger) = Deferred::with_canceller(move |_own: Trigger<T>| {
