@@ -9,7 +9,9 @@
 //! `release()` fires the recorded waiters one after another, in order, in a loop.
 //!
 //! **Waiters.** The queue is a [`WaitQueue`]: cancelling any waiter removes it in O(1). A waiter
-//! is served only if it still [`listens`]: not cancelled, and its Deferred not dropped.
+//! is served only if it still [`listens`]: not cancelled, and its Deferred not dropped. Waiters
+//! whose Deferred was dropped are skipped at hand-over, and pruned when the queue has doubled
+//! (O(1) amortised per push), so they never hold a token nor pile up while it is held.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
