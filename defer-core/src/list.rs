@@ -6,10 +6,15 @@
 //! after the list see what the list passed on). Cancelling the combined Deferred cancels every
 //! input that was handed in.
 //!
-//! **Unhandled errors.** Without [`consume_errors`](DeferredList::consume_errors), an input's
-//! failure is recorded by the list *and* stays in the input's own chain, where it is reported as
-//! unhandled when the input goes away (as Twisted logs "Unhandled error in Deferred"). With it,
-//! the list consumes the failure. [`race`] always consumes its inputs' results.
+//! **Unhandled errors.** A failure is reported at most once. Without
+//! [`consume_errors`](DeferredList::consume_errors), an input's failure that the list records in
+//! its results *also* stays in the input's own chain, where it is reported as unhandled when the
+//! input goes away (as Twisted logs "Unhandled error in Deferred"); so does one that arrives after
+//! the list has fired, which reaches nobody else. With it, the list consumes the failure. A
+//! failure that the list fails with, wrapped in a [`FirstError`] ([`gather_results`],
+//! [`Gather::gather`], [`fire_on_one_errback`](DeferredList::fire_on_one_errback)), is the
+//! caller's alone: the input does not keep it, so it is not reported twice. [`race`] always
+//! consumes its inputs' results.
 //!
 //! ```
 //! use defer_core::{Deferred, gather_results, testing::success_result_of};
@@ -238,7 +243,8 @@ impl<T: 'static> DeferredList<T, FirstCallback> {
 
 impl<T: 'static, M> DeferredList<T, M> {
     /// Fail with [`FirstError`] (the index and the input's failure) on the first failure:
-    /// Twisted's `fireOnOneErrback`.
+    /// Twisted's `fireOnOneErrback`. That failure is then the caller's: the input does not keep
+    /// it, so it is reported (if nobody handles the list's failure) once, not twice.
     ///
     /// ```
     /// use defer_core::{Deferred, DeferredList, Failure, errors::FirstError, testing::*};
@@ -258,7 +264,8 @@ impl<T: 'static, M> DeferredList<T, M> {
     }
 
     /// Consume the inputs' failures: Twisted's `consumeErrors`. Without it, a failed input keeps
-    /// its failure and reports it as unhandled when it goes away, besides the list recording it.
+    /// its failure and reports it as unhandled when it goes away, besides the list recording it
+    /// (a failure the list fails with, in a [`FirstError`], is never kept: the caller has it).
     ///
     /// ```
     /// use defer_core::{DeferredList, Failure, fail, testing::success_result_of, unhandled};
@@ -310,9 +317,15 @@ impl<T: 'static, M> fmt::Debug for DeferredList<T, M> {
 }
 
 /// Twisted's `gatherResults(ds)`: the values of all the Deferreds in input order, or a
-/// [`FirstError`] on the first failure. As in Twisted, the inputs' failures are not consumed (see
-/// the [module docs](crate::list)); use
-/// `DeferredList::new(ds).consume_errors(true).gather()` to consume them.
+/// [`FirstError`] on the first failure.
+///
+/// **Each failure is reported at most once.** The first failure goes to the caller, inside the
+/// `FirstError`, so the input does not keep it too (in Twisted it would also be logged as
+/// unhandled, since someone *might* add an errback to the input later; here the inputs were moved
+/// in, so nobody can). A failure of another input *after* the gather has failed reaches nobody:
+/// it stays in that input's chain and is reported as unhandled once, as Twisted does with
+/// `consumeErrors=False`. To consume those too, use [`gather_results_consuming_errors`] (Twisted's
+/// `gatherResults(ds, consumeErrors=True)`).
 ///
 /// ```
 /// use defer_core::{Deferred, gather_results, testing::*};
@@ -324,11 +337,53 @@ impl<T: 'static, M> fmt::Debug for DeferredList<T, M> {
 /// t1.callback("a");
 /// assert_eq!(success_result_of(all), ["a", "b"]);
 /// ```
+///
+/// The first failure is the caller's alone:
+///
+/// ```
+/// use defer_core::{Failure, errors::FirstError, fail, gather_results, succeed, testing::*};
+/// let lost = unhandled_during(|| {
+///     let d = gather_results([succeed(1), fail(Failure::msg("bad"))]);
+///     let f = failure_result_of(d);
+///     assert_eq!(f.downcast_ref::<FirstError>().unwrap().index(), 1);
+/// });
+/// assert!(lost.is_empty());
+/// ```
 #[track_caller]
 pub fn gather_results<T: 'static>(
     inputs: impl IntoIterator<Item = Deferred<T>>,
 ) -> Deferred<Vec<T>> {
     DeferredList::new(inputs).gather()
+}
+
+/// [`gather_results`] that also consumes the inputs' failures: Twisted's
+/// `gatherResults(ds, consumeErrors=True)`. It fires as `gather_results` does (the values in
+/// input order, or a [`FirstError`] on the first failure), but a failure of an input after the
+/// gather has failed is consumed instead of reported as unhandled. The same as
+/// `DeferredList::new(ds).consume_errors(true).gather()`; the tuple form is
+/// [`Gather::gather_consuming_errors`].
+///
+/// ```
+/// use defer_core::{Deferred, Failure, errors::FirstError};
+/// use defer_core::list::gather_results_consuming_errors;
+/// use defer_core::testing::{failure_result_of, unhandled_during};
+///
+/// let lost = unhandled_during(|| {
+///     let (d1, t1) = Deferred::<u8>::new();
+///     let (d2, t2) = Deferred::new();
+///     let all = gather_results_consuming_errors([d1, d2]);
+///     t1.errback(Failure::msg("first"));
+///     t2.errback(Failure::msg("second, after the gather failed"));   // consumed
+///     let f = failure_result_of(all);
+///     assert_eq!(f.downcast_ref::<FirstError>().unwrap().index(), 0);
+/// });
+/// assert!(lost.is_empty());
+/// ```
+#[track_caller]
+pub fn gather_results_consuming_errors<T: 'static>(
+    inputs: impl IntoIterator<Item = Deferred<T>>,
+) -> Deferred<Vec<T>> {
+    DeferredList::new(inputs).consume_errors(true).gather()
 }
 
 /// What the shared engine fires with; each front end maps it to its own typed result.
@@ -390,12 +445,16 @@ fn attach<T: 'static>(
     for (index, input) in inputs.into_iter().enumerate() {
         let state = state.clone();
         let rest = input.add_both(move |result: Result<T, Failure>| {
-            let passed = match &result {
-                Err(f) if !consume_errors => Err(f.clone()),
-                _ => Ok(()),
+            let kept = match &result {
+                Err(f) if !consume_errors => Some(f.clone()),
+                _ => None,
             };
-            record(&state, index, result);
-            passed
+            match record(&state, index, result) {
+                // The failure went to the caller inside a `FirstError`: the caller handles it,
+                // so the input must not report it too.
+                Recorded::FirstError => Ok(()),
+                Recorded::Kept => kept.map_or(Ok(()), Err),
+            }
         });
         // The input's chain lives on in its producer; only the list consumes its result.
         drop(rest);
@@ -403,17 +462,30 @@ fn attach<T: 'static>(
     out
 }
 
+/// What [`record`] did with an input's result.
+enum Recorded {
+    /// The failure became the list's [`FirstError`]: the caller has it.
+    FirstError,
+    /// Anything else (a success, a failure recorded in the results or ignored).
+    Kept,
+}
+
 /// Records input `index`'s result and fires the list if that decides it. No user code runs
 /// while the state is borrowed: the trigger and any value to drop are taken out first.
-fn record<T: 'static>(state: &RefCell<ListState<T>>, index: usize, result: Result<T, Failure>) {
+fn record<T: 'static>(
+    state: &RefCell<ListState<T>>,
+    index: usize,
+    result: Result<T, Failure>,
+) -> Recorded {
     let mut s = state.borrow_mut();
     s.remaining -= 1;
     if s.trigger.is_none() {
         // The list has fired already: later results are ignored.
         drop(s);
         drop(result);
-        return;
+        return Recorded::Kept;
     }
+    let first_error = result.is_err() && s.fire_on_one_errback;
     let fire: Option<Result<Fired<T>, Failure>> = match result {
         Ok(value) if s.fire_on_one_callback => Some(Ok(Fired::First(index, value))),
         Err(failure) if s.fire_on_one_errback => {
@@ -430,13 +502,21 @@ fn record<T: 'static>(state: &RefCell<ListState<T>>, index: usize, result: Resul
             })
         }
     };
-    let Some(fire) = fire else { return };
+    let Some(fire) = fire else {
+        return Recorded::Kept;
+    };
     let trigger = s.trigger.take().expect("checked above");
     // Results recorded before an early fire are no longer needed.
     let recorded = std::mem::take(&mut s.results);
     drop(s);
     drop(recorded);
-    trigger.resolve(fire);
+    // `resolve` is `false` if the list had been cancelled and fired already: then the failure
+    // reached nobody.
+    if trigger.resolve(fire) && first_error {
+        Recorded::FirstError
+    } else {
+        Recorded::Kept
+    }
 }
 
 /// Twisted's `race(ds)`: the index and value of the first input to succeed; every other input is
@@ -729,8 +809,10 @@ impl Error for FailureGroup {}
 ///
 /// It behaves as [`gather_results`]: the values once all have succeeded, or a [`FirstError`]
 /// (with the tuple position as index) on the first failure; cancelling it cancels every input.
-/// [`gather`](Gather::gather) leaves the inputs' failures in their chains, as `gather_results`
-/// does; [`gather_consuming_errors`](Gather::gather_consuming_errors) consumes them.
+/// [`gather`](Gather::gather) leaves in their chains the inputs' failures that reach nobody
+/// (those after the gather has failed), as `gather_results` does;
+/// [`gather_consuming_errors`](Gather::gather_consuming_errors) consumes them. The failure the
+/// gather fails with is the caller's only, never also reported by its input.
 ///
 /// ```
 /// use defer_core::{Deferred, Gather, succeed, testing::*};
@@ -745,8 +827,9 @@ pub trait Gather {
     /// The tuple of the inputs' values.
     type Output: 'static;
 
-    /// Gathers the values; the inputs' failures stay in their chains (and are reported as
-    /// unhandled when the inputs go away).
+    /// Gathers the values; the inputs' failures after the first stay in their chains (and are
+    /// reported as unhandled when the inputs go away). The first is the caller's, in the
+    /// [`FirstError`].
     ///
     /// ```
     /// use defer_core::{Gather, succeed, testing::success_result_of};
@@ -801,9 +884,9 @@ macro_rules! tuple_gather {
                     {
                         let state = state.clone();
                         let rest = self.$idx.add_both(move |result: Result<$T, Failure>| {
-                            let passed = match &result {
-                                Err(f) if !consume => Err(f.clone()),
-                                _ => Ok(()),
+                            let kept = match &result {
+                                Err(f) if !consume => Some(f.clone()),
+                                _ => None,
                             };
                             let fire = {
                                 let mut s = state.borrow_mut();
@@ -824,17 +907,24 @@ macro_rules! tuple_gather {
                                     }
                                 }
                             };
-                            match fire {
+                            let delivered = match fire {
                                 Some((Some(t), Ok(values))) => {
                                     t.callback(values);
+                                    false
                                 }
                                 Some((Some(t), Err((values, first)))) => {
                                     drop(values);
-                                    t.errback(first);
+                                    t.errback(first)
                                 }
-                                _ => {}
+                                _ => false,
+                            };
+                            // A failure that became the gather's `FirstError` is the caller's:
+                            // the input keeps only a failure that reached nobody (one after the
+                            // gather fired), and only without `consume`.
+                            match kept {
+                                Some(f) if !delivered => Err(f),
+                                _ => Ok(()),
                             }
-                            passed
                         });
                         drop(rest);
                     }

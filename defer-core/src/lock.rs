@@ -7,6 +7,11 @@
 //! to the oldest waiter, which leaves the queue), but a `release()` made while a hand-over of the
 //! same lock is already running on this thread only records the waiter to fire; the outermost
 //! `release()` fires the recorded waiters one after another, in order, in a loop.
+//!
+//! **Waiters.** The queue is a [`WaitQueue`]: cancelling any waiter removes it in O(1). A waiter
+//! is served only if it still [`listens`]: not cancelled, and its Deferred not dropped. Waiters
+//! whose Deferred was dropped are skipped at hand-over, and pruned when the queue has doubled
+//! (O(1) amortised per push), so they never hold a token nor pile up while it is held.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -19,20 +24,197 @@ use crate::failure::Failure;
 use crate::outcome::Outcome;
 use crate::trigger::Trigger;
 
+/// A FIFO of waiters from which any one can be removed in O(1): a slab of nodes linked in
+/// order, with a free list. A [`WaitKey`] names one entry; it carries the entry's unique stamp,
+/// so a key whose entry has left (granted, cancelled, skipped) never matches another entry that
+/// reuses its node. Cancelling n waiters thus costs O(n) in all, where a search of a plain queue
+/// per cancel cost O(n²).
+pub(crate) struct WaitQueue<W> {
+    nodes: Vec<Node<W>>,
+    /// Nodes not in use, to reuse before growing `nodes`.
+    free: Vec<usize>,
+    head: usize,
+    tail: usize,
+    len: usize,
+    next_stamp: u64,
+    /// The length at which [`prune_if_due`](WaitQueue::prune_if_due) next looks for dead entries.
+    prune_at: usize,
+}
+
+/// The least `prune_at`: short queues are never pruned on push.
+const PRUNE_MIN: usize = 64;
+
+struct Node<W> {
+    prev: usize,
+    next: usize,
+    stamp: u64,
+    item: Option<W>,
+}
+
+/// Names one entry of a [`WaitQueue`]; stale once the entry has left.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WaitKey {
+    index: usize,
+    stamp: u64,
+}
+
+const NIL: usize = usize::MAX;
+
+impl<W> WaitQueue<W> {
+    pub(crate) fn new() -> Self {
+        WaitQueue {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            next_stamp: 0,
+            prune_at: PRUNE_MIN,
+        }
+    }
+
+    /// Before a push: once the queue has doubled since it was last pruned, removes the entries
+    /// for which `dead` holds (waiters whose Deferred was dropped, which nothing else would take
+    /// out until a hand-over reached them) and returns them. Each prune looks at as many entries
+    /// as were pushed since the last, at least, so this costs O(1) amortised per push, and the
+    /// queue never holds more than about twice its live entries.
+    pub(crate) fn prune_if_due(&mut self, dead: impl FnMut(&W) -> bool) -> Vec<W> {
+        if self.len < self.prune_at {
+            return Vec::new();
+        }
+        let removed = self.remove_where(dead);
+        self.prune_at = (2 * self.len).max(PRUNE_MIN);
+        removed
+    }
+
+    /// How many entries are queued.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The key the next [`push_back`](WaitQueue::push_back) will return, so that a waiter's
+    /// canceller can capture it before the waiter is made.
+    pub(crate) fn next_key(&self) -> WaitKey {
+        WaitKey {
+            index: self.free.last().copied().unwrap_or(self.nodes.len()),
+            stamp: self.next_stamp,
+        }
+    }
+
+    pub(crate) fn push_back(&mut self, item: W) -> WaitKey {
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let node = Node {
+            prev: self.tail,
+            next: NIL,
+            stamp,
+            item: Some(item),
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                self.nodes.len() - 1
+            }
+        };
+        match self.tail {
+            NIL => self.head = index,
+            t => self.nodes[t].next = index,
+        }
+        self.tail = index;
+        self.len += 1;
+        WaitKey { index, stamp }
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<W> {
+        match self.head {
+            NIL => None,
+            head => Some(self.unlink(head)),
+        }
+    }
+
+    /// Removes the entry `key` names, if it is still queued. O(1).
+    pub(crate) fn remove(&mut self, key: WaitKey) -> Option<W> {
+        let node = self.nodes.get(key.index)?;
+        if node.stamp != key.stamp || node.item.is_none() {
+            return None;
+        }
+        Some(self.unlink(key.index))
+    }
+
+    /// Removes the entries for which `dead` holds, in one pass, and returns them (for the caller
+    /// to drop outside any borrow).
+    pub(crate) fn remove_where(&mut self, mut dead: impl FnMut(&W) -> bool) -> Vec<W> {
+        let mut removed = Vec::new();
+        let mut at = self.head;
+        while at != NIL {
+            let next = self.nodes[at].next;
+            if self.nodes[at].item.as_ref().is_some_and(&mut dead) {
+                removed.push(self.unlink(at));
+            }
+            at = next;
+        }
+        removed
+    }
+
+    /// The queued entries, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &W> {
+        let mut at = self.head;
+        std::iter::from_fn(move || {
+            let node = self.nodes.get(at)?;
+            at = node.next;
+            node.item.as_ref()
+        })
+    }
+
+    fn unlink(&mut self, index: usize) -> W {
+        let (prev, next, item) = {
+            let node = &mut self.nodes[index];
+            (node.prev, node.next, node.item.take())
+        };
+        match prev {
+            NIL => self.head = next,
+            p => self.nodes[p].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.nodes[n].prev = prev,
+        }
+        self.len -= 1;
+        if self.len * 4 < self.prune_at {
+            // Shrunk well below the last prune: prune again once it has doubled from here.
+            self.prune_at = (2 * self.len).max(PRUNE_MIN);
+        }
+        if self.len == 0 {
+            // Give the memory of a burst of waiters back. Stamps keep growing, so an old key
+            // still matches nothing.
+            self.nodes = Vec::new();
+            self.free = Vec::new();
+        } else {
+            self.free.push(index);
+        }
+        item.expect("a linked node holds its entry")
+    }
+}
+
+/// Whether a queued waiter may still be served: someone listens to its Deferred, and it was not
+/// cancelled. A waiter whose Deferred was dropped is skipped, so it never takes a token (or an
+/// item) that nobody could give back.
+pub(crate) fn listens<T: 'static>(trigger: &Trigger<T>) -> bool {
+    !trigger.is_cancelled() && trigger.has_listener()
+}
+
 /// Tokens, a FIFO of waiters, and the hand-over loop. `H` is the handle a waiter is given.
 pub(crate) struct TokenCore<H> {
     tokens: usize,
     limit: usize,
-    waiting: VecDeque<Waiter<H>>,
-    next_id: u64,
+    waiting: WaitQueue<Trigger<H>>,
     /// Waiters that have been given a token but whose Deferred has not been fired yet.
     granted: VecDeque<Trigger<H>>,
     handing_over: bool,
-}
-
-struct Waiter<H> {
-    id: u64,
-    trigger: Trigger<H>,
 }
 
 pub(crate) type Shared<H> = Rc<RefCell<TokenCore<H>>>;
@@ -42,8 +224,7 @@ impl<H: Clone + 'static> TokenCore<H> {
         Rc::new(RefCell::new(TokenCore {
             tokens: limit,
             limit,
-            waiting: VecDeque::new(),
-            next_id: 0,
+            waiting: WaitQueue::new(),
             granted: VecDeque::new(),
             handing_over: false,
         }))
@@ -57,12 +238,13 @@ impl<H: Clone + 'static> TokenCore<H> {
         self.limit
     }
 
+    /// The waiters that may still be served (not those whose Deferred was dropped). O(waiters).
     pub(crate) fn waiting(&self) -> usize {
-        self.waiting.len()
+        self.waiting.iter().filter(|t| listens(*t)).count()
     }
 }
 
-/// Takes a token now, or queues a waiter whose canceller removes it from the queue.
+/// Takes a token now, or queues a waiter whose canceller removes it from the queue (in O(1)).
 pub(crate) fn acquire<H: Clone + 'static>(core: &Shared<H>, handle: H) -> Deferred<H> {
     let mut c = core.borrow_mut();
     if c.tokens > 0 {
@@ -70,38 +252,38 @@ pub(crate) fn acquire<H: Clone + 'static>(core: &Shared<H>, handle: H) -> Deferr
         drop(c);
         return succeed(handle);
     }
-    let id = c.next_id;
-    c.next_id += 1;
+    let pruned = c.waiting.prune_if_due(|t| !listens(t));
     let weak: Weak<RefCell<TokenCore<H>>> = Rc::downgrade(core);
+    let key = c.waiting.next_key();
     let (d, trigger) = Deferred::with_canceller(move |_own: Trigger<H>| {
         let Some(core) = weak.upgrade() else { return };
-        let removed = {
-            let mut c = core.borrow_mut();
-            c.waiting
-                .iter()
-                .position(|w| w.id == id)
-                .and_then(|at| c.waiting.remove(at))
-        };
+        let removed = core.borrow_mut().waiting.remove(key);
         // Dropped outside the borrow; the Deferred is marked cancelled, so this fires nothing.
         drop(removed);
     });
-    c.waiting.push_back(Waiter { id, trigger });
+    let pushed = c.waiting.push_back(trigger);
+    debug_assert_eq!((pushed.index, pushed.stamp), (key.index, key.stamp));
     drop(c);
+    drop(pruned);
     drop(handle);
     d
 }
 
-/// Gives one token back: to the oldest waiter if there is one, else to the pool. `Err` if every
-/// token is already in the pool.
+/// Gives one token back: to the oldest waiter that still listens if there is one, else to the
+/// pool. `Err` if every token is already in the pool.
 pub(crate) fn release<H: Clone + 'static>(core: &Shared<H>, handle: &H) -> Result<(), ()> {
     {
         let mut c = core.borrow_mut();
-        give_back(&mut c)?;
+        let skipped = give_back(&mut c)?;
         if c.handing_over {
             // An outer release() on this thread is firing waiters: it will fire this one too.
+            drop(c);
+            drop(skipped);
             return Ok(());
         }
         c.handing_over = true;
+        drop(c);
+        drop(skipped);
     }
     struct Done<'a, H>(&'a Shared<H>);
     impl<H> Drop for Done<'_, H> {
@@ -115,25 +297,36 @@ pub(crate) fn release<H: Clone + 'static>(core: &Shared<H>, handle: &H) -> Resul
     loop {
         let next = core.borrow_mut().granted.pop_front();
         let Some(trigger) = next else { break };
-        if trigger.is_cancelled() {
-            // Cancelled after it was granted but before it fired: pass the token on.
-            drop(trigger);
-            let mut c = core.borrow_mut();
-            let _ = give_back(&mut c);
-        } else {
+        if listens(&trigger) {
             trigger.callback(handle.clone());
+        } else {
+            // Cancelled, or its Deferred dropped, after it was granted but before it fired:
+            // pass the token on.
+            drop(trigger);
+            let skipped = {
+                let mut c = core.borrow_mut();
+                give_back(&mut c)
+            };
+            drop(skipped);
         }
     }
     Ok(())
 }
 
-fn give_back<H>(c: &mut TokenCore<H>) -> Result<(), ()> {
-    if let Some(w) = c.waiting.pop_front() {
-        c.granted.push_back(w.trigger);
-        Ok(())
-    } else if c.tokens < c.limit {
+/// Passes a token to the oldest waiter that still listens (into `granted`), or to the pool.
+/// Returns the waiters it skipped, to drop outside the borrow.
+fn give_back<H: 'static>(c: &mut TokenCore<H>) -> Result<Vec<Trigger<H>>, ()> {
+    let mut skipped = Vec::new();
+    while let Some(trigger) = c.waiting.pop_front() {
+        if listens(&trigger) {
+            c.granted.push_back(trigger);
+            return Ok(skipped);
+        }
+        skipped.push(trigger);
+    }
+    if c.tokens < c.limit {
         c.tokens += 1;
-        Ok(())
+        Ok(skipped)
     } else {
         Err(())
     }
@@ -165,8 +358,12 @@ where
 /// [`acquire`](DeferredLock::acquire) returns a Deferred that fires with the lock (a handle to
 /// it) once it is this caller's; [`release`](DeferredLock::release) hands it straight to the
 /// oldest waiter, so it stays locked, or unlocks it. Waiters are served first-come; cancelling a
-/// waiting `acquire` removes it from the queue and fails it with
-/// [`CancelledError`](crate::errors::CancelledError).
+/// waiting `acquire` removes it from the queue (in constant time, so cancelling many waiters
+/// costs linear time in all) and fails it with [`CancelledError`](crate::errors::CancelledError).
+///
+/// The lock only goes to a waiter that someone still listens to: one whose Deferred was dropped
+/// before its turn (no handle, no step, no awaiter left) is skipped, since nobody could ever
+/// release the lock it would be given, and nothing is reported for it.
 ///
 /// Hand-over never recurses. In Twisted, `release()` fires the next waiter inside itself, so
 /// waiters that release in their own callbacks nest, and about 200 of them overflow the stack.
@@ -189,6 +386,12 @@ where
 /// held.release().unwrap();                 // hands the lock to `second`
 /// assert!(lock.is_locked());
 /// success_result_of(second).release().unwrap();
+/// assert!(!lock.is_locked());
+///
+/// // A waiter nobody listens to is skipped.
+/// let held = success_result_of(lock.acquire());
+/// drop(lock.acquire());
+/// held.release().unwrap();
 /// assert!(!lock.is_locked());
 /// ```
 #[derive(Clone)]
@@ -226,8 +429,8 @@ impl DeferredLock {
         acquire(&self.core, self.clone())
     }
 
-    /// Releases the lock: it passes to the oldest waiter (and stays locked), or unlocks.
-    /// Fails with [`NotLocked`] if it is not locked.
+    /// Releases the lock: it passes to the oldest waiter that someone still listens to (and
+    /// stays locked), or unlocks. Fails with [`NotLocked`] if it is not locked.
     ///
     /// ```
     /// use defer_core::{DeferredLock, errors::NotLocked};
@@ -249,12 +452,14 @@ impl DeferredLock {
         self.core.borrow().tokens() == 0
     }
 
-    /// How many `acquire`s are waiting.
+    /// How many `acquire`s are waiting: not counting cancelled ones, nor ones whose Deferred
+    /// was dropped (they will never get the lock). It looks at each queued waiter.
     ///
     /// ```
     /// let lock = defer_core::DeferredLock::new();
     /// let _a = lock.acquire();
     /// let _b = lock.acquire();
+    /// drop(lock.acquire());                    // nobody listens to this one
     /// assert_eq!(lock.waiting(), 1);
     /// ```
     pub fn waiting(&self) -> usize {

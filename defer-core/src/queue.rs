@@ -7,6 +7,7 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 
 use crate::deferred::{Deferred, succeed};
+use crate::lock::{WaitQueue, listens};
 use crate::trigger::Trigger;
 
 /// A queue for Deferred code: [`put`](DeferredQueue::put) items, [`get`](DeferredQueue::get)
@@ -15,7 +16,10 @@ use crate::trigger::Trigger;
 /// An item put while getters wait goes to the oldest getter; otherwise it is stored, up to
 /// `size` items ([`QueueOverflow`] beyond). A `get` takes the oldest stored item at once;
 /// otherwise it waits, up to `backlog` waiting getters ([`QueueUnderflow`] beyond). Cancelling a
-/// waiting getter removes it, so a later item is not lost to it. As with
+/// waiting getter removes it (in constant time), so a later item is not lost to it; a getter
+/// whose Deferred was dropped (nobody listens to it any more) is skipped the same way, and takes
+/// no place in the backlog. Dropping the queue fails the getters someone still holds with
+/// [`TriggerDropped`](crate::errors::TriggerDropped) and reports nothing for the others. As with
 /// [`DeferredLock`](crate::DeferredLock), a `put` made inside a getter's callback while another
 /// `put` is handing an item over only queues the hand-over, so a chain of getters that put in
 /// their callbacks never recurses.
@@ -39,18 +43,12 @@ pub struct DeferredQueue<T> {
 
 struct Core<T> {
     pending: VecDeque<T>,
-    waiting: VecDeque<Getter<T>>,
+    waiting: WaitQueue<Trigger<T>>,
     size: Option<usize>,
     backlog: Option<usize>,
-    next_id: u64,
     /// Getters already given an item but not fired yet (see the type's docs).
     granted: VecDeque<(Trigger<T>, T)>,
     handing_over: bool,
-}
-
-struct Getter<T> {
-    id: u64,
-    trigger: Trigger<T>,
 }
 
 impl<T: 'static> DeferredQueue<T> {
@@ -78,18 +76,18 @@ impl<T: 'static> DeferredQueue<T> {
         DeferredQueue {
             core: Rc::new(RefCell::new(Core {
                 pending: VecDeque::new(),
-                waiting: VecDeque::new(),
+                waiting: WaitQueue::new(),
                 size,
                 backlog,
-                next_id: 0,
                 granted: VecDeque::new(),
                 handing_over: false,
             })),
         }
     }
 
-    /// Puts an item: to the oldest waiting getter, else into the store. Fails with
-    /// [`QueueOverflow`], which gives the item back, when no getter waits and the store is full.
+    /// Puts an item: to the oldest waiting getter that someone still listens to, else into the
+    /// store. Fails with [`QueueOverflow`], which gives the item back, when no getter waits and
+    /// the store is full.
     ///
     /// ```
     /// use defer_core::DeferredQueue;
@@ -98,22 +96,31 @@ impl<T: 'static> DeferredQueue<T> {
     /// assert_eq!(overflow.into_inner(), "x");
     /// ```
     pub fn put(&self, item: T) -> Result<(), QueueOverflow<T>> {
+        let skipped;
         {
             let mut c = self.core.borrow_mut();
-            if let Some(getter) = c.waiting.pop_front() {
-                c.granted.push_back((getter.trigger, item));
+            let (getter, dead) = c.next_getter();
+            skipped = dead;
+            if let Some(getter) = getter {
+                c.granted.push_back((getter, item));
             } else if c.size.is_none_or(|size| c.pending.len() < size) {
                 c.pending.push_back(item);
+                drop(c);
+                drop(skipped);
                 return Ok(());
             } else {
                 drop(c);
+                drop(skipped);
                 return Err(QueueOverflow { item });
             }
             if c.handing_over {
+                drop(c);
+                drop(skipped);
                 return Ok(());
             }
             c.handing_over = true;
         }
+        drop(skipped);
         struct Done<'a, T>(&'a RefCell<Core<T>>);
         impl<T> Drop for Done<'_, T> {
             fn drop(&mut self) {
@@ -126,17 +133,23 @@ impl<T: 'static> DeferredQueue<T> {
         loop {
             let next = self.core.borrow_mut().granted.pop_front();
             let Some((trigger, item)) = next else { break };
-            if trigger.is_cancelled() {
-                // Cancelled after it was given the item but before it fired: the item goes to
-                // the next getter, or back to the front of the store, as it came first.
-                drop(trigger);
-                let mut c = self.core.borrow_mut();
-                match c.waiting.pop_front() {
-                    Some(getter) => c.granted.push_back((getter.trigger, item)),
-                    None => c.pending.push_front(item),
-                }
-            } else {
+            if listens(&trigger) {
                 trigger.callback(item);
+            } else {
+                // Cancelled, or its Deferred dropped, after it was given the item but before it
+                // fired: the item goes to the next getter, or back to the front of the store, as
+                // it came first.
+                drop(trigger);
+                let skipped = {
+                    let mut c = self.core.borrow_mut();
+                    let (getter, skipped) = c.next_getter();
+                    match getter {
+                        Some(getter) => c.granted.push_back((getter, item)),
+                        None => c.pending.push_front(item),
+                    }
+                    skipped
+                };
+                drop(skipped);
             }
         }
         Ok(())
@@ -157,24 +170,27 @@ impl<T: 'static> DeferredQueue<T> {
             drop(c);
             return Ok(succeed(item));
         }
+        let mut skipped = Vec::new();
         if c.backlog.is_some_and(|backlog| c.waiting.len() >= backlog) {
-            return Err(QueueUnderflow);
+            // Getters nobody listens to any more take no place in the backlog.
+            skipped = c.waiting.remove_where(|t| !listens(t));
+            if c.backlog.is_some_and(|backlog| c.waiting.len() >= backlog) {
+                drop(c);
+                drop(skipped);
+                return Err(QueueUnderflow);
+            }
         }
-        let id = c.next_id;
-        c.next_id += 1;
+        skipped.extend(c.waiting.prune_if_due(|t| !listens(t)));
         let weak: Weak<RefCell<Core<T>>> = Rc::downgrade(&self.core);
+        let key = c.waiting.next_key();
         let (d, trigger) = Deferred::with_canceller(move |_own: Trigger<T>| {
             let Some(core) = weak.upgrade() else { return };
-            let removed = {
-                let mut c = core.borrow_mut();
-                c.waiting
-                    .iter()
-                    .position(|g| g.id == id)
-                    .and_then(|at| c.waiting.remove(at))
-            };
+            let removed = core.borrow_mut().waiting.remove(key);
             drop(removed);
         });
-        c.waiting.push_back(Getter { id, trigger });
+        c.waiting.push_back(trigger);
+        drop(c);
+        drop(skipped);
         Ok(d)
     }
 
@@ -189,15 +205,18 @@ impl<T: 'static> DeferredQueue<T> {
         self.core.borrow().pending.len()
     }
 
-    /// How many getters are waiting (Twisted's `len(waiting)`).
+    /// How many getters are waiting (Twisted's `len(waiting)`): not counting cancelled ones, nor
+    /// ones whose Deferred was dropped (they will never be given an item). It looks at each
+    /// queued getter.
     ///
     /// ```
     /// let q = defer_core::DeferredQueue::<u8>::new();
     /// let _d = q.get().unwrap();
+    /// drop(q.get().unwrap());                  // nobody listens to this one
     /// assert_eq!(q.waiting(), 1);
     /// ```
     pub fn waiting(&self) -> usize {
-        self.core.borrow().waiting.len()
+        self.core.borrow().waiting()
     }
 
     /// The most items the queue stores, or `None`.
@@ -219,6 +238,25 @@ impl<T: 'static> DeferredQueue<T> {
     }
 }
 
+impl<T: 'static> Core<T> {
+    /// Takes the oldest getter that still listens out of the queue, with the getters skipped on
+    /// the way (to drop outside the borrow).
+    fn next_getter(&mut self) -> (Option<Trigger<T>>, Vec<Trigger<T>>) {
+        let mut skipped = Vec::new();
+        while let Some(getter) = self.waiting.pop_front() {
+            if listens(&getter) {
+                return (Some(getter), skipped);
+            }
+            skipped.push(getter);
+        }
+        (None, skipped)
+    }
+
+    fn waiting(&self) -> usize {
+        self.waiting.iter().filter(|t| listens(*t)).count()
+    }
+}
+
 impl<T> Clone for DeferredQueue<T> {
     fn clone(&self) -> Self {
         DeferredQueue {
@@ -233,13 +271,13 @@ impl<T: 'static> Default for DeferredQueue<T> {
     }
 }
 
-impl<T> fmt::Debug for DeferredQueue<T> {
+impl<T: 'static> fmt::Debug for DeferredQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.core.try_borrow() {
             Ok(c) => f
                 .debug_struct("DeferredQueue")
                 .field("pending", &c.pending.len())
-                .field("waiting", &c.waiting.len())
+                .field("waiting", &c.waiting())
                 .field("size", &c.size)
                 .field("backlog", &c.backlog)
                 .finish(),

@@ -13,8 +13,10 @@ use crate::outcome::Outcome;
 ///
 /// [`acquire`](DeferredSemaphore::acquire) fires at once while a token is free, else queues;
 /// [`release`](DeferredSemaphore::release) hands the token straight to the oldest waiter, or
-/// puts it back. Waiters are served first-come, cancelling a waiting `acquire` removes it, and
-/// hand-over never recurses, as for [`DeferredLock`](crate::DeferredLock).
+/// puts it back. Waiters are served first-come, cancelling a waiting `acquire` removes it (in
+/// constant time), a waiter whose Deferred was dropped before its turn is skipped (it never holds
+/// a token nobody could give back), and hand-over never recurses, as for
+/// [`DeferredLock`](crate::DeferredLock).
 ///
 /// Cloning a `DeferredSemaphore` gives another handle to the same semaphore.
 ///
@@ -68,8 +70,8 @@ impl DeferredSemaphore {
         lock::acquire(&self.core, self.clone())
     }
 
-    /// Gives a token back: to the oldest waiter, or to the pool. Fails with
-    /// [`TooManyReleases`] if every token is already free.
+    /// Gives a token back: to the oldest waiter that someone still listens to, or to the pool.
+    /// Fails with [`TooManyReleases`] if every token is already free.
     ///
     /// ```
     /// use defer_core::{DeferredSemaphore, errors::TooManyReleases};
@@ -101,12 +103,14 @@ impl DeferredSemaphore {
         self.core.borrow().limit()
     }
 
-    /// How many `acquire`s are waiting.
+    /// How many `acquire`s are waiting: not counting cancelled ones, nor ones whose Deferred
+    /// was dropped (they will never get a token). It looks at each queued waiter.
     ///
     /// ```
     /// let sem = defer_core::DeferredSemaphore::new(1).unwrap();
     /// let _a = sem.acquire();
     /// let _b = sem.acquire();
+    /// drop(sem.acquire());                     // nobody listens to this one
     /// assert_eq!(sem.waiting(), 1);
     /// ```
     pub fn waiting(&self) -> usize {

@@ -3,22 +3,28 @@
 use std::cell::{Cell as StdCell, RefCell};
 use std::error::Error;
 use std::fmt;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::deferred::Deferred;
+use crate::deferred::{Deferred, DeferredControl, fail, succeed};
 use crate::errors::CancelledError;
 use crate::failure::Failure;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, StepResult};
 use crate::scheduler::{DelayedCall, Scheduler};
 
 /// A Deferred that fires with `f()`'s outcome `delay` from now: Twisted's `task.deferLater`.
 ///
-/// `f` runs as a step of the returned Deferred's chain, so it may return `Ok`, `Err` or a
-/// Deferred to wait for, and a panic in it becomes the Deferred's failure. Cancelling the
-/// Deferred before it fires cancels the delayed call (`f` never runs) and fails it with
-/// [`CancelledError`]. With nothing to compute, pass `|| Ok(())`.
+/// `f` runs when the delayed call does, and may return `Ok`, `Err` or a Deferred to wait for; a
+/// panic in it becomes the Deferred's failure (located at the `defer_later` call). Cancelling the
+/// Deferred before the call has run cancels the call (`f` never runs) and fails it with
+/// [`CancelledError`]; cancelling it while it waits on a Deferred that `f` returned cancels that
+/// one. With nothing to compute, pass `|| Ok(())`.
+///
+/// If the scheduler drops the call without running it (a [`Clock`](crate::clock::Clock) that is
+/// dropped, say), the Deferred fails with [`TriggerDropped`](crate::errors::TriggerDropped), but
+/// only if someone still listens to it: a `defer_later` whose Deferred was dropped reports
+/// nothing.
 ///
 /// ```
 /// use defer_core::{defer_later, clock::Clock, testing::*};
@@ -30,6 +36,14 @@ use crate::scheduler::{DelayedCall, Scheduler};
 /// assert_no_result(&d);
 /// clock.advance(Duration::from_secs(1));
 /// assert_eq!(success_result_of(d), "flag");
+///
+/// // Dropped with its clock: nobody listens, nothing is reported.
+/// let clock = Clock::new();
+/// let lost = unhandled_during(|| {
+///     drop(defer_later(&clock, Duration::from_secs(1), || Ok(())));
+///     drop(clock);
+/// });
+/// assert!(lost.is_empty());
 /// ```
 #[track_caller]
 pub fn defer_later<S, F, R>(scheduler: &S, delay: Duration, f: F) -> Deferred<R::Value>
@@ -38,24 +52,68 @@ where
     F: FnOnce() -> R + 'static,
     R: Outcome,
 {
-    let slot: Rc<RefCell<Option<DelayedCall>>> = Rc::new(RefCell::new(None));
+    let at = Location::caller();
+    // What cancelling must stop: the delayed call until it runs, then the Deferred `f` returned.
+    //
+    // The returned Deferred's own chain holds nothing of ours (no step): its trigger lives in the
+    // delayed call, and `f`'s outcome is handed to it with `chain_deferred`. So when the
+    // scheduler drops the call unrun, the trigger sees a listener only if the user still holds
+    // the Deferred or added steps to it. (It used to be a `Deferred<()>` with `f` as a step: that
+    // step always looked like a listener, so dropping the clock reported a `TriggerDropped`
+    // nobody could see.)
+    let slot: Rc<RefCell<Stop>> = Rc::new(RefCell::new(Stop::Nothing));
     let in_canceller = slot.clone();
-    let (d, trigger) = Deferred::<()>::with_canceller(move |_own_trigger| {
-        let call = in_canceller.borrow_mut().take();
-        if let Some(call) = call {
-            let _ = call.cancel();
+    let (d, trigger) = Deferred::<R::Value>::with_canceller(move |_own_trigger| {
+        let stop = std::mem::replace(&mut *in_canceller.borrow_mut(), Stop::Nothing);
+        match stop {
+            Stop::Call(call) => {
+                let _ = call.cancel();
+            }
+            // Its result (a `CancelledError`, or what its canceller made) is handed on to this
+            // Deferred, which then keeps it.
+            Stop::Inner(ctl) => ctl.cancel(),
+            Stop::Nothing => {}
         }
     });
+    // Weak: the call must not keep the slot, and with it itself, alive.
+    let in_call = Rc::downgrade(&slot);
     let call = scheduler.call_later(
         delay,
         Box::new(move || {
-            trigger.callback(());
+            let outcome: Deferred<R::Value> = match catch_unwind(AssertUnwindSafe(f)) {
+                Ok(r) => match r.into_step_result() {
+                    StepResult::Ok(v) => succeed(v),
+                    StepResult::Err(e) => fail(e),
+                    StepResult::Wait(inner) => inner,
+                },
+                Err(payload) => fail(Failure::from_panic_at(payload, at)),
+            };
+            if let Some(slot) = in_call.upgrade() {
+                *slot.borrow_mut() = if outcome.is_called() {
+                    Stop::Nothing
+                } else {
+                    Stop::Inner(outcome.control())
+                };
+            }
+            outcome.chain_deferred(trigger);
         }),
     );
-    // The slot holds the call until the Deferred fires (the canceller, and with it the slot, is
-    // dropped then) or is cancelled.
-    *slot.borrow_mut() = Some(call);
-    d.add_callback(move |()| f())
+    // The slot holds the call until it runs, the Deferred fires (the canceller, and with it the
+    // slot, is dropped then) or is cancelled. A scheduler that ran the call at once has already
+    // said what to stop instead.
+    if call.active() {
+        *slot.borrow_mut() = Stop::Call(call);
+    }
+    d
+}
+
+/// What cancelling a [`defer_later`] stops.
+enum Stop {
+    Nothing,
+    /// The delayed call, not run yet.
+    Call(DelayedCall),
+    /// The Deferred `f` returned, still pending.
+    Inner(DeferredControl),
 }
 
 impl<T: 'static> Deferred<T> {
