@@ -25,13 +25,27 @@ fn describe(cell: &Rc<Cell>) -> String {
     } else {
         String::new()
     };
-    match &st.result {
+    let text = match &st.result {
         Slot::Empty if st.called => format!("its result was already handed on{paused}"),
         Slot::Empty => format!("it is still pending{paused}"),
         Slot::Value(_) => format!("it holds a success{paused}"),
-        Slot::Failure(f) => format!("it holds a failure{paused}:\n{f}"),
+        // Formatted below, with no borrow held: the error's `Display` is user code.
+        Slot::Failure(f) => return describe_failure(f.clone(), paused, st),
+        Slot::Waiting(_) if !st.called => {
+            format!("it is pending, chained from another Deferred{paused}")
+        }
         Slot::Waiting(_) => format!("it is waiting on another Deferred{paused}"),
-    }
+    };
+    text
+}
+
+fn describe_failure(
+    f: Failure,
+    paused: String,
+    st: std::cell::Ref<'_, crate::engine::cell::State>,
+) -> String {
+    drop(st);
+    format!("it holds a failure{paused}:\n{f}")
 }
 
 /// The success a Deferred holds right now; panics, saying what it held instead, if it has no

@@ -109,7 +109,6 @@ impl<T: 'static> Trigger<T> {
 
     /// Whether anything could still see this trigger's result: a handle to the Deferred, a
     /// step, an awaiting coroutine or future. A waiter whose Deferred was dropped has none.
-    #[allow(dead_code)] // for the coordination primitives, to skip waiters nobody listens to
     pub(crate) fn has_listener(&self) -> bool {
         self.cell
             .as_ref()

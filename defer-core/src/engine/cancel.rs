@@ -105,13 +105,21 @@ pub(crate) fn cancel_walk(cell: Rc<Cell>) {
             }
             CancelAction::Canceller(k) => {
                 let target = cur.clone();
+                let before = work_loop::ever_queued();
                 // A canceller that fired the Deferred decides its result. One that panicked
                 // must not leave it unfired: it fails with the panic.
                 let failure = match user_code::call(move || k(target)) {
                     Ok(()) => Failure::new(CancelledError),
                     Err(payload) => Failure::from_panic(payload),
                 };
-                fire(&cur, Slot::Failure(failure));
+                if work_loop::ever_queued() == before {
+                    fire(&cur, Slot::Failure(failure));
+                } else {
+                    // The canceller's work was too deep to run inline (a list cancelling its
+                    // inputs, a million levels down): decide once it has all run, as Twisted's
+                    // recursion would have.
+                    work_loop::when_settled(Work::FinishCancel(cur, failure));
+                }
                 return;
             }
             CancelAction::Forward(inner) => cur = inner,

@@ -29,6 +29,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::cell::{Cell, Resume};
+use crate::failure::Failure;
 
 /// How many continuations may be nested on the stack before the next one is queued. Each level
 /// is a handful of engine frames plus the user's step; 32 of them stay far below a 2 MiB stack
@@ -44,6 +45,9 @@ pub(crate) enum Work {
     Cancel(Rc<Cell>),
     /// Poll a coroutine whose waker was woken.
     Resume(Rc<dyn Resume>),
+    /// Fail a cancelled chain with this failure unless something fired it meanwhile (the end of
+    /// a cancel whose canceller's own work was queued: see [`when_settled`]).
+    FinishCancel(Rc<Cell>, Failure),
 }
 
 /// The loop's counters: `const`, with no destructor, so they are readable at any point of the
@@ -51,15 +55,42 @@ pub(crate) enum Work {
 struct Counters {
     /// Continuations running on this thread's stack right now.
     depth: StdCell<u32>,
-    /// Items in [`QUEUE`], so that the common case never touches it.
+    /// Items in [`QUEUE`] and [`SETTLE`], so that the common case never touches them.
     queued: StdCell<usize>,
+    /// How many items were ever queued: tells a caller whether the code it ran queued anything.
+    ever_queued: StdCell<u64>,
 }
 
 thread_local! {
     static COUNTERS: Counters = const {
-        Counters { depth: StdCell::new(0), queued: StdCell::new(0) }
+        Counters { depth: StdCell::new(0), queued: StdCell::new(0), ever_queued: StdCell::new(0) }
     };
     static QUEUE: RefCell<VecDeque<Work>> = const { RefCell::new(VecDeque::new()) };
+    /// Continuations that wait until everything queued before them has settled (a stack: the
+    /// innermost cancel finishes first, as it would by recursion).
+    static SETTLE: RefCell<Vec<Work>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How many continuations were ever queued on this thread (compare two readings).
+pub(crate) fn ever_queued() -> u64 {
+    COUNTERS.try_with(|c| c.ever_queued.get()).unwrap_or(0)
+}
+
+/// Runs `work` once the queue is empty: after every continuation queued so far, and everything
+/// those queue in turn, has run. A cancel whose canceller's nested cancels were queued (too deep
+/// to run inline) finishes this way, so that, as with Twisted's recursion, the Deferreds those
+/// cancels fail reach it before it decides whether it was fired.
+pub(crate) fn when_settled(work: Work) {
+    let mut work = Some(work);
+    let _ = SETTLE.try_with(|q| {
+        if let Ok(mut q) = q.try_borrow_mut() {
+            q.extend(work.take());
+            let _ = COUNTERS.try_with(|c| c.queued.set(c.queued.get() + 1));
+        }
+    });
+    if let Some(work) = work {
+        perform(work);
+    }
 }
 
 /// Leaves a level when dropped, also if a continuation unwinds (engine code does not panic, but a
@@ -104,7 +135,10 @@ fn queue(work: Work) {
     let _ = QUEUE.try_with(|q| {
         if let Ok(mut q) = q.try_borrow_mut() {
             q.extend(work.take());
-            let _ = COUNTERS.try_with(|c| c.queued.set(c.queued.get() + 1));
+            let _ = COUNTERS.try_with(|c| {
+                c.queued.set(c.queued.get() + 1);
+                c.ever_queued.set(c.ever_queued.get() + 1);
+            });
         }
     });
     if let Some(work) = work {
@@ -121,7 +155,13 @@ fn drain() {
         let next = QUEUE
             .try_with(|q| q.try_borrow_mut().ok().and_then(|mut q| q.pop_front()))
             .ok()
-            .flatten();
+            .flatten()
+            .or_else(|| {
+                SETTLE
+                    .try_with(|q| q.try_borrow_mut().ok().and_then(|mut q| q.pop()))
+                    .ok()
+                    .flatten()
+            });
         let Some(work) = next else { return };
         let _ = COUNTERS.try_with(|c| {
             c.queued.set(c.queued.get().saturating_sub(1));
@@ -140,6 +180,9 @@ fn perform(work: Work) {
             if let Some(cell) = driver.resume() {
                 super::chain_loop::run_chain(cell)
             }
+        }
+        Work::FinishCancel(cell, failure) => {
+            super::chain_loop::fire(&cell, super::cell::Slot::Failure(failure));
         }
     }
 }
