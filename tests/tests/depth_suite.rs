@@ -953,7 +953,10 @@ fn ring(n: usize) {
             }
             assert!(first_trigger.callback(0));
             if seen.borrow().is_none() {
+                // Printed so that a hang says where it happened.
+                eprintln!("the ring is closed; cancelling it");
                 first_ctl.cancel();
+                eprintln!("the cancel returned");
             }
         },
     );
