@@ -455,12 +455,18 @@ depth_tests! {
         |n| depth_scenarios::waiting_chain(n, Order::OuterToInner, Fire::Failure);
     chain_waiting_inner_to_outer_value =>
         |n| depth_scenarios::waiting_chain(n, Order::InnerToOuter, Fire::Value);
+    chain_waiting_inner_to_outer_failure =>
+        |n| depth_scenarios::waiting_chain(n, Order::InnerToOuter, Fire::Failure);
     chain_waiting_cancel_outermost => depth_scenarios::cancel_waiting_chain;
     chain_waiting_drop_unfired => |n| nested_drop(n, Nesting::Only(Kind::Waiting));
     chain_deferred_fired_last_value =>
         |n| depth_scenarios::chain_deferred_links(n, false, Fire::Value);
     chain_deferred_fired_last_failure =>
         |n| depth_scenarios::chain_deferred_links(n, false, Fire::Failure);
+    chain_deferred_fired_first_value =>
+        |n| depth_scenarios::chain_deferred_links(n, true, Fire::Value);
+    chain_deferred_fired_first_failure =>
+        |n| depth_scenarios::chain_deferred_links(n, true, Fire::Failure);
     chain_deferred_cancel_last_then_fire_first => chain_deferred_cancel_last;
     chain_deferred_drop_unfired => chain_deferred_drop;
     chain_steps_drop_unfired => steps_drop_unfired;
@@ -712,6 +718,33 @@ fn lock_drop_with_waiters(n: usize) {
     });
 }
 
+/// Every handle to the semaphore is dropped while `n` waiters wait: each fails with
+/// `TriggerDropped`.
+fn semaphore_drop_with_waiters(n: usize) {
+    no_reports(|| {
+        let sem = DeferredSemaphore::new(1).unwrap();
+        let held = success_result_of(sem.acquire());
+        let waiters: Vec<Deferred<DeferredSemaphore>> = (0..n).map(|_| sem.acquire()).collect();
+        drop(sem);
+        drop(held);
+        for d in waiters {
+            assert!(failure_result_of(d).check::<TriggerDropped>());
+        }
+    });
+}
+
+/// The queue is dropped while `n` `get`s wait: each fails with `TriggerDropped`.
+fn queue_drop_with_waiters(n: usize) {
+    no_reports(|| {
+        let q = DeferredQueue::<u64>::new();
+        let waiters: Vec<Deferred<u64>> = (0..n).map(|_| q.get().unwrap()).collect();
+        drop(q);
+        for d in waiters {
+            assert!(failure_result_of(d).check::<TriggerDropped>());
+        }
+    });
+}
+
 fn semaphore_handover(n: usize) {
     no_reports(|| {
         let sem = DeferredSemaphore::new(1).unwrap();
@@ -788,6 +821,8 @@ depth_tests! {
     lock_handover_value => lock_handover;
     lock_drop_with_waiters_unfired => lock_drop_with_waiters;
     semaphore_handover_value => semaphore_handover;
+    semaphore_drop_with_waiters_unfired => semaphore_drop_with_waiters;
+    queue_drop_with_waiters_unfired => queue_drop_with_waiters;
     semaphore_run_chain_value => semaphore_run_chain;
     queue_handover_value => |n| queue_handover(n, false);
     queue_handover_cancel_last => |n| queue_handover(n, true);
