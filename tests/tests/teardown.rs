@@ -62,6 +62,9 @@ thread_local! {
     static SENDERS: RefCell<Vec<oneshot::Sender<u64>>> = const { RefCell::new(Vec::new()) };
     static CLOCK: RefCell<Option<Clock>> = const { RefCell::new(None) };
     static DROPS_DEFERREDS: RefCell<Option<DropsDeferreds>> = const { RefCell::new(None) };
+    static PAIR: RefCell<Option<(Deferred<u64>, Trigger<u64>)>> = const { RefCell::new(None) };
+    static PAIR_REVERSED: RefCell<Option<(Trigger<u64>, Deferred<u64>)>> =
+        const { RefCell::new(None) };
 }
 
 /// Touches every user thread-local, registering their destructors now.
@@ -72,6 +75,8 @@ fn touch_user_thread_locals() {
     SENDERS.with(|_| ());
     CLOCK.with(|_| ());
     DROPS_DEFERREDS.with(|_| ());
+    PAIR.with(|_| ());
+    PAIR_REVERSED.with(|_| ());
 }
 
 /// Uses every part of the library that keeps thread-local state: the thread-local unhandled
@@ -250,6 +255,17 @@ fn pending_with_trigger() {
     TRIGGERS.with(|c| c.borrow_mut().push(t));
 }
 
+/// A pending Deferred with steps and its trigger in one thread-local, the Deferred dropped first
+/// (and, in a second thread-local, the trigger first).
+fn pending_and_trigger_together() {
+    let (d, t) = Deferred::<u64>::new();
+    let d = d.add_callback(|x: u64| Ok(x + 1)).add_errback(Err);
+    PAIR.with(|p| *p.borrow_mut() = Some((d, t)));
+    let (d, t) = Deferred::<u64>::new();
+    let d = d.add_callback(|x: u64| Ok(x + 1)).add_errback(Err);
+    PAIR_REVERSED.with(|p| *p.borrow_mut() = Some((t, d)));
+}
+
 /// A thousand pending Deferreds each waiting on the next (the outer ones fired), and the
 /// innermost trigger.
 fn nested_chain() {
@@ -367,6 +383,7 @@ teardown_tests! {
     fired_values, max_reports = 0;
     fired_failure, max_reports = 1;
     pending_with_trigger, max_reports = 1;
+    pending_and_trigger_together, max_reports = 2;
     nested_chain, max_reports = 1;
     nested_chain_fired, max_reports = 0;
     coroutine_on_oneshot_kept, max_reports = 1;
