@@ -40,13 +40,15 @@ type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
 /// The state machine's driver.
 ///
 /// Who owns it: the chain it is suspended on (as that chain's awaiter), or, while it waits on a
-/// foreign future, this thread's `PARKED` table (until its waker fires). Its own Deferred's chain
-/// is held only weakly: a coroutine whose Deferred nobody holds any more still runs to its end
-/// (its side effects are the point), and a failure it ends with is then reported.
+/// foreign future, this thread's `PARKED` table (until its waker fires). It owns its own
+/// Deferred's chain, as Twisted's coroutine frame does: steps attached to that chain are
+/// listeners even when nobody holds the handle. A coroutine parked on a foreign future that kept
+/// no clone of its waker can never resume: it is freed when the last handle to its Deferred goes
+/// (`abandoned`, called by `engine/reclaim.rs`).
 struct Driver<T> {
     body: RefCell<Option<BoxedBody<T>>>,
     /// The coroutine's own Deferred.
-    cell: Weak<Cell>,
+    cell: Rc<Cell>,
     waker: Waker,
     /// The same allocation as `waker`: its `woken` flag, and its strong count, which tells
     /// whether a foreign future kept a clone of the waker (see `resume`).
@@ -149,7 +151,7 @@ impl<T: 'static> DriverCtx for Driver<T> {
         if !waker.will_wake(&self.waker) {
             return Registration::Foreign;
         }
-        if std::ptr::eq(self.cell.as_ptr(), Rc::as_ptr(cell)) {
+        if Rc::ptr_eq(&self.cell, cell) {
             return Registration::OwnDeferred;
         }
         let mut awaiting = self.awaiting.borrow_mut();
@@ -182,21 +184,9 @@ impl<T: 'static> Driver<T> {
             .collect()
     }
 
-    /// Gives the coroutine's result to its Deferred; returns the chain to run next. If nobody
-    /// holds the Deferred any more, a failure is reported (nothing else could see it).
+    /// Gives the coroutine's result to its Deferred; returns the chain to run next.
     fn finish(&self, slot: Slot) -> Option<Rc<Cell>> {
-        match self.cell.upgrade() {
-            Some(cell) => chain::set_result(&cell, slot).then_some(cell),
-            None => {
-                if let Slot::Failure(f) = &slot
-                    && !f.is_quiet()
-                {
-                    crate::unhandled::report(f);
-                }
-                user_code::drop_value(slot);
-                None
-            }
-        }
+        chain::set_result(&self.cell, slot).then(|| self.cell.clone())
     }
 }
 
@@ -256,12 +246,10 @@ impl<T: 'static> Resume for Driver<T> {
                         self.parked.set(parked);
                     }
                     self.polling.set(false);
-                    if self.cancel_requested.replace(false)
-                        && let Some(cell) = self.cell.upgrade()
-                    {
+                    if self.cancel_requested.replace(false) {
                         // `cancel()` from inside the body: now it is suspended, cancel what it
                         // awaits (a continuation of the work loop, queued if deep).
-                        chain::cancel(&cell);
+                        chain::cancel(&self.cell);
                     }
                     return None;
                 }
@@ -315,21 +303,16 @@ impl<T: 'static> Resume for Driver<T> {
             self.parked.set(false);
             let body = self.body.borrow_mut().take();
             user_code::drop_value(body);
-            if let Some(cell) = self.cell.upgrade() {
-                chain::fire(&cell, Slot::Failure(Failure::new(CancelledError)));
-            }
+            chain::fire(&self.cell, Slot::Failure(Failure::new(CancelledError)));
             user_code::drop_value(parked);
         }
         None
     }
 
     fn abandoned(&self) {
-        if self.cell.strong_count() > 0 {
-            // The link was dropped because the Deferred fired, not because it went.
-            return;
-        }
-        // The coroutine's Deferred is gone. If it waits on a foreign future that kept no clone
-        // of its waker, nothing can ever resume it: free it now rather than at thread exit.
+        // Nothing but the driver holds the coroutine's Deferred any more. If it waits on a
+        // foreign future that kept no clone of its waker, nothing can ever resume it either: free
+        // it now rather than at thread exit.
         if self.parked.get() && !self.polling.get() && Arc::strong_count(&self.waker_state) <= 2 {
             self.parked.set(false);
             let body = self.body.borrow_mut().take();
@@ -375,7 +358,7 @@ where
     });
     let driver = Rc::new(Driver {
         body: RefCell::new(Some(Box::pin(body))),
-        cell: Rc::downgrade(&cell),
+        cell: cell.clone(),
         waker: Waker::from(waker_state.clone()),
         waker_state,
         id,
@@ -388,7 +371,7 @@ where
         name,
     });
     let weak: Weak<dyn Resume> = Rc::downgrade(&driver) as Weak<dyn Resume>;
-    cell.st.borrow_mut().canceller = Canceller::Coroutine(crate::engine::cell::CoroutineLink(weak));
+    cell.st.borrow_mut().canceller = Canceller::Coroutine(weak);
     // The first poll is a continuation like any other: inline, unless coroutines are being
     // created inside coroutines deeper than the work loop lets the stack go.
     work_loop::enter(Work::Resume(driver));

@@ -228,8 +228,10 @@ impl Kind {
     }
 
     /// Whether the level leaves an input's failure in the input's own chain, to be reported.
+    /// None does: `gather_results` hands its first failure to the caller only (issue 10,
+    /// class 9: it was reported twice, to the caller and as unhandled).
     fn reports(self) -> bool {
-        self == Kind::Gather
+        false
     }
 }
 

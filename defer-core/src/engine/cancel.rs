@@ -83,7 +83,7 @@ pub(crate) fn cancel_walk(cell: Rc<Cell>) {
                     }
                     Canceller::Coroutine(driver) => {
                         // Cancelling a coroutine may be repeated: put the canceller back.
-                        let strong = driver.0.upgrade();
+                        let strong = driver.upgrade();
                         st.canceller = Canceller::Coroutine(driver);
                         match strong {
                             Some(d) => CancelAction::Coroutine(d),

@@ -139,19 +139,7 @@ pub(crate) enum Canceller {
     None,
     Once(Box<dyn FnOnce(Rc<Cell>)>),
     /// A coroutine's Deferred: cancelling it cancels what the coroutine waits on, every time.
-    Coroutine(CoroutineLink),
-}
-
-/// A coroutine's Deferred's link to its driver. When the chain itself goes (no handle, step or
-/// awaiter holds it), the driver is told, so that a coroutine nothing can resume is freed.
-pub(crate) struct CoroutineLink(pub(crate) std::rc::Weak<dyn Resume>);
-
-impl Drop for CoroutineLink {
-    fn drop(&mut self) {
-        if let Some(driver) = self.0.upgrade() {
-            driver.abandoned();
-        }
-    }
+    Coroutine(std::rc::Weak<dyn Resume>),
 }
 
 /// Who is told when a chain has finished running and holds its final result.
@@ -169,8 +157,8 @@ pub(crate) trait Resume {
     fn resume(self: Rc<Self>) -> Option<Rc<Cell>>;
     /// Cancels what the coroutine waits on; returns the chain to cancel.
     fn cancel_current(&self) -> Option<Rc<Cell>>;
-    /// The coroutine's own Deferred may be gone (or has fired): frees the coroutine if nothing
-    /// can resume it any more.
+    /// Nothing but the coroutine holds its own Deferred any more: frees the coroutine if
+    /// nothing can resume it either.
     fn abandoned(&self);
 }
 

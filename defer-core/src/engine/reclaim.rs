@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use super::cell::{Cell, Slot};
+use super::cell::{Canceller, Cell, Slot};
 use super::user_code;
 
 /// `outer` is referenced `held` times by the caller (and nothing else of the caller's will use it
@@ -21,15 +21,28 @@ use super::user_code;
 /// else can reach, the run is unreachable: its `Waiting` result is dropped, which frees the
 /// innermost chain (reporting a failure it holds) and, with it, the hand-overs back out.
 pub(crate) fn reclaim_if_unreachable(outer: &Rc<Cell>, held: usize) {
-    // Held by the caller and by the hand-over step of the chain it waits on, nothing else.
+    // Held by the caller and by the hand-over step of the chain it waits on (or, for a
+    // coroutine's Deferred, by the coroutine), nothing else.
     if Rc::strong_count(outer) != held + 1 {
         return;
     }
-    {
+    let driver = {
         let st = outer.st.borrow();
-        if st.awaiter.is_some() || !matches!(st.result, Slot::Waiting(_)) {
+        if st.awaiter.is_some() {
             return;
         }
+        match &st.canceller {
+            Canceller::Coroutine(driver) if !st.called => driver.upgrade(),
+            _ => None,
+        }
+    };
+    if let Some(driver) = driver {
+        // A coroutine's Deferred that only its coroutine holds: see `Resume::abandoned`.
+        driver.abandoned();
+        return;
+    }
+    if !matches!(outer.st.borrow().result, Slot::Waiting(_)) {
+        return;
     }
     let mut cur = outer.clone();
     loop {
