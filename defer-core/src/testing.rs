@@ -25,18 +25,17 @@ fn describe(cell: &Rc<Cell>) -> String {
     } else {
         String::new()
     };
-    let text = match &st.result {
+    match &st.result {
         Slot::Empty if st.called => format!("its result was already handed on{paused}"),
         Slot::Empty => format!("it is still pending{paused}"),
         Slot::Value(_) => format!("it holds a success{paused}"),
         // Formatted below, with no borrow held: the error's `Display` is user code.
-        Slot::Failure(f) => return describe_failure(f.clone(), paused, st),
+        Slot::Failure(f) => describe_failure(f.clone(), paused, st),
         Slot::Waiting(_) if !st.called => {
             format!("it is pending, chained from another Deferred{paused}")
         }
         Slot::Waiting(_) => format!("it is waiting on another Deferred{paused}"),
-    };
-    text
+    }
 }
 
 fn describe_failure(
