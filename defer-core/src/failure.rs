@@ -64,7 +64,7 @@ impl Drop for Failure {
         };
         if Rc::strong_count(&inner) == 1 {
             // The last clone: the error's `Drop` is user code, and may drop more failures.
-            drop_queue::dispose(drop_queue::Item::Boxed(Box::new(inner)));
+            drop_queue::dispose_value(inner);
         }
     }
 }

@@ -37,9 +37,21 @@ thread_local! {
 /// Drops `item` now if no drop is running on this thread (and then everything that drop queued),
 /// else queues it for the one that is.
 pub(crate) fn dispose(item: Item) {
+    dispose_with(item, drop_item, |item| item);
+}
+
+/// Drops `value` as [`dispose`] does, boxing it only if it has to be queued: the outermost drop
+/// (the common case: a failure handled and dropped) costs no allocation.
+pub(crate) fn dispose_value<T: 'static>(value: T) {
+    dispose_with(value, user_code::drop_value, |v| {
+        Item::Boxed(Box::new(v) as Box<dyn Any>)
+    });
+}
+
+fn dispose_with<T>(value: T, drop_now: impl FnOnce(T), to_item: impl FnOnce(T) -> Item) {
     let outermost = DROPPING.try_with(|d| !d.replace(true)).unwrap_or(false);
     if !outermost {
-        if let Some(item) = try_queue(item) {
+        if let Some(item) = try_queue(to_item(value)) {
             // No queue left (thread teardown): drop it in place.
             drop_item(item);
         }
@@ -52,7 +64,7 @@ pub(crate) fn dispose(item: Item) {
         }
     }
     let _outermost = Outermost;
-    drop_item(item);
+    drop_now(value);
     while let Some(next) = LATER
         .try_with(|q| q.try_borrow_mut().ok().and_then(|mut q| q.pop()))
         .ok()
