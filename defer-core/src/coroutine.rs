@@ -459,29 +459,40 @@ impl<T: 'static> Future for DeferredFuture<T> {
         if let Some(mut h) = this.ready.take() {
             return Poll::Ready(Ok(h.0.take().expect("a ready Deferred holds its value")));
         }
-        let Some(cell) = this.cell.clone() else {
+        let Some(cell) = this.cell.as_ref() else {
             return Poll::Ready(Err(Failure::msg(
                 "a DeferredFuture was polled after it completed",
             )));
         };
-        // One borrow of the chain to take its result, if it has one.
-        let taken = chain::take_ready_in(&mut cell.st.borrow_mut());
-        if let Some(result) = taken {
+        // One borrow of the chain: take its result, or register as its awaiter.
+        let mut st = cell.st.borrow_mut();
+        if let Some(result) = chain::take_ready_in(&mut st) {
+            drop(st);
             this.cell = None;
             return Poll::Ready(this.output(result));
         }
-        // Pending: register who to wake. A foreign waker's clone is user code (its executor's
-        // vtable), so it is made with no borrow held.
-        let awaiter = match current_driver().map(|d| d.awaiter_for(cx.waker(), &cell)) {
-            Some(Registration::Driver(a)) => a,
+        // Our own driver (only our code runs meanwhile): register it under the same borrow.
+        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell)) {
+            Some(Registration::Driver(awaiter)) => {
+                let old = st.awaiter.replace(awaiter);
+                drop(st);
+                if old.is_some() {
+                    user_code::drop_value(old);
+                }
+                return Poll::Pending;
+            }
             Some(Registration::OwnDeferred) => {
+                drop(st);
                 this.cell = None;
                 return Poll::Ready(Err(Failure::new(CircularChainError).with_frame(this.frame)));
             }
-            Some(Registration::Foreign) | None => Awaiter::Waker(cx.waker().clone()),
-        };
+            Some(Registration::Foreign) | None => {}
+        }
+        // A foreign waker: its clone is user code (its executor's vtable), made with no borrow
+        // held; it may have run anything, this chain's firing included, so look again.
+        drop(st);
+        let awaiter = Awaiter::Waker(cx.waker().clone());
         let mut st = cell.st.borrow_mut();
-        // The waker's clone may have run anything, this chain's firing included: look again.
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
             user_code::drop_value(awaiter);

@@ -58,9 +58,9 @@ impl<T: 'static> Drop for Deferred<T> {
     fn drop(&mut self) {
         match self.repr.replace(Repr::Swapping) {
             Repr::Chain(c) => {
-                // The last handle to a chain waiting on one that can never go on: see
-                // `engine/reclaim.rs`.
-                if Rc::strong_count(&c) == 2 {
+                // The last handle to a chain waiting on one that can never go on, or to a
+                // coroutine's: see `engine/reclaim.rs`.
+                if Rc::strong_count(&c) == 2 && chain::reclaim::may_be_reclaimable(&c) {
                     chain::reclaim::reclaim_if_unreachable(&c, 1);
                 }
             }

@@ -28,9 +28,18 @@ pub(crate) enum Item {
     Boxed(Box<dyn Any>),
 }
 
-thread_local! {
+/// The queue's flags: `const`, with no destructor, readable at any point of the thread's life.
+struct Flags {
     /// Whether an outermost drop is running on this thread.
-    static DROPPING: StdCell<bool> = const { StdCell::new(false) };
+    dropping: StdCell<bool>,
+    /// Items in [`LATER`], so that the common case never touches it.
+    queued: StdCell<usize>,
+}
+
+thread_local! {
+    static FLAGS: Flags = const {
+        Flags { dropping: StdCell::new(false), queued: StdCell::new(0) }
+    };
     static LATER: RefCell<Vec<Item>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -48,28 +57,35 @@ pub(crate) fn dispose_value<T: 'static>(value: T) {
     });
 }
 
+#[inline(always)]
 fn dispose_with<T>(value: T, drop_now: impl FnOnce(T), to_item: impl FnOnce(T) -> Item) {
-    let outermost = DROPPING.try_with(|d| !d.replace(true)).unwrap_or(false);
-    if !outermost {
+    // `with` cannot fail: the flags have no destructor (see [`Flags`]).
+    if FLAGS.with(|f| f.dropping.replace(true)) {
+        // A drop is running on this thread: queue this one for it.
         if let Some(item) = try_queue(to_item(value)) {
             // No queue left (thread teardown): drop it in place.
             drop_item(item);
         }
         return;
     }
-    struct Outermost;
-    impl Drop for Outermost {
-        fn drop(&mut self) {
-            let _ = DROPPING.try_with(|d| d.set(false));
-        }
-    }
-    let _outermost = Outermost;
+    // The outermost drop. `drop_now` catches a panicking `Drop` (`user_code`), so this returns
+    // normally and the flag is always reset.
     drop_now(value);
+    if FLAGS.with(|f| f.queued.get() > 0) {
+        FLAGS.with(drain);
+    }
+    FLAGS.with(|f| f.dropping.set(false));
+}
+
+#[cold]
+#[inline(never)]
+fn drain(f: &Flags) {
     while let Some(next) = LATER
         .try_with(|q| q.try_borrow_mut().ok().and_then(|mut q| q.pop()))
         .ok()
         .flatten()
     {
+        f.queued.set(f.queued.get().saturating_sub(1));
         drop_item(next);
     }
 }
@@ -80,6 +96,7 @@ fn try_queue(item: Item) -> Option<Item> {
     let _ = LATER.try_with(|q| {
         if let Ok(mut q) = q.try_borrow_mut() {
             q.extend(item.take());
+            let _ = FLAGS.try_with(|f| f.queued.set(f.queued.get() + 1));
         }
     });
     item

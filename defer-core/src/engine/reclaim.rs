@@ -16,10 +16,20 @@ use std::rc::Rc;
 use super::cell::{Canceller, Cell, Slot};
 use super::user_code;
 
+/// A cheap first test: only a fired chain that waits, a `chain_deferred` target, or a coroutine's
+/// Deferred can be part of what [`reclaim_if_unreachable`] frees.
+#[inline]
+pub(crate) fn may_be_reclaimable(cell: &Rc<Cell>) -> bool {
+    cell.st.try_borrow().is_ok_and(|st| {
+        matches!(st.result, Slot::Waiting(_)) || matches!(st.canceller, Canceller::Coroutine(_))
+    })
+}
+
 /// `outer` is referenced `held` times by the caller (and nothing else of the caller's will use it
 /// again). If it waits, through a run of chains each waiting on the next, on a chain that nobody
 /// else can reach, the run is unreachable: its `Waiting` result is dropped, which frees the
 /// innermost chain (reporting a failure it holds) and, with it, the hand-overs back out.
+#[inline(never)]
 pub(crate) fn reclaim_if_unreachable(outer: &Rc<Cell>, held: usize) {
     // Held by the caller and by the hand-over step of the chain it waits on (or, for a
     // coroutine's Deferred, by the coroutine), nothing else.

@@ -95,37 +95,80 @@ pub(crate) fn when_settled(work: Work) {
 
 /// Leaves a level when dropped, also if a continuation unwinds (engine code does not panic, but a
 /// wedged counter would queue every later continuation of this thread forever).
-struct Level;
+struct Level<'a>(&'a Counters);
 
-impl Drop for Level {
+impl Drop for Level<'_> {
     #[inline]
     fn drop(&mut self) {
-        let _ = COUNTERS.try_with(|c| c.depth.set(c.depth.get() - 1));
+        self.0.depth.set(self.0.depth.get() - 1);
     }
 }
 
 /// Starts a continuation: now, if the stack is shallow, else after the ones running now.
 #[inline]
 pub(crate) fn enter(work: Work) {
-    let depth = COUNTERS.try_with(|c| c.depth.get()).unwrap_or(0);
-    if depth >= INLINE_DEPTH {
+    // One thread-local access for the common case. `with` cannot fail: the counters have no
+    // destructor, so they are there for the whole life of the thread, teardown included.
+    let deep = COUNTERS.with(|c| {
+        let depth = c.depth.get();
+        if depth >= INLINE_DEPTH {
+            return Some(work);
+        }
+        c.depth.set(depth + 1);
+        {
+            let _level = Level(c);
+            perform(work);
+        }
+        if depth == 0 && c.queued.get() > 0 {
+            drain();
+        }
+        None
+    });
+    if let Some(work) = deep {
         queue(work);
-        return;
-    }
-    let _ = COUNTERS.try_with(|c| c.depth.set(depth + 1));
-    {
-        let _level = Level;
-        perform(work);
-    }
-    if depth == 0 && COUNTERS.try_with(|c| c.queued.get()).unwrap_or(0) > 0 {
-        drain();
     }
 }
 
-/// Runs a continuation on a chain: [`enter`] of [`Work::Run`].
-#[inline]
+/// Runs a continuation on a chain: [`enter`] of [`Work::Run`], written out for the hot path
+/// (firing a chain, adding a step to a fired one): two small thread-local accesses the compiler
+/// inlines, around the chain loop.
+#[inline(always)]
 pub(crate) fn run(cell: Rc<Cell>) {
-    enter(Work::Run(cell))
+    match enter_level() {
+        Some(depth) => {
+            // No unwinding guard on this hot path: the chain loop calls user code only through
+            // `user_code`, which catches every panic, so it returns normally.
+            super::chain_loop::run_chain(cell);
+            if leave_level(depth) {
+                drain();
+            }
+        }
+        None => queue(Work::Run(cell)),
+    }
+}
+
+/// Enters one more level, giving the depth before it; `None` at [`INLINE_DEPTH`]. `with` cannot
+/// fail: the counters have no destructor (see [`Counters`]).
+#[inline(always)]
+fn enter_level() -> Option<u32> {
+    COUNTERS.with(|c| {
+        let depth = c.depth.get();
+        if depth >= INLINE_DEPTH {
+            return None;
+        }
+        c.depth.set(depth + 1);
+        Some(depth)
+    })
+}
+
+/// Leaves the level entered at `depth`; whether the queue is to be run now (only the outermost
+/// level runs it).
+#[inline(always)]
+fn leave_level(depth: u32) -> bool {
+    COUNTERS.with(|c| {
+        c.depth.set(depth);
+        depth == 0 && c.queued.get() > 0
+    })
 }
 
 #[cold]
@@ -166,9 +209,9 @@ fn drain() {
         let _ = COUNTERS.try_with(|c| {
             c.queued.set(c.queued.get().saturating_sub(1));
             c.depth.set(1);
+            let _level = Level(c);
+            perform(work);
         });
-        let _level = Level;
-        perform(work);
     }
 }
 
