@@ -310,10 +310,23 @@ impl<T: 'static> Resume for Driver<T> {
     }
 
     fn abandoned(&self) {
-        // Nothing but the driver holds the coroutine's Deferred any more. If it waits on a
-        // foreign future that kept no clone of its waker, nothing can ever resume it either: free
-        // it now rather than at thread exit.
-        if self.parked.get() && !self.polling.get() && Arc::strong_count(&self.waker_state) <= 2 {
+        // Nothing but the driver holds the coroutine's Deferred any more. If nothing can resume
+        // the coroutine either, free it now rather than leak it: it waits on a foreign future that
+        // kept no clone of its waker, or only on Deferreds that nothing but its own awaits holds
+        // (no trigger, no handle: nothing can fire or unpause them).
+        if self.polling.get() || self.body.borrow().is_none() {
+            return;
+        }
+        let unwakeable = Arc::strong_count(&self.waker_state) <= 2;
+        let awaited = self.awaited_now();
+        let stranded = !awaited.is_empty()
+            && unwakeable
+            && awaited.iter().all(|c| {
+                // Ours (the future's) and this vector's.
+                Rc::strong_count(c) == 2 && c.st.try_borrow().is_ok_and(|st| !st.running)
+            });
+        drop(awaited);
+        if (self.parked.get() && unwakeable) || stranded {
             self.parked.set(false);
             let body = self.body.borrow_mut().take();
             let me = unpark(self.id);

@@ -60,8 +60,8 @@ impl<T: 'static> Drop for Deferred<T> {
             Repr::Chain(c) => {
                 // The last handle to a chain waiting on one that can never go on, or to a
                 // coroutine's: see `engine/reclaim.rs`.
-                if Rc::strong_count(&c) == 2 && chain::reclaim::may_be_reclaimable(&c) {
-                    chain::reclaim::reclaim_if_unreachable(&c, 1);
+                if Rc::strong_count(&c) > 1 {
+                    chain::reclaim::release(c);
                 }
             }
             // A bare value may own the next bare value (`struct Node { next:
@@ -323,7 +323,9 @@ impl<T: 'static> Deferred<T> {
                         chain::put(&mut tst.result, Slot::Waiting(c.clone()));
                     }
                 }
-                chain::add_step(&c, Step::Hand(target, chain::Hand::ChainTo))
+                chain::add_step(&c, Step::Hand(target, chain::Hand::ChainTo));
+                // Two chains chained to each other's triggers hold each other, and nothing else.
+                chain::reclaim::release(c);
             }
             Repr::Ready(h) => {
                 chain::fire(&other.into_cell(), Slot::Value(Value::Boxed(h)));

@@ -225,16 +225,43 @@ fn cancelling_two_deferreds_waiting_on_each_other_terminates() {
         let a_ctl = a.control();
         *a_slot.borrow_mut() = Some(a);
         *b_slot.borrow_mut() = Some(b);
-        // b's step returns a, a's step returns b: each waits on the other.
-        b_t.callback(0);
-        a_t.callback(0);
-        assert!(a_ctl.is_called());
-        // The cycle is broken with a CircularChainError, which goes round it; then nothing
-        // holds either chain, so both are freed and the failure is reported, once.
-        let reports = unhandled_during(|| a_ctl.cancel());
+        // b's step returns a, a's step returns b: each waits on the other. Nothing else holds
+        // either (a control is weak), so the cycle is garbage the moment it closes: it is broken
+        // with a CircularChainError, which goes round it; then both are freed and the failure is
+        // reported, once.
+        let reports = unhandled_during(|| {
+            b_t.callback(0);
+            a_t.callback(0);
+        });
         assert_eq!(reports.len(), 1, "{reports:?}");
         assert!(reports[0].check::<CircularChainError>());
         assert!(!a_ctl.is_called(), "freed");
+        a_ctl.cancel(); // terminates
+    });
+}
+
+#[test]
+fn cancelling_two_deferreds_waiting_on_each_other_held_by_a_trigger_terminates() {
+    bounded("two_cycle_held", || {
+        let (a_in, a_t) = Deferred::<u8>::new();
+        let (b_in, b_t) = Deferred::<u8>::new();
+        let a_slot: Rc<RefCell<Option<Deferred<u8>>>> = Rc::default();
+        let b_slot: Rc<RefCell<Option<Deferred<u8>>>> = Rc::default();
+        let (bs, as_) = (b_slot.clone(), a_slot.clone());
+        let a = a_in.add_errback(move |_| bs.borrow_mut().take().unwrap());
+        let b = b_in.add_callback(move |_| as_.borrow_mut().take().unwrap());
+        let a_ctl = a.control();
+        *a_slot.borrow_mut() = Some(a);
+        *b_slot.borrow_mut() = Some(b);
+        b_t.callback(0); // b waits on a
+        a_ctl.cancel(); // a fails, its errback returns b: a waits on b, and b on a
+        assert!(a_ctl.is_called());
+        // `a`'s trigger still holds it: not garbage. Cancelling walks into the cycle and breaks it
+        // with CircularChainError, which goes round it.
+        a_ctl.cancel();
+        let reports = unhandled_during(|| drop(a_t));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].check::<CircularChainError>());
     });
 }
 

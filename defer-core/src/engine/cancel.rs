@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::rc::Rc;
 
 use super::cell::{Canceller, Cell, Slot};
-use super::chain_loop::{self, fire};
+use super::chain_loop::fire;
 use super::user_code;
 use super::work_loop::{self, Work};
 use crate::errors::{CancelledError, CircularChainError};
@@ -133,7 +133,7 @@ pub(crate) fn cancel_walk(cell: Rc<Cell>) {
 
 /// `cur` was met a second time: fail it with `CircularChainError`, which then flows round the
 /// cycle through the hand-overs that formed it.
-fn break_cycle(cur: Rc<Cell>) {
+pub(crate) fn break_cycle(cur: Rc<Cell>) {
     let failure = Slot::Failure(Failure::new(CircularChainError));
     let called = cur.st.borrow().called;
     if !called {
@@ -151,5 +151,5 @@ fn break_cycle(cur: Rc<Cell>) {
     // `old` is the `Waiting` on the next chain of the cycle, which still holds the hand-over back
     // to `cur`: when the failure has gone round, it arrives here again and the chain finishes.
     user_code::drop_value(old);
-    chain_loop::run_chain(cur);
+    work_loop::run(cur);
 }

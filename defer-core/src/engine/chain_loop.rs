@@ -180,7 +180,9 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                                 }
                                 // If nothing but this loop holds the chain, and what it now
                                 // waits on can never go on, the pair is garbage.
-                                reclaim::reclaim_if_unreachable(&cur, 1);
+                                if reclaim::may_be_reclaimable(&cur) {
+                                    reclaim::reclaim_if_unreachable(&cur, 1);
+                                }
                                 return;
                             }
                         };
@@ -316,6 +318,8 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
 pub(crate) fn forget_unreachable(cell: &Rc<Cell>) {
     let steps = cell.st.borrow_mut().steps.take_all();
     user_code::drop_value(steps);
+    // A `chain_deferred` target that will now never be fired still holds its source.
+    reclaim::release(cell.clone());
 }
 
 /// If the only step left is a hand-over, the chain it hands to, and whether that one waits on

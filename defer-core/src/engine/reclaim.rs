@@ -1,96 +1,182 @@
 //! Reclaiming chains that only hold each other.
 //!
-//! A chain waiting on another holds it (its `Waiting` result) and is held by it (the hand-over
-//! step): a reference cycle, which `Rc` alone never frees. It is broken when the inner chain
-//! fires. When the inner chain can no longer fire or go on — it is paused, or fired and paused,
-//! and no handle, trigger, future or awaiter reaches it or anything waiting on it — the pair is
-//! garbage that Twisted's collector frees, reporting the failure it holds. So do we, at the two
-//! moments such a cycle can become unreachable: when the last handle to the outer chain goes, and
-//! when a chain nobody holds starts waiting.
+//! Chains reference each other in ways that form cycles: a chain waiting on another holds it (its
+//! `Waiting` result) and is held by it (the hand-over step); a `chain_deferred` target holds its
+//! source until the source fires it, and the source holds the target (its hand-over). `Rc` alone
+//! never frees such a cycle. It is normally broken when the chains fire; but when no handle,
+//! trigger, future, pending continuation or step of another chain reaches any of them any more,
+//! nothing can fire, unpause or cancel them (a `DeferredControl` is weak by design): they are
+//! garbage, which Twisted's collector frees, reporting a failure they hold. So do we.
 //!
-//! (A trigger dropped with nothing listening is the third way to strand such a pair; the trigger
-//! breaks it itself, see `chain_loop::forget_unreachable`.)
+//! The test is local and bounded: from a chain whose last outside reference is going, follow the
+//! references the engine can see (results and hand-over steps) to at most [`LIMIT`] chains, and
+//! compare each one's reference count with the references that come from inside that set. If they
+//! are equal everywhere, nothing outside reaches the set: every chain in it lets go of the others,
+//! and each is freed (a failure it holds is reported by its own drop). A reference the engine
+//! cannot see (a step's closure holding a handle, a canceller, a coroutine) counts as one from
+//! outside, so the test errs towards keeping, never towards freeing something reachable.
+//!
+//! It runs at the moments such a set can become unreachable: when the last handle to a chain goes,
+//! when a trigger that fired a chain (or was dropped) lets go of it, when an await is abandoned,
+//! when a chain nobody holds starts waiting, and when `chain_deferred` links two chains. A
+//! coroutine's own Deferred that only the coroutine holds is handed to the coroutine's driver
+//! (`Resume::abandoned`), which frees a coroutine that nothing can resume any more.
 
 use std::rc::Rc;
 
-use super::cell::{Canceller, Cell, Slot};
+use super::cell::{Canceller, Cell, Hand, Slot, Step};
 use super::user_code;
 
-/// A cheap first test: only a fired chain that waits, a `chain_deferred` target, or a coroutine's
-/// Deferred can be part of what [`reclaim_if_unreachable`] frees.
+/// The most chains one test looks at: the sets this frees are small (a pair, a short run of
+/// chains each waiting on the next); a larger set is left alone rather than walked at length.
+const LIMIT: usize = 64;
+
+/// A cheap first test: only a chain with an edge to another chain (a `Waiting` result or a
+/// hand-over step), or a coroutine's Deferred, can be part of what [`reclaim_if_unreachable`]
+/// frees.
 #[inline]
 pub(crate) fn may_be_reclaimable(cell: &Rc<Cell>) -> bool {
     cell.st.try_borrow().is_ok_and(|st| {
-        matches!(st.result, Slot::Waiting(_)) || matches!(st.canceller, Canceller::Coroutine(_))
+        matches!(st.result, Slot::Waiting(_))
+            || matches!(st.canceller, Canceller::Coroutine(_))
+            || st.steps.has_hand_over()
     })
 }
 
-/// `outer` is referenced `held` times by the caller (and nothing else of the caller's will use it
-/// again). If it waits, through a run of chains each waiting on the next, on a chain that nobody
-/// else can reach, the run is unreachable: its `Waiting` result is dropped, which frees the
-/// innermost chain (reporting a failure it holds) and, with it, the hand-overs back out.
-#[inline(never)]
-pub(crate) fn reclaim_if_unreachable(outer: &Rc<Cell>, held: usize) {
-    // Held by the caller and by the hand-over step of the chain it waits on (or, for a
-    // coroutine's Deferred, by the coroutine), nothing else.
-    if Rc::strong_count(outer) != held + 1 {
-        return;
+/// Drops the caller's reference to `cell` (a trigger that fired it, a future that awaited it),
+/// reclaiming what it leaves unreachable if that was the last reference from outside.
+#[inline]
+pub(crate) fn release(cell: Rc<Cell>) {
+    if Rc::strong_count(&cell) <= 3 && may_be_reclaimable(&cell) {
+        reclaim_if_unreachable(&cell, 1);
     }
+}
+
+/// `start` is referenced `held` times by the caller, who will not use it again. Frees the set of
+/// chains reachable from it if nothing outside that set (and the caller) reaches any of them.
+#[inline(never)]
+pub(crate) fn reclaim_if_unreachable(start: &Rc<Cell>, held: usize) {
+    // A coroutine's own Deferred that only its coroutine (and the caller) holds.
     let driver = {
-        let st = outer.st.borrow();
-        if st.awaiter.is_some() {
+        let Ok(st) = start.st.try_borrow() else {
             return;
-        }
+        };
         match &st.canceller {
-            Canceller::Coroutine(driver) if !st.called => driver.upgrade(),
+            Canceller::Coroutine(driver) if !st.called && st.steps.is_empty() => driver.upgrade(),
             _ => None,
         }
     };
     if let Some(driver) = driver {
-        // A coroutine's Deferred that only its coroutine holds: see `Resume::abandoned`.
-        driver.abandoned();
+        if Rc::strong_count(start) == held + 1 {
+            driver.abandoned();
+        }
         return;
     }
-    if !matches!(outer.st.borrow().result, Slot::Waiting(_)) {
+    // Other chains can reference this one only through the edges it has itself: the chain it
+    // waits on (or its `chain_deferred` source) holds a hand-over back to it, and the chain it
+    // hands over to holds it in its `Waiting` result. More references than that, and something
+    // outside holds it: no walk (and no allocation) on the hot paths, where a handle is held.
+    let edges = {
+        let st = start.st.borrow();
+        usize::from(matches!(st.result, Slot::Waiting(_))) + usize::from(st.steps.has_hand_over())
+    };
+    if Rc::strong_count(start) != held + edges {
         return;
     }
-    let mut cur = outer.clone();
-    loop {
-        let next = {
-            let st = cur.st.borrow();
-            let Slot::Waiting(inner) = &st.result else {
-                break;
+    let Some(set) = unreachable_set(start, held) else {
+        return;
+    };
+    if let Some(closing) = wait_cycle_in(&set) {
+        // Fired chains each waiting on the next, round to the first: a wait cycle, which could
+        // never finish. Like a step returning its own Deferred, it fails with
+        // `CircularChainError`, which flows round the cycle: every step on the way runs, and the
+        // failure is reported once when the chains go.
+        drop(set);
+        super::cancel::break_cycle(closing);
+        return;
+    }
+    // Let go of every edge inside the set, with no borrow held while the edges are dropped.
+    for cell in &set {
+        let (result, steps) = {
+            let mut st = cell.st.borrow_mut();
+            let result = if matches!(st.result, Slot::Waiting(_)) {
+                std::mem::replace(&mut st.result, Slot::Empty)
+            } else {
+                Slot::Empty
             };
-            // Held by `cur`'s `Waiting`, and (if it waits in turn) by its inner chain's
-            // hand-over step; nothing else: no handle, trigger or future.
-            let ist = inner.st.borrow();
-            let inner_waits = matches!(ist.result, Slot::Waiting(_));
-            if ist.awaiter.is_some() || Rc::strong_count(inner) != 1 + usize::from(inner_waits) {
-                return;
-            }
-            if !inner_waits {
-                // The innermost: unreachable. A pending, unpaused, fired chain would have run
-                // already; a chain with no trigger and not fired can never fire.
-                if ist.called && ist.pauses == 0 && !ist.running {
-                    return;
-                }
-                break;
-            }
-            drop(ist);
-            inner.clone()
+            (result, st.steps.take_all())
         };
-        cur = next;
+        user_code::drop_value(result);
+        user_code::drop_value(steps);
     }
-    drop(cur);
-    let old = std::mem::replace(&mut outer.st.borrow_mut().result, Slot::Empty);
-    user_code::drop_value(old);
 }
 
-/// Drops the caller's reference to `cell` (a trigger that fired it, a future that awaited it),
-/// reclaiming the wait cycle it leaves unreachable if that was the last reference from outside.
-#[inline]
-pub(crate) fn release(cell: Rc<Cell>) {
-    if Rc::strong_count(&cell) == 2 {
-        reclaim_if_unreachable(&cell, 1);
+/// A fired chain of `set` that waits, through fired chains each waiting on the next, on itself.
+fn wait_cycle_in(set: &[Rc<Cell>]) -> Option<Rc<Cell>> {
+    let waits_on = |c: &Rc<Cell>| -> Option<Rc<Cell>> {
+        let st = c.st.try_borrow().ok()?;
+        match &st.result {
+            Slot::Waiting(next) if st.called => Some(next.clone()),
+            _ => None,
+        }
+    };
+    for cell in set {
+        let mut cur = waits_on(cell);
+        for _ in 0..set.len() {
+            match cur {
+                Some(c) if Rc::ptr_eq(&c, cell) => return Some(c),
+                Some(c) => cur = waits_on(&c),
+                None => break,
+            }
+        }
     }
+    None
+}
+
+/// The set of chains reachable from `start`, if nothing outside it reaches any of them.
+fn unreachable_set(start: &Rc<Cell>, held: usize) -> Option<Vec<Rc<Cell>>> {
+    let mut set: Vec<Rc<Cell>> = vec![start.clone()];
+    // References from inside the set, per chain of `set` (same index).
+    let mut inner_refs: Vec<usize> = vec![0];
+    let mut next = 0;
+    while next < set.len() {
+        let cell = set[next].clone();
+        next += 1;
+        let st = cell.st.try_borrow().ok()?;
+        if st.running || st.awaiter.is_some() || !matches!(st.canceller, Canceller::None) {
+            // Something the engine cannot see through may hold or resume it.
+            return None;
+        }
+        let mut edges: Vec<Rc<Cell>> = Vec::new();
+        if let Slot::Waiting(other) = &st.result {
+            edges.push(other.clone());
+        }
+        st.steps.for_each(|step| {
+            if let Step::Hand(other, Hand::Continue | Hand::ChainTo) = step {
+                edges.push(other.clone());
+            }
+        });
+        drop(st);
+        for other in edges {
+            match set.iter().position(|c| Rc::ptr_eq(c, &other)) {
+                Some(i) => inner_refs[i] += 1,
+                None => {
+                    if set.len() == LIMIT {
+                        return None;
+                    }
+                    set.push(other);
+                    inner_refs.push(1);
+                }
+            }
+        }
+    }
+    // Each chain's count: its references from inside the set, the one in `set` itself, and (for
+    // `start`) the caller's.
+    for (i, cell) in set.iter().enumerate() {
+        let expected = inner_refs[i] + 1 + if i == 0 { held } else { 0 };
+        if Rc::strong_count(cell) != expected {
+            return None;
+        }
+    }
+    Some(set)
 }
