@@ -74,8 +74,8 @@ use defer_core::errors::{
 };
 use defer_core::list::FirstResult;
 use defer_core::{
-    Deferred, DeferredControl, DeferredList, Failure, Trigger, ensure_deferred, fail,
-    gather_results, race, succeed, unhandled,
+    Deferred, DeferredControl, DeferredList, DeferredLock, DeferredQueue, DeferredSemaphore,
+    Failure, Trigger, ensure_deferred, fail, gather_results, race, succeed, unhandled,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -166,6 +166,10 @@ enum Effect {
     DropHandle(Slot),
     DropTrigger(Slot),
     Add(Slot, Box<StepSpec>),
+    /// `release()` of the lock (0) or the two-token semaphore (1).
+    Release(usize),
+    /// `put(v)` on the queue.
+    Put(i64),
 }
 
 /// A step, with its id (numbered after generation) and body(ies).
@@ -257,6 +261,13 @@ enum Op {
     /// The list's Deferred goes to the first slot; the inputs are taken from the others.
     List(Slot, Vec<Slot>, ListKind, u32),
     Coro(Slot, CoroSpec),
+    /// `acquire()` of the lock (0) or the semaphore (1), mapped to `Ok(id)` by a step.
+    Acquire(Slot, usize, u32),
+    Release(usize),
+    /// `put(v)` on the `DeferredQueue::with_limits(Some(2), Some(2))`.
+    Put(i64),
+    /// `get()` on the queue.
+    Get(Slot),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -305,7 +316,7 @@ fn number(mut p: Program) -> Program {
     for op in &mut p.ops {
         match op {
             Op::Add(_, s) => step(s, &mut next),
-            Op::List(_, _, _, id) | Op::Coro(_, CoroSpec { id, .. }) => {
+            Op::List(_, _, _, id) | Op::Coro(_, CoroSpec { id, .. }) | Op::Acquire(_, _, id) => {
                 *id = next;
                 next += 1;
             }
@@ -348,6 +359,8 @@ fn effect(nested: bool) -> BoxedStrategy<Effect> {
         1 => slot().prop_map(Effect::Unpause),
         1 => slot().prop_map(Effect::DropHandle),
         1 => slot().prop_map(Effect::DropTrigger),
+        1 => (0usize..2).prop_map(Effect::Release),
+        1 => (0i64..100).prop_map(Effect::Put),
     ];
     if nested {
         prop_oneof![
@@ -434,6 +447,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (slot(), proptest::collection::vec(slot(), 0..=3), list_kind())
             .prop_map(|(s, ins, k)| Op::List(s, ins, k, 0)),
         2 => (slot(), coro_spec()).prop_map(|(s, c)| Op::Coro(s, c)),
+        2 => (slot(), 0usize..2).prop_map(|(s, w)| Op::Acquire(s, w, 0)),
+        1 => (0usize..2).prop_map(Op::Release),
+        1 => (0i64..100).prop_map(Op::Put),
+        1 => slot().prop_map(Op::Get),
     ]
 }
 
@@ -583,6 +600,9 @@ struct Ctx {
     pool: RefCell<Vec<RSlot>>,
     log: RefCell<Vec<String>>,
     logging: bool,
+    lock: RefCell<Option<DeferredLock>>,
+    sem: RefCell<Option<DeferredSemaphore>>,
+    queue: RefCell<Option<DeferredQueue<i64>>>,
 }
 
 enum ROut {
@@ -717,6 +737,33 @@ impl Ctx {
             Effect::DropHandle(s) => self.drop_handle(*s),
             Effect::DropTrigger(s) => self.drop_trigger(*s),
             Effect::Add(s, spec) => self.add(*s, spec),
+            Effect::Release(w) => self.release(*w),
+            Effect::Put(v) => self.put_item(*v),
+        }
+    }
+
+    fn release(&self, which: usize) {
+        let r = if which == 0 {
+            let lock = self.lock.borrow().clone();
+            lock.map(|l| l.release().is_ok())
+        } else {
+            let sem = self.sem.borrow().clone();
+            sem.map(|s| s.release().is_ok())
+        };
+        match r {
+            Some(ok) => self.log(|| format!("release {which} -> {ok}")),
+            None => self.log(|| format!("release {which}: none")),
+        }
+    }
+
+    fn put_item(&self, v: i64) {
+        let q = self.queue.borrow().clone();
+        match q {
+            Some(q) => {
+                let ok = q.put(v).is_ok();
+                self.log(|| format!("put {v} -> {ok}"));
+            }
+            None => self.log(|| format!("put {v}: none")),
         }
     }
 }
@@ -929,6 +976,30 @@ fn exec_real(ctx: &Rc<Ctx>, op: &Op) {
             ctx.clear(*s);
             ctx.put(*s, out, None);
         }
+        Op::Acquire(s, which, id) => {
+            let id = i64::from(*id);
+            let d = if *which == 0 {
+                let lock = ctx.lock.borrow().clone().expect("the lock lives until the end");
+                lock.acquire().add_callback(move |_| Ok(id))
+            } else {
+                let sem = ctx.sem.borrow().clone().expect("the semaphore lives until the end");
+                sem.acquire().add_callback(move |_| Ok(id))
+            };
+            ctx.clear(*s);
+            ctx.put(*s, d, None);
+        }
+        Op::Release(which) => ctx.release(*which),
+        Op::Put(v) => ctx.put_item(*v),
+        Op::Get(s) => {
+            let q = ctx.queue.borrow().clone().expect("the queue lives until the end");
+            match q.get() {
+                Ok(d) => {
+                    ctx.clear(*s);
+                    ctx.put(*s, d, None);
+                }
+                Err(_) => ctx.log(|| format!("get {s}: underflow")),
+            }
+        }
         Op::Coro(s, spec) => {
             let w = Rc::downgrade(ctx);
             let spec2 = spec.clone();
@@ -1011,6 +1082,9 @@ fn run_real(p: &Program, logging: bool) -> (Vec<String>, Vec<String>) {
                 pool: RefCell::new((0..SLOTS).map(|_| RSlot::default()).collect()),
                 log: RefCell::new(Vec::new()),
                 logging,
+                lock: RefCell::new(Some(DeferredLock::new())),
+                sem: RefCell::new(Some(DeferredSemaphore::new(2).expect("two tokens"))),
+                queue: RefCell::new(Some(DeferredQueue::with_limits(Some(2), Some(2)))),
             });
             let guarded = |ctx: &Rc<Ctx>, f: &dyn Fn()| {
                 if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
@@ -1033,6 +1107,13 @@ fn run_real(p: &Program, logging: bool) -> (Vec<String>, Vec<String>) {
                     .map(std::mem::take)
                     .collect();
                 drop(controls);
+                // The primitives go last, with the triggers of their waiters, front to back.
+                let lock = ctx.lock.take();
+                drop(lock);
+                let sem = ctx.sem.take();
+                drop(sem);
+                let queue = ctx.queue.take();
+                drop(queue);
             });
             let log = ctx.log.take();
             if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(ctx))) {
@@ -1073,6 +1154,8 @@ enum MStep {
     ListIn(usize, usize),
     /// A race's step on its input `index`.
     RaceIn(usize, usize),
+    /// The harness's `add_callback(|_| Ok(v))` on an `acquire()`.
+    Map(i64),
     /// Twisted's `_CONTINUE`: hand the result to the Deferred waiting on this one.
     Continue(Id),
     /// `chain_deferred`: fire that Deferred with the result.
@@ -1086,6 +1169,10 @@ enum MCanceller {
     List(usize),
     Race(usize),
     Coro(usize),
+    /// A waiting `acquire()` of the lock (0) or semaphore (1), with its waiter id.
+    Waiter(usize, u64),
+    /// A waiting `get()`, with its getter id.
+    Getter(u64),
 }
 
 #[derive(Debug)]
@@ -1142,6 +1229,55 @@ struct MCoro {
     awaiting: Option<Id>,
 }
 
+/// `DeferredLock` / `DeferredSemaphore`: Twisted's, with the hand-over loop.
+struct MTokens {
+    tokens: usize,
+    limit: usize,
+    /// (waiter id, its Deferred, the value its mapping step gives).
+    waiting: VecDeque<(u64, Id, i64)>,
+    granted: VecDeque<(Id, i64)>,
+    handing_over: bool,
+    next_id: u64,
+    gone: bool,
+}
+
+impl MTokens {
+    fn new(limit: usize) -> MTokens {
+        MTokens {
+            tokens: limit,
+            limit,
+            waiting: VecDeque::new(),
+            granted: VecDeque::new(),
+            handing_over: false,
+            next_id: 0,
+            gone: false,
+        }
+    }
+
+    fn give_back(&mut self) -> bool {
+        if let Some((_, d, v)) = self.waiting.pop_front() {
+            self.granted.push_back((d, v));
+            true
+        } else if self.tokens < self.limit {
+            self.tokens += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// `DeferredQueue::with_limits(Some(2), Some(2))`.
+#[derive(Default)]
+struct MQueue {
+    pending: VecDeque<i64>,
+    waiting: VecDeque<(u64, Id)>,
+    granted: VecDeque<(Id, i64)>,
+    handing_over: bool,
+    next_id: u64,
+    gone: bool,
+}
+
 enum MOut {
     Res(MRes),
     Wait(Id),
@@ -1159,12 +1295,15 @@ struct Model {
     cancel_cycle: bool,
     /// The inputs of a list or race being attached, still held by the library call.
     pinned: Vec<Id>,
+    tokens: Vec<MTokens>,
+    queue: MQueue,
 }
 
 impl Model {
     fn new() -> Model {
         Model {
             pool: vec![MPool::default(); SLOTS],
+            tokens: vec![MTokens::new(1), MTokens::new(2)],
             ..Model::default()
         }
     }
@@ -1365,6 +1504,7 @@ impl Model {
                 self.race_record(r, index, input);
                 MOut::Res(Ok(MOk::Int(0)))
             }
+            MStep::Map(v) => MOut::Res(input.map(|_| MOk::Int(v))),
             MStep::Continue(_) | MStep::ChainTo(_) => unreachable!("handled by run"),
         }
     }
@@ -1545,6 +1685,8 @@ impl Model {
             Effect::DropHandle(s) => self.op_drop_handle(*s),
             Effect::DropTrigger(s) => self.op_drop_trigger(*s),
             Effect::Add(s, spec) => self.op_add(*s, spec),
+            Effect::Release(w) => self.op_release(*w),
+            Effect::Put(v) => self.op_put(*v),
         }
         self.collect();
     }
@@ -1583,6 +1725,20 @@ impl Model {
             .flatten()
             .chain((0..self.ds.len()).filter(|&d| self.ds[d].running))
             .chain(self.pinned.iter().copied())
+            // The waiters' triggers, held by the primitives.
+            .chain(self.tokens.iter().flat_map(|t| {
+                t.waiting
+                    .iter()
+                    .map(|w| w.1)
+                    .chain(t.granted.iter().map(|g| g.0))
+            }))
+            .chain(
+                self.queue
+                    .waiting
+                    .iter()
+                    .map(|w| w.1)
+                    .chain(self.queue.granted.iter().map(|g| g.0)),
+            )
             .collect();
         if states {
             roots.extend(self.lists.iter().filter(|l| l.live).map(|l| l.out));
@@ -1767,6 +1923,17 @@ impl Model {
                     }
                     MFail::Cancelled
                 }
+                MCanceller::Waiter(which, wid) => {
+                    self.ds[cur].cancelled = true;
+                    // Leaves the queue of waiters (its trigger is dropped: cancelled, no effect).
+                    self.tokens[which].waiting.retain(|w| w.0 != wid);
+                    MFail::Cancelled
+                }
+                MCanceller::Getter(gid) => {
+                    self.ds[cur].cancelled = true;
+                    self.queue.waiting.retain(|w| w.0 != gid);
+                    MFail::Cancelled
+                }
                 MCanceller::Coro(k) => {
                     // Cancelling a coroutine cancels what it waits on, every time.
                     self.ds[cur].canceller = MCanceller::Coro(k);
@@ -1940,6 +2107,126 @@ impl Model {
         }
     }
 
+    // --- lock, semaphore, queue ------------------------------------------------------------------
+
+    fn acquire(&mut self, which: usize, value: i64) -> Id {
+        let t = &mut self.tokens[which];
+        if t.tokens > 0 {
+            t.tokens -= 1;
+            return self.fired_d(Ok(MOk::Int(value)));
+        }
+        let wid = t.next_id;
+        t.next_id += 1;
+        let d = self.new_d(MCanceller::Waiter(which, wid));
+        self.tokens[which].waiting.push_back((wid, d, -1));
+        self.add_step(d, MStep::Map(value));
+        d
+    }
+
+    fn op_release(&mut self, which: usize) {
+        if self.tokens[which].gone {
+            self.log.push(format!("release {which}: none"));
+            return;
+        }
+        let ok = self.release(which);
+        self.log.push(format!("release {which} -> {ok}"));
+    }
+
+    /// `release()`: the lock passes to the oldest waiter; a release made while a hand-over of
+    /// the same primitive runs only records the waiter, and the outer one fires them in order.
+    fn release(&mut self, which: usize) -> bool {
+        let t = &mut self.tokens[which];
+        if !t.give_back() {
+            return false;
+        }
+        if t.handing_over {
+            return true;
+        }
+        t.handing_over = true;
+        while let Some((d, v)) = self.tokens[which].granted.pop_front() {
+            if self.ds[d].cancelled {
+                self.tokens[which].give_back();
+            } else {
+                self.fire(d, Ok(MOk::Int(v)));
+            }
+        }
+        self.tokens[which].handing_over = false;
+        true
+    }
+
+    fn op_put(&mut self, v: i64) {
+        if self.queue.gone {
+            self.log.push(format!("put {v}: none"));
+            return;
+        }
+        let q = &mut self.queue;
+        let ok = if let Some((_, d)) = q.waiting.pop_front() {
+            q.granted.push_back((d, v));
+            if !q.handing_over {
+                q.handing_over = true;
+                while let Some((d, v)) = self.queue.granted.pop_front() {
+                    if self.ds[d].cancelled {
+                        let q = &mut self.queue;
+                        match q.waiting.pop_front() {
+                            Some((_, g)) => q.granted.push_back((g, v)),
+                            None => q.pending.push_front(v),
+                        }
+                    } else {
+                        self.fire(d, Ok(MOk::Int(v)));
+                    }
+                }
+                self.queue.handing_over = false;
+            }
+            true
+        } else if q.pending.len() < 2 {
+            q.pending.push_back(v);
+            true
+        } else {
+            false
+        };
+        self.log.push(format!("put {v} -> {ok}"));
+    }
+
+    fn get(&mut self) -> Option<Id> {
+        let q = &mut self.queue;
+        if let Some(v) = q.pending.pop_front() {
+            return Some(self.fired_d(Ok(MOk::Int(v))));
+        }
+        if q.waiting.len() >= 2 {
+            return None;
+        }
+        let gid = q.next_id;
+        q.next_id += 1;
+        let d = self.new_d(MCanceller::Getter(gid));
+        self.queue.waiting.push_back((gid, d));
+        Some(d)
+    }
+
+    /// Drops a trigger held by the library (a waiter's): the dropped-trigger rule.
+    fn drop_held_trigger(&mut self, d: Id) {
+        let md = &self.ds[d];
+        if !md.called && !md.cancelled && self.listens(d, &mut HashSet::new()) {
+            self.fire(d, Err(MFail::TriggerDropped));
+        }
+    }
+
+    /// The end of the program drops the lock, the semaphore and the queue, in that order: their
+    /// waiters' triggers go, front to back.
+    fn drop_primitives(&mut self) {
+        // One at a time: the triggers not dropped yet still hold their Deferreds.
+        for which in 0..2 {
+            self.tokens[which].gone = true;
+            while let Some((_, d, _)) = self.tokens[which].waiting.pop_front() {
+                self.drop_held_trigger(d);
+            }
+        }
+        self.queue.gone = true;
+        while let Some((_, d)) = self.queue.waiting.pop_front() {
+            self.drop_held_trigger(d);
+        }
+        self.collect();
+    }
+
     // --- coroutines ------------------------------------------------------------------------------
 
     fn coro(&mut self, spec: &CoroSpec) -> Id {
@@ -2076,6 +2363,20 @@ impl Model {
                 self.op_clear(*s);
                 self.pool[*s].h = Some(out);
             }
+            Op::Acquire(s, which, id) => {
+                let d = self.acquire(*which, i64::from(*id));
+                self.op_clear(*s);
+                self.pool[*s].h = Some(d);
+            }
+            Op::Release(which) => self.op_release(*which),
+            Op::Put(v) => self.op_put(*v),
+            Op::Get(s) => match self.get() {
+                Some(d) => {
+                    self.op_clear(*s);
+                    self.pool[*s].h = Some(d);
+                }
+                None => self.log.push(format!("get {s}: underflow")),
+            },
             Op::Coro(s, spec) => {
                 let k = self.coro(spec);
                 self.op_clear(*s);
@@ -2132,6 +2433,7 @@ fn run_model(p: &Program) -> ModelOutcome {
     for slot in &mut m.pool {
         *slot = MPool::default();
     }
+    m.drop_primitives();
     ModelOutcome {
         reports: m.reports(),
         log: std::mem::take(&mut m.log),
