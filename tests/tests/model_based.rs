@@ -18,6 +18,9 @@
 //!   `gather_results`, `race` over 0..=3 slots;
 //! - coroutines: `ensure_deferred(async move { d.await ... })` awaiting one or two slots, with or
 //!   without `?` on each result, ending with a value, a failure, the last result, or a panic;
+//! - a `DeferredLock` and a two-token `DeferredSemaphore` (`acquire` into a slot, `release`, also
+//!   from inside steps), a `DeferredQueue::with_limits(Some(2), Some(2))` (`put`, also from inside
+//!   steps, and `get` into a slot), dropped at the end with their waiters;
 //! - a clean-up phase that drops every handle (or first adds a final `add_both` that records the
 //!   chain's result, as trial's `successResultOf`/`failureResultOf` would) and every trigger, in a
 //!   random order.
@@ -54,6 +57,10 @@
 //!
 //! (`DEFER_MODEL_SEED=<u64>` picks another seed.) A failing program is shrunk, then printed with
 //! both logs side by side.
+//!
+//! The `const` flags below ([`CANCEL_WAIT_CYCLES`], [`GEN_PAUSE`], [`REACHABLE_LISTENERS_ONLY`],
+//! [`RC_ALIVENESS`], [`READY_FAST_PATH`], [`CHECK_LEAKS`]) are all strict by default. Each can be
+//! flipped to look past one class of discrepancy the library has today, to find the others.
 
 #[path = "support/counting_alloc.rs"]
 #[allow(dead_code)]
@@ -2129,6 +2136,8 @@ impl Model {
             return;
         }
         let ok = self.release(which);
+        // The fired waiters' triggers are gone before `release` returns.
+        self.collect();
         self.log.push(format!("release {which} -> {ok}"));
     }
 
@@ -2184,6 +2193,7 @@ impl Model {
         } else {
             false
         };
+        self.collect();
         self.log.push(format!("put {v} -> {ok}"));
     }
 
@@ -2208,6 +2218,7 @@ impl Model {
         if !md.called && !md.cancelled && self.listens(d, &mut HashSet::new()) {
             self.fire(d, Err(MFail::TriggerDropped));
         }
+        self.collect();
     }
 
     /// The end of the program drops the lock, the semaphore and the queue, in that order: their
