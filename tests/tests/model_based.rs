@@ -92,7 +92,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 // ---------------------------------------------------------------------------------------------
 
 /// Programs run by default (CI); `DEFER_MODEL_PROGRAMS` overrides.
-const DEFAULT_PROGRAMS: u32 = 2000;
+const DEFAULT_PROGRAMS: u32 = 8000;
 /// How many handle slots a program works with.
 const SLOTS: usize = 5;
 /// Longest program (operations before the clean-up).
@@ -102,7 +102,7 @@ const HANG_TIMEOUT: Duration = Duration::from_secs(10);
 /// Generate `cancel`s that reach a cycle of Deferreds waiting on each other (the model says:
 /// cancelling stops when the forwarding walk comes back to a Deferred it has visited). Set to
 /// `false` to skip such programs if the library hangs on them and you want to test the rest.
-const CANCEL_WAIT_CYCLES: bool = false;
+const CANCEL_WAIT_CYCLES: bool = true;
 /// Generate `pause` (top-level and inside steps). Pausing a Deferred that another waits on, and
 /// never unpausing it, makes the library leak the pair and lose its failure (a discrepancy this
 /// test finds at once); set to `false` to look past it.
@@ -112,18 +112,18 @@ const GEN_PAUSE: bool = true;
 /// Deferred it hands its result to *that itself listens*. `false` switches to the weaker rule
 /// the library implements today (any Deferred waiting on it, or linked by `chain_deferred`,
 /// counts, reachable or not), to look past that discrepancy.
-const REACHABLE_LISTENERS_ONLY: bool = false;
+const REACHABLE_LISTENERS_ONLY: bool = true;
 /// How the model decides that a Deferred is gone (for what a `DeferredControl` reaches, and for
 /// the final reports): `false` is reachability from the program's handles and triggers, as
 /// Python's garbage collector decides; `true` is reference counting, cycles kept alive, as the
 /// library does today — to look past the cycle leaks (with `CHECK_LEAKS` off).
-const RC_ALIVENESS: bool = true;
+const RC_ALIVENESS: bool = false;
 /// Leave `succeed(v)`'s chainless fast path to the library. `false` builds the chain of every
 /// handle the harness stores (with `control()`), which hides the fast path's discrepancy (a step
 /// added to it that returns a Deferred makes the handle *be* that Deferred) to look past it.
-const READY_FAST_PATH: bool = false;
+const READY_FAST_PATH: bool = true;
 /// Check the allocation count. Set to `false` to look at other discrepancies first.
-const CHECK_LEAKS: bool = false;
+const CHECK_LEAKS: bool = true;
 
 // ---------------------------------------------------------------------------------------------
 // Programs
@@ -986,10 +986,18 @@ fn exec_real(ctx: &Rc<Ctx>, op: &Op) {
         Op::Acquire(s, which, id) => {
             let id = i64::from(*id);
             let d = if *which == 0 {
-                let lock = ctx.lock.borrow().clone().expect("the lock lives until the end");
+                let lock = ctx
+                    .lock
+                    .borrow()
+                    .clone()
+                    .expect("the lock lives until the end");
                 lock.acquire().add_callback(move |_| Ok(id))
             } else {
-                let sem = ctx.sem.borrow().clone().expect("the semaphore lives until the end");
+                let sem = ctx
+                    .sem
+                    .borrow()
+                    .clone()
+                    .expect("the semaphore lives until the end");
                 sem.acquire().add_callback(move |_| Ok(id))
             };
             ctx.clear(*s);
@@ -998,7 +1006,11 @@ fn exec_real(ctx: &Rc<Ctx>, op: &Op) {
         Op::Release(which) => ctx.release(*which),
         Op::Put(v) => ctx.put_item(*v),
         Op::Get(s) => {
-            let q = ctx.queue.borrow().clone().expect("the queue lives until the end");
+            let q = ctx
+                .queue
+                .borrow()
+                .clone()
+                .expect("the queue lives until the end");
             match q.get() {
                 Ok(d) => {
                     ctx.clear(*s);
@@ -1477,7 +1489,8 @@ impl Model {
                     // A callback on a failure, an errback on a success: passed by.
                     _ => return MOut::Res(input),
                 };
-                self.log.push(format!("step {id} {tag} {}", fmt_res(&input)));
+                self.log
+                    .push(format!("step {id} {tag} {}", fmt_res(&input)));
                 let body = body.clone();
                 self.eval(cur, id, input, &body)
             }
@@ -1571,7 +1584,10 @@ impl Model {
 
     /// Runs `f` on the slot's handle, which is out of the pool meanwhile (as on the real side).
     fn with_handle<R>(&mut self, s: Slot, f: impl FnOnce(&mut Model, Id) -> R) -> R {
-        let d = self.pool[s].h.take().expect("with_handle on a slot with a handle");
+        let d = self.pool[s]
+            .h
+            .take()
+            .expect("with_handle on a slot with a handle");
         let r = f(self, d);
         self.pool[s].h = Some(d);
         r
@@ -1580,24 +1596,16 @@ impl Model {
     fn op_cancel(&mut self, s: Slot) {
         match self.target(s) {
             Some(Ok(_)) => self.with_handle(s, |m, d| m.cancel(d)),
-            Some(Err(c)) => {
-                if self.alive(c) {
-                    self.cancel(c)
-                }
-            }
-            None => {}
+            Some(Err(c)) if self.alive(c) => self.cancel(c),
+            _ => {}
         }
     }
 
     fn op_pause(&mut self, s: Slot) {
         match self.target(s) {
             Some(Ok(d)) => self.ds[d].pauses += 1,
-            Some(Err(c)) => {
-                if self.alive(c) {
-                    self.ds[c].pauses += 1
-                }
-            }
-            None => {}
+            Some(Err(c)) if self.alive(c) => self.ds[c].pauses += 1,
+            _ => {}
         }
     }
 
@@ -2534,7 +2542,9 @@ fn check(p: &Program) -> Result<(), TestCaseError> {
                         "the library hangs (no result after {HANG_TIMEOUT:?}); the smallest \
                          hanging program seen:\n{:?}\nmodel log:\n{}",
                         smallest.as_ref().expect("set above"),
-                        run_model(smallest.as_ref().expect("set above")).log.join("\n")
+                        run_model(smallest.as_ref().expect("set above"))
+                            .log
+                            .join("\n")
                     );
                 }
             }
