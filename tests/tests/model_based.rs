@@ -2749,3 +2749,112 @@ fn model_knows_twisted_basics() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The discrepancies the random programs found, as fixed programs (minimal, or nearly): each must
+// agree with the model once the engine is fixed.
+// ---------------------------------------------------------------------------------------------
+
+fn assert_agrees(ops: Vec<Op>) {
+    quiet_deliberate_panics();
+    let cleanup = (0..SLOTS)
+        .flat_map(|s| [Clean::DropHandle(s), Clean::DropTrigger(s)])
+        .collect();
+    let p = number(Program { ops, cleanup });
+    if let Err(e) = check(&p) {
+        panic!("{p:?}\n{e}");
+    }
+}
+
+fn coro(awaits: Vec<Slot>) -> Op {
+    Op::Coro(
+        0,
+        CoroSpec {
+            id: 0,
+            awaits,
+            catch: false,
+            end: CoroEnd::Ret(0),
+        },
+    )
+}
+
+/// A coroutine awaits a Deferred that is paused for good: the driver and the chain hold each
+/// other, and nothing frees them (Python's GC would).
+#[test]
+fn discrepancy_coroutine_awaiting_a_paused_deferred_leaks() {
+    assert_agrees(vec![Op::Succeed(2, 7), Op::Pause(2), coro(vec![2])]);
+}
+
+/// A failure fired into a paused Deferred that another waits on: the pair is leaked and the
+/// failure never reported.
+#[test]
+fn discrepancy_failure_in_a_paused_deferred_is_lost() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::Pause(0),
+        Op::New(1),
+        Op::Add(1, StepSpec::Callback(0, Body::Handle(0))),
+        Op::Fire(1, Ok(1)),
+        Op::Fire(0, Err(5)),
+    ]);
+}
+
+/// Dropping the trigger of a Deferred only an unreachable Deferred waits on: the library fires
+/// `TriggerDropped` into it anyway, and reports it as unhandled.
+#[test]
+fn discrepancy_trigger_dropped_with_no_reachable_listener() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::New(1),
+        Op::Add(1, StepSpec::Callback(0, Body::Handle(0))),
+        Op::Fire(1, Ok(1)),
+        Op::DropHandle(1),
+        Op::DropTrigger(0),
+    ]);
+}
+
+/// Two Deferreds `chain_deferred` into each other: neither can ever fire, and both are leaked.
+#[test]
+fn discrepancy_chain_deferred_cycle_leaks() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::New(1),
+        Op::ChainDeferred(0, 1),
+        Op::ChainDeferred(1, 0),
+    ]);
+}
+
+/// A step added to `succeed(v)` returns a pending Deferred: the handle *becomes* that Deferred,
+/// so pausing the outer one pauses the inner one, and the inner one's own step does not run
+/// when it fires.
+#[test]
+fn discrepancy_succeed_then_step_returning_pending_becomes_it() {
+    assert_agrees(vec![
+        Op::Succeed(0, 1),
+        Op::New(1),
+        Op::Add(1, StepSpec::Callback(0, Body::Ret(5))),
+        Op::Add(0, StepSpec::Callback(0, Body::Handle(1))),
+        Op::Pause(0),
+        Op::Fire(1, Ok(2)),
+        Op::Inspect(0),
+        Op::Unpause(0),
+    ]);
+}
+
+/// Cancelling a Deferred in a cycle of Deferreds waiting on each other never returns. (The
+/// cycle is kept reachable by `d2`'s trigger, `d2` being `chain_deferred` into `d0`; when the
+/// cycle is garbage, the library also hangs, cancelling through a control.)
+#[test]
+fn discrepancy_cancel_of_a_wait_cycle_hangs() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::New(1),
+        Op::New(2),
+        Op::ChainDeferred(2, 0),
+        Op::Add(0, StepSpec::Both(0, Body::Handle(1))),
+        Op::Add(1, StepSpec::Callback(0, Body::Handle(0))),
+        Op::Cancel(0),
+        Op::Fire(1, Ok(1)),
+        Op::Cancel(0),
+    ]);
+}
