@@ -61,6 +61,8 @@
 //! The `const` flags below ([`CANCEL_WAIT_CYCLES`], [`GEN_PAUSE`], [`REACHABLE_LISTENERS_ONLY`],
 //! [`RC_ALIVENESS`], [`READY_FAST_PATH`], [`CHECK_LEAKS`]) are all strict by default. Each can be
 //! flipped to look past one class of discrepancy the library has today, to find the others.
+//! The `discrepancy_*` tests at the end are the minimal programs of the classes found so far;
+//! each fails until the engine agrees with the model.
 
 #[path = "support/counting_alloc.rs"]
 #[allow(dead_code)]
