@@ -2750,6 +2750,96 @@ fn model_knows_twisted_basics() {
             "fire 0 -> true",
         ]
     );
+    // C25: a step returning an already fired Deferred takes its result at once.
+    let log = model_log(vec![
+        Op::Succeed(0, 9),
+        Op::New(1),
+        Op::Add(1, StepSpec::Callback(0, Body::Handle(0))),
+        Op::Add(1, StepSpec::Both(0, Body::Pass)),
+        Op::Fire(1, Ok(0)),
+        Op::Inspect(0),
+    ]);
+    assert_eq!(
+        log,
+        [
+            "step 1 cb Ok(0)",
+            "step 2 both Ok(9)",
+            "fire 1 -> true",
+            "inspect 0 ctl called=false",
+        ]
+    );
+    // C79-like: a coroutine resumes inside the fire of what it awaits, then its own chain runs.
+    let log = model_log(vec![
+        Op::New(0),
+        Op::Coro(
+            1,
+            CoroSpec {
+                id: 0,
+                awaits: vec![0],
+                catch: false,
+                end: CoroEnd::Ret(4),
+            },
+        ),
+        Op::Add(1, StepSpec::Both(0, Body::Pass)),
+        Op::Fire(0, Ok(3)),
+    ]);
+    assert_eq!(
+        log,
+        ["coro 1 got Ok(3)", "step 2 both Ok(4)", "fire 0 -> true"]
+    );
+    // race: the first success wins, the loser is cancelled (a late fire is a no-op).
+    let log = model_log(vec![
+        Op::New(0),
+        Op::New(1),
+        Op::List(2, vec![0, 1], ListKind::Race, 0),
+        Op::Fire(1, Ok(5)),
+        Op::Fire(0, Ok(1)),
+    ]);
+    assert_eq!(
+        log,
+        ["summary L1: (#1, 5)", "fire 1 -> true", "fire 0 -> false"]
+    );
+    // C73: the lock passes to the oldest waiter on release, then unlocks; over-release fails.
+    let log = model_log(vec![
+        Op::Acquire(0, 0, 0),
+        Op::Acquire(1, 0, 0),
+        Op::Add(1, StepSpec::Both(0, Body::Pass)),
+        Op::Release(0),
+        Op::Release(0),
+        Op::Release(0),
+    ]);
+    assert_eq!(
+        log,
+        [
+            "step 3 both Ok(2)",
+            "release 0 -> true",
+            "release 0 -> true",
+            "release 0 -> false",
+        ]
+    );
+    // DEPARTURE: pause() inside a step stops the chain before its next step.
+    let log = model_log(vec![
+        Op::New(0),
+        Op::Add(
+            0,
+            StepSpec::Callback(
+                0,
+                Body::Effect(Box::new(Effect::Pause(0)), Box::new(Body::Ret(1))),
+            ),
+        ),
+        Op::Add(0, StepSpec::Both(0, Body::Pass)),
+        Op::Fire(0, Ok(0)),
+        Op::Unpause(0),
+    ]);
+    assert_eq!(
+        log,
+        [
+            "step 1 cb Ok(0)",
+            "fire 0 -> true",
+            "step 2 both Ok(1)",
+            "unpause 0 -> true",
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
