@@ -1650,12 +1650,10 @@ impl Model {
     fn op_drop_trigger(&mut self, s: Slot) {
         if let Some(d) = self.pool[s].t.take() {
             let md = &self.ds[d];
-            if md.called || md.cancelled {
-                return;
-            }
-            if self.listens(d, &mut HashSet::new()) {
+            if !md.called && !md.cancelled && self.listens(d, &mut HashSet::new()) {
                 self.fire(d, Err(MFail::TriggerDropped));
             }
+            // What only the trigger kept alive goes now.
             self.collect();
         }
     }
