@@ -1439,7 +1439,13 @@ impl Model {
                     }
                     step => {
                         self.ds[cur].running = true;
+                        let holds_state = matches!(step, MStep::ListIn(..) | MStep::RaceIn(..));
                         let out = self.exec_step(cur, step, current);
+                        if holds_state {
+                            // The step's closure, dropped as it returns, held the list's or
+                            // race's state: it may have been the last.
+                            self.collect();
+                        }
                         current = match out {
                             MOut::Res(r) => r,
                             MOut::Wait(inner) => match self.wait_on(cur, inner) {
