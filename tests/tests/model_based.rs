@@ -1314,8 +1314,11 @@ struct Model {
     log: Vec<String>,
     /// A cancel walked into a cycle of Deferreds waiting on one another.
     cancel_cycle: bool,
-    /// The inputs of a list or race being attached, still held by the library call.
+    /// The inputs of a list or race being attached (and then its Deferred), still held by the
+    /// library call.
     pinned: Vec<Id>,
+    /// The list or race being built, whose state the library call still holds.
+    building: Option<(bool, usize)>,
     tokens: Vec<MTokens>,
     queue: MQueue,
 }
@@ -1670,7 +1673,10 @@ impl Model {
         if !seen.insert(d) {
             return false;
         }
-        if self.pool.iter().any(|p| p.h == Some(d)) || self.ds[d].awaiter.is_some() {
+        if self.pool.iter().any(|p| p.h == Some(d))
+            || self.pinned.contains(&d)
+            || self.ds[d].awaiter.is_some()
+        {
             return true;
         }
         self.ds[d].steps.iter().any(|s| match s {
@@ -1820,7 +1826,7 @@ impl Model {
             let mut changed = false;
             for l in 0..self.lists.len() {
                 let list = &self.lists[l];
-                if !list.live {
+                if !list.live || self.building == Some((false, l)) {
                     continue;
                 }
                 let pending: Vec<Id> = (0..list.inputs.len())
@@ -1840,7 +1846,7 @@ impl Model {
             }
             for r in 0..self.races.len() {
                 let race = &self.races[r];
-                if race.decided {
+                if race.decided || self.building == Some((true, r)) {
                     continue;
                 }
                 let pending: Vec<Id> = (0..race.reported.len())
@@ -1990,11 +1996,12 @@ impl Model {
                 decided: n == 0,
             });
             // race([]) never fires.
+            self.building = Some((true, r));
             for (i, &x) in inputs.iter().enumerate() {
                 self.pinned = inputs[i..].to_vec();
                 self.add_step(x, MStep::RaceIn(r, i));
             }
-            self.pinned.clear();
+            self.built(out);
             self.add_step(out, MStep::Summary(id));
             return out;
         }
@@ -2017,13 +2024,23 @@ impl Model {
                 self.fire(out, Ok(MOk::Opaque(desc)));
             }
         }
+        self.building = Some((false, l));
         for (i, &x) in inputs.iter().enumerate() {
             self.pinned = inputs[i..].to_vec();
             self.add_step(x, MStep::ListIn(l, i));
         }
-        self.pinned.clear();
+        self.built(out);
         self.add_step(out, MStep::Summary(id));
         out
+    }
+
+    /// The library call that built a list or race returns: it lets go of the state (which may
+    /// die now, firing `TriggerDropped` into the Deferred it returns) and of the inputs.
+    fn built(&mut self, out: Id) {
+        self.building = None;
+        self.pinned = vec![out];
+        self.collect();
+        self.pinned.clear();
     }
 
     fn list_desc(&self, l: usize, all: Vec<MRes>) -> String {
