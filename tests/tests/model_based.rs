@@ -1840,9 +1840,7 @@ impl Model {
                 self.lists[l].live = false;
                 changed = true;
                 let out = self.lists[l].out;
-                if !self.ds[out].called && self.listens(out, &mut HashSet::new()) {
-                    self.fire(out, Err(MFail::TriggerDropped));
-                }
+                self.drop_held_trigger(out);
             }
             for r in 0..self.races.len() {
                 let race = &self.races[r];
@@ -1862,9 +1860,7 @@ impl Model {
                 race.to_cancel.clear();
                 changed = true;
                 let out = race.out;
-                if !self.ds[out].called && self.listens(out, &mut HashSet::new()) {
-                    self.fire(out, Err(MFail::TriggerDropped));
-                }
+                self.drop_held_trigger(out);
             }
             if !changed {
                 return;
@@ -2243,13 +2239,13 @@ impl Model {
         Some(d)
     }
 
-    /// Drops a trigger held by the library (a waiter's): the dropped-trigger rule.
+    /// Drops a trigger held by the library (a waiter's, a list's): the dropped-trigger rule
+    /// (nothing happens if its Deferred has fired or is being cancelled).
     fn drop_held_trigger(&mut self, d: Id) {
         let md = &self.ds[d];
         if !md.called && !md.cancelled && self.listens(d, &mut HashSet::new()) {
             self.fire(d, Err(MFail::TriggerDropped));
         }
-        self.collect();
     }
 
     /// The end of the program drops the lock, the semaphore and the queue, in that order: their
@@ -2260,11 +2256,13 @@ impl Model {
             self.tokens[which].gone = true;
             while let Some((_, d, _)) = self.tokens[which].waiting.pop_front() {
                 self.drop_held_trigger(d);
+                self.collect();
             }
         }
         self.queue.gone = true;
         while let Some((_, d)) = self.queue.waiting.pop_front() {
             self.drop_held_trigger(d);
+            self.collect();
         }
         self.collect();
     }
