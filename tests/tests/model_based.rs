@@ -1317,6 +1317,9 @@ struct Model {
     /// The inputs of a list or race being attached (and then its Deferred), still held by the
     /// library call.
     pinned: Vec<Id>,
+    /// Deferreds whose trigger the library holds in a local for a moment (a race's, while it
+    /// cancels the losers).
+    held: Vec<Id>,
     /// The list or race being built, whose state the library call still holds.
     building: Option<(bool, usize)>,
     tokens: Vec<MTokens>,
@@ -1752,6 +1755,7 @@ impl Model {
             .flatten()
             .chain((0..self.ds.len()).filter(|&d| self.ds[d].running))
             .chain(self.pinned.iter().copied())
+            .chain(self.held.iter().copied())
             // The waiters' triggers, held by the primitives.
             .chain(self.tokens.iter().flat_map(|t| {
                 t.waiting
@@ -2112,11 +2116,13 @@ impl Model {
                 let losers: Vec<Id> = race.to_cancel.iter_mut().filter_map(Option::take).collect();
                 race.failures.clear();
                 let out = race.out;
+                self.held.push(out);
                 for x in losers {
                     if self.alive(x) {
                         self.cancel(x);
                     }
                 }
+                self.held.pop();
                 let v = match v {
                     MOk::Int(v) => v,
                     MOk::Opaque(s) => panic!("model: race input {s}"),
