@@ -84,19 +84,18 @@ impl Steps {
 
     /// Whether the last step hands the result to another chain (a hand-over is always last).
     pub(crate) fn has_hand_over(&self) -> bool {
+        self.hand_over_target().is_some()
+    }
+
+    /// The chain the last step hands the result to, if it is a hand-over.
+    pub(crate) fn hand_over_target(&self) -> Option<&Rc<Cell>> {
         let last = match self.rest.as_ref().and_then(|r| r.back()) {
             Some(step) => Some(step),
             None => self.second.as_ref().or(self.first.as_ref()),
         };
-        matches!(last, Some(Step::Hand(..)))
-    }
-
-    /// Calls `f` on every step, front to back.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&Step)) {
-        self.first.iter().for_each(&mut f);
-        self.second.iter().for_each(&mut f);
-        if let Some(rest) = &self.rest {
-            rest.iter().for_each(f);
+        match last {
+            Some(Step::Hand(target, _)) => Some(target),
+            _ => None,
         }
     }
 

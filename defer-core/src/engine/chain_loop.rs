@@ -173,16 +173,12 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                             Slot::Value(h) => Some(Ok(h)),
                             Slot::Failure(f) => Some(Err(f)),
                             waiting => {
-                                {
-                                    let mut st = cur.st.borrow_mut();
-                                    st.running = false;
-                                    put(&mut st.result, waiting);
-                                }
-                                // If nothing but this loop holds the chain, and what it now
-                                // waits on can never go on, the pair is garbage.
-                                if reclaim::may_be_reclaimable(&cur) {
-                                    reclaim::reclaim_if_unreachable(&cur, 1);
-                                }
+                                let mut st = cur.st.borrow_mut();
+                                st.running = false;
+                                put(&mut st.result, waiting);
+                                // Whether nothing reaches the pair any more is decided when the
+                                // reference that started this continuation goes (a trigger's
+                                // release, a handle's drop): see `reclaim.rs`.
                                 return;
                             }
                         };

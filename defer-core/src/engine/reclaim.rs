@@ -17,37 +17,51 @@
 //! outside, so the test errs towards keeping, never towards freeing something reachable.
 //!
 //! It runs at the moments such a set can become unreachable: when the last handle to a chain goes,
-//! when a trigger that fired a chain (or was dropped) lets go of it, when an await is abandoned,
-//! when a chain nobody holds starts waiting, and when `chain_deferred` links two chains. A
+//! when a trigger that fired a chain (or was dropped) lets go of it (a chain that starts waiting
+//! inside that firing is checked then), when an await is abandoned, and when `chain_deferred`
+//! links two chains. Never inside the chain loop itself: there, a long run of chains each waiting
+//! on the next would be walked once per chain. A
 //! coroutine's own Deferred that only the coroutine holds is handed to the coroutine's driver
 //! (`Resume::abandoned`), which frees a coroutine that nothing can resume any more.
 
 use std::rc::Rc;
 
-use super::cell::{Canceller, Cell, Hand, Slot, Step};
+use super::cell::{Canceller, Cell, Slot};
 use super::user_code;
 
 /// The most chains one test looks at: the sets this frees are small (a pair, a short run of
 /// chains each waiting on the next); a larger set is left alone rather than walked at length.
-const LIMIT: usize = 64;
+const LIMIT: usize = 32;
 
-/// A cheap first test: only a chain with an edge to another chain (a `Waiting` result or a
-/// hand-over step), or a coroutine's Deferred, can be part of what [`reclaim_if_unreachable`]
-/// frees.
-#[inline]
-pub(crate) fn may_be_reclaimable(cell: &Rc<Cell>) -> bool {
-    cell.st.try_borrow().is_ok_and(|st| {
-        matches!(st.result, Slot::Waiting(_))
-            || matches!(st.canceller, Canceller::Coroutine(_))
-            || st.steps.has_hand_over()
-    })
-}
-
-/// Drops the caller's reference to `cell` (a trigger that fired it, a future that awaited it),
-/// reclaiming what it leaves unreachable if that was the last reference from outside.
+/// Drops the caller's reference to `cell` (a handle, a trigger that fired it, a future that
+/// awaited it), reclaiming what it leaves unreachable if that was the last reference from
+/// outside. The tests that settle the common cases come first, under one borrow and without
+/// cloning anything: this runs on every fire of a waiting chain.
 #[inline]
 pub(crate) fn release(cell: Rc<Cell>) {
-    if Rc::strong_count(&cell) <= 3 && may_be_reclaimable(&cell) {
+    if Rc::strong_count(&cell) > 3 {
+        return;
+    }
+    let worth_a_look = {
+        let Ok(st) = cell.st.try_borrow() else {
+            return;
+        };
+        if matches!(st.canceller, Canceller::Coroutine(_)) {
+            true
+        } else if let Slot::Waiting(inner) = &st.result {
+            // The chain waited on first: on the hot path (a long run of chains each waiting on
+            // the next, fired one by one) it is held by its trigger, which settles it at once.
+            !inner.st.try_borrow().is_ok_and(|ist| {
+                let edges = usize::from(matches!(ist.result, Slot::Waiting(_)))
+                    + usize::from(ist.steps.has_hand_over());
+                Rc::strong_count(inner) > edges
+            }) && Rc::strong_count(&cell) == 2 + usize::from(st.steps.has_hand_over())
+        } else {
+            // Held only by the caller and its hand-over's target.
+            st.steps.has_hand_over() && Rc::strong_count(&cell) == 2
+        }
+    };
+    if worth_a_look {
         reclaim_if_unreachable(&cell, 1);
     }
 }
@@ -133,49 +147,81 @@ fn wait_cycle_in(set: &[Rc<Cell>]) -> Option<Rc<Cell>> {
     None
 }
 
+/// The chains `cell` has an edge to (the one it waits on, or its `chain_deferred` source; the one
+/// its hand-over goes to), if nothing the engine cannot see through holds or resumes it.
+fn edges_of(cell: &Rc<Cell>) -> Option<[Option<Rc<Cell>>; 2]> {
+    let st = cell.st.try_borrow().ok()?;
+    if st.running || st.awaiter.is_some() || !matches!(st.canceller, Canceller::None) {
+        return None;
+    }
+    let waits_on = match &st.result {
+        Slot::Waiting(other) => Some(other.clone()),
+        _ => None,
+    };
+    Some([waits_on, st.steps.hand_over_target().cloned()])
+}
+
+/// Whether `cell`, holding `edges`, is referenced only by them and by `local` references of the
+/// caller: a chain's references from other chains come in pairs with its own edges (a chain
+/// waiting on another holds it and is held by its hand-over back).
+fn only_internal(cell: &Rc<Cell>, edges: &[Option<Rc<Cell>>; 2], local: usize) -> bool {
+    Rc::strong_count(cell) <= local + edges.iter().flatten().count()
+}
+
+/// Whether the chain `cell` waits on is referenced from outside (its trigger, most often): the
+/// first test, made without cloning anything, on the path every fire of a waiting chain takes.
+#[inline(always)]
+fn waits_on_something_held(result: &Slot) -> bool {
+    let Slot::Waiting(inner) = result else {
+        return false;
+    };
+    let Ok(ist) = inner.st.try_borrow() else {
+        return true;
+    };
+    let edges = usize::from(matches!(ist.result, Slot::Waiting(_)))
+        + usize::from(ist.steps.has_hand_over());
+    Rc::strong_count(inner) > edges
+}
+
 /// The set of chains reachable from `start`, if nothing outside it reaches any of them.
+///
+/// Every chain is checked as soon as it is reached, and the first one with more references than
+/// its edges account for (a handle, a trigger) ends the walk. `start` and its neighbours are
+/// checked before anything is allocated, which settles the common case: the chain waited on has
+/// its trigger.
 fn unreachable_set(start: &Rc<Cell>, held: usize) -> Option<Vec<Rc<Cell>>> {
+    if waits_on_something_held(&start.st.try_borrow().ok()?.result) {
+        return None;
+    }
+    let start_edges = edges_of(start)?;
+    if !only_internal(start, &start_edges, held) {
+        return None;
+    }
+    for neighbour in start_edges.iter().flatten() {
+        // Referenced by `start_edges` too, here.
+        let edges = edges_of(neighbour)?;
+        if !only_internal(neighbour, &edges, 1) {
+            return None;
+        }
+    }
     let mut set: Vec<Rc<Cell>> = vec![start.clone()];
-    // References from inside the set, per chain of `set` (same index).
-    let mut inner_refs: Vec<usize> = vec![0];
     let mut next = 0;
     while next < set.len() {
         let cell = set[next].clone();
+        let extra = if next == 0 { held } else { 0 };
         next += 1;
-        let st = cell.st.try_borrow().ok()?;
-        if st.running || st.awaiter.is_some() || !matches!(st.canceller, Canceller::None) {
-            // Something the engine cannot see through may hold or resume it.
+        let edges = edges_of(&cell)?;
+        // Referenced by `set` and by the local `cell` besides.
+        if !only_internal(&cell, &edges, 2 + extra) {
             return None;
         }
-        let mut edges: Vec<Rc<Cell>> = Vec::new();
-        if let Slot::Waiting(other) = &st.result {
-            edges.push(other.clone());
-        }
-        st.steps.for_each(|step| {
-            if let Step::Hand(other, Hand::Continue | Hand::ChainTo) = step {
-                edges.push(other.clone());
-            }
-        });
-        drop(st);
-        for other in edges {
-            match set.iter().position(|c| Rc::ptr_eq(c, &other)) {
-                Some(i) => inner_refs[i] += 1,
-                None => {
-                    if set.len() == LIMIT {
-                        return None;
-                    }
-                    set.push(other);
-                    inner_refs.push(1);
+        for other in edges.into_iter().flatten() {
+            if !set.iter().any(|c| Rc::ptr_eq(c, &other)) {
+                if set.len() == LIMIT {
+                    return None;
                 }
+                set.push(other);
             }
-        }
-    }
-    // Each chain's count: its references from inside the set, the one in `set` itself, and (for
-    // `start`) the caller's.
-    for (i, cell) in set.iter().enumerate() {
-        let expected = inner_refs[i] + 1 + if i == 0 { held } else { 0 };
-        if Rc::strong_count(cell) != expected {
-            return None;
         }
     }
     Some(set)
