@@ -198,12 +198,18 @@ fn unreachable_set(start: &Rc<Cell>, held: usize) -> Option<Vec<Rc<Cell>>> {
         return None;
     }
     for neighbour in start_edges.iter().flatten() {
-        // Referenced by `start_edges` too, here.
+        // Referenced by `start_edges` too, here (twice, if both edges go to it).
+        let clones = start_edges
+            .iter()
+            .flatten()
+            .filter(|e| Rc::ptr_eq(e, neighbour))
+            .count();
         let edges = edges_of(neighbour)?;
-        if !only_internal(neighbour, &edges, 1) {
+        if !only_internal(neighbour, &edges, clones) {
             return None;
         }
     }
+    drop(start_edges);
     let mut set: Vec<Rc<Cell>> = vec![start.clone()];
     let mut next = 0;
     while next < set.len() {
