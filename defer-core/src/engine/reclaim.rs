@@ -37,8 +37,17 @@ const LIMIT: usize = 32;
 /// awaited it), reclaiming what it leaves unreachable if that was the last reference from
 /// outside. The tests that settle the common cases come first, under one borrow and without
 /// cloning anything: this runs on every fire of a waiting chain.
-#[inline]
+#[inline(always)]
 pub(crate) fn release(cell: Rc<Cell>) {
+    // The last reference (the common case: the chain has run and its result was taken): no
+    // other chain holds it, so it is in no cycle, and it is simply dropped.
+    if Rc::strong_count(&cell) > 1 {
+        release_shared(cell);
+    }
+}
+
+#[inline(never)]
+fn release_shared(cell: Rc<Cell>) {
     if Rc::strong_count(&cell) > 3 {
         return;
     }
