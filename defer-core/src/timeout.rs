@@ -3,11 +3,12 @@
 use std::cell::{Cell as StdCell, RefCell};
 use std::error::Error;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::deferred::{Deferred, DeferredControl, fail, succeed};
+use crate::engine::user_code;
 use crate::errors::CancelledError;
 use crate::failure::Failure;
 use crate::outcome::{Outcome, StepResult};
@@ -80,13 +81,13 @@ where
     let call = scheduler.call_later(
         delay,
         Box::new(move || {
-            let outcome: Deferred<R::Value> = match catch_unwind(AssertUnwindSafe(f)) {
+            let outcome: Deferred<R::Value> = match user_code::call_at(at, f) {
                 Ok(r) => match r.into_step_result() {
                     StepResult::Ok(v) => succeed(v),
                     StepResult::Err(e) => fail(e),
                     StepResult::Wait(inner) => inner,
                 },
-                Err(payload) => fail(Failure::from_panic_at(payload, at)),
+                Err(failure) => fail(failure),
             };
             if let Some(slot) = in_call.upgrade() {
                 *slot.borrow_mut() = if outcome.is_called() {

@@ -45,7 +45,7 @@
 //! runtime at all) [`from_future`] and [`defer_to_thread`] panic, as `spawn_local` does.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -66,7 +66,7 @@ impl<F: Future> Future for CatchUnwind<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let fut = self.0.as_mut();
-        match catch_unwind(AssertUnwindSafe(move || fut.poll(cx))) {
+        match crate::engine::user_code::call(move || fut.poll(cx)) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Err(payload) => Poll::Ready(Err(payload)),
