@@ -1218,6 +1218,9 @@ struct MD {
     canceller: MCanceller,
     /// The coroutine suspended on this Deferred.
     awaiter: Option<usize>,
+    /// The Deferred `chain_deferred` into this one's trigger, held until this one fires
+    /// (Twisted's `_chainedTo`).
+    chained_from: Option<Id>,
 }
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -1359,6 +1362,7 @@ impl Model {
             steps: VecDeque::new(),
             canceller,
             awaiter: None,
+            chained_from: None,
         });
         self.ds.len() - 1
     }
@@ -1762,6 +1766,11 @@ impl Model {
         if let MSlot::Waiting(x) = md.result {
             out.push(x);
         }
+        if !md.called
+            && let Some(x) = md.chained_from
+        {
+            out.push(x);
+        }
         for s in &md.steps {
             match s {
                 MStep::Continue(x) | MStep::ChainTo(x) => out.push(*x),
@@ -2085,6 +2094,11 @@ impl Model {
                 }
                 let mut next = Vec::new();
                 if let MSlot::Waiting(x) = self.ds[d].result {
+                    next.push(x);
+                }
+                if !self.ds[d].called
+                    && let Some(x) = self.ds[d].chained_from
+                {
                     next.push(x);
                 }
                 for s in &self.ds[d].steps {
@@ -2574,6 +2588,7 @@ impl Model {
                 }
                 let src = self.take_consumed(*a).expect("checked");
                 let dst = self.pool[*b].t.take().expect("checked");
+                self.ds[dst].chained_from = Some(src);
                 self.add_step(src, MStep::ChainTo(dst));
                 self.released.push(src);
             }
@@ -3334,5 +3349,46 @@ fn discrepancy_lock_drops_waiters_out_of_order() {
         Op::Acquire(3, 0, 0),
         Op::Add(2, StepSpec::Both(0, Body::Pass)),
         Op::Add(3, StepSpec::Both(0, Body::Pass)),
+    ]);
+}
+
+/// A coroutine awaits `d3`, and its own Deferred is `chain_deferred` into `d3`'s trigger: a
+/// deadlock nothing reaches (only `d3`'s control, which is weak). It must be freed, so the
+/// cancel through the control finds nothing; the library keeps it alive, and the cancel runs
+/// `d3`'s canceller and resumes the coroutine.
+#[test]
+fn discrepancy_coroutine_chained_to_what_it_awaits_stays_alive() {
+    assert_agrees(vec![
+        Op::NewWithCanceller(3, CancelSpec::Nothing),
+        Op::Coro(
+            4,
+            CoroSpec {
+                id: 0,
+                awaits: vec![3],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::ChainDeferred(4, 3),
+        Op::Cancel(3),
+    ]);
+}
+
+/// `d3` (with a step) is `chain_deferred` into `d2`; its dropped trigger's TriggerDropped makes
+/// the step return `d0`, so `d3` waits on `d0`. `d0`'s trigger then goes with nothing
+/// listening: its hand-over to `d3` is dropped, and `d3` and `d2` (which hold each other) must be
+/// freed; the library leaks them.
+#[test]
+fn discrepancy_forgotten_hand_over_leaves_a_chain_deferred_pair() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::New(3),
+        Op::Add(3, StepSpec::Both(0, Body::Handle(0))),
+        Op::New(2),
+        Op::ChainDeferred(3, 2),
+        Op::DropHandle(2),
+        Op::DropTrigger(3),
+        Op::DropHandle(0),
+        Op::DropTrigger(0),
     ]);
 }
