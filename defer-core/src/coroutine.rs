@@ -309,30 +309,27 @@ impl<T: 'static> Resume for Driver<T> {
         None
     }
 
-    fn abandoned(&self) {
-        // Nothing but the driver holds the coroutine's Deferred any more. If nothing can resume
-        // the coroutine either, free it now rather than leak it: it waits on a foreign future that
-        // kept no clone of its waker, or only on Deferreds that nothing but its own awaits holds
-        // (no trigger, no handle: nothing can fire or unpause them).
-        if self.polling.get() || self.body.borrow().is_none() {
-            return;
+    fn stuck_on(&self) -> Option<Vec<Rc<Cell>>> {
+        if self.polling.get()
+            || self.body.borrow().is_none()
+            || self.waker_state.woken.load(Ordering::Relaxed)
+            || Arc::strong_count(&self.waker_state) > 2
+        {
+            return None;
         }
-        let unwakeable = Arc::strong_count(&self.waker_state) <= 2;
-        let awaited = self.awaited_now();
-        let stranded = !awaited.is_empty()
-            && unwakeable
-            && awaited.iter().all(|c| {
-                // Ours (the future's) and this vector's.
-                Rc::strong_count(c) == 2 && c.st.try_borrow().is_ok_and(|st| !st.running)
-            });
-        drop(awaited);
-        if (self.parked.get() && unwakeable) || stranded {
-            self.parked.set(false);
-            let body = self.body.borrow_mut().take();
-            let me = unpark(self.id);
-            user_code::drop_value(body);
-            user_code::drop_value(me);
-        }
+        Some(self.awaited_now())
+    }
+
+    fn own_cell(&self) -> Rc<Cell> {
+        self.cell.clone()
+    }
+
+    fn free_body(&self) {
+        self.parked.set(false);
+        let body = self.body.borrow_mut().take();
+        let me = unpark(self.id);
+        user_code::drop_value(body);
+        user_code::drop_value(me);
     }
 }
 
@@ -459,7 +456,11 @@ impl<T: 'static> DeferredFuture<T> {
     fn output(&self, result: Result<Value, Failure>) -> Result<T, Failure> {
         match result {
             Ok(value) => value.take::<T>(),
-            Err(f) => Err(f.with_frame(self.frame)),
+            Err(f) => {
+                // The coroutine sees it: from now on it is reported if lost (`Failure::quiet`).
+                f.seen();
+                Err(f.with_frame(self.frame))
+            }
         }
     }
 }

@@ -310,8 +310,15 @@ impl<T: 'static> Deferred<T> {
             Repr::Chain(c) => {
                 let target = other.into_cell();
                 if Rc::ptr_eq(&c, &target) {
-                    // Chained to its own trigger: nothing could ever fire it, and nothing can
-                    // add a step to it any more. Both references go, and so does the chain.
+                    // Chained to its own trigger. The hand-over would fire the chain itself,
+                    // which has fired (by a cancel) or never will: like any late fire, it drops
+                    // the result. A sink that has already fired does exactly that, without the
+                    // chain holding itself.
+                    drop(target);
+                    chain::add_step(
+                        &c,
+                        Step::Hand(Cell::fired(Slot::Empty), chain::Hand::ChainTo),
+                    );
                     return;
                 }
                 // Until the source hands its result over, the target holds it (as a chain holds

@@ -41,6 +41,16 @@ pub(crate) struct WaitQueue<W> {
     prune_at: usize,
 }
 
+impl<W> Drop for WaitQueue<W> {
+    /// Drops the waiters front to back (a dropped trigger fails its Deferred, so the order shows):
+    /// the oldest first, as they would have been served.
+    fn drop(&mut self) {
+        while let Some(waiter) = self.pop_front() {
+            drop(waiter);
+        }
+    }
+}
+
 /// The least `prune_at`: short queues are never pruned on push.
 const PRUNE_MIN: usize = 64;
 

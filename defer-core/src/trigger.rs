@@ -119,22 +119,28 @@ impl<T: 'static> Trigger<T> {
 impl<T> Drop for Trigger<T> {
     fn drop(&mut self) {
         let Some(cell) = self.cell.take() else { return };
-        let listened = {
+        let unfired = {
             let st = cell.st.borrow();
-            if st.called || st.cancelled {
-                return;
-            }
-            drop(st);
-            // Nobody holds the Deferred and no step waits: nothing could ever see the result.
-            chain::has_listener(&cell, 1)
+            !st.called && !st.cancelled
         };
-        if listened {
-            // Quiet until a step sees it: a handle dropped without ever looking reports nothing.
-            chain::fire(&cell, Slot::Failure(Failure::new(TriggerDropped).quiet()));
-        } else {
-            // Nothing can ever run its hand-overs: drop them, which frees a chain waiting on
-            // this one (the two hold each other) instead of leaking both.
-            chain::forget_unreachable(&cell);
+        let mut orphan = None;
+        if unfired {
+            // Nobody holds the Deferred and no step waits: nothing could ever see the result.
+            if chain::has_listener(&cell, 1) {
+                // Quiet until a step sees it: a handle dropped without ever looking reports
+                // nothing.
+                chain::fire(&cell, Slot::Failure(Failure::new(TriggerDropped).quiet()));
+            } else {
+                // Nothing can ever run its hand-overs: drop them, which frees a chain waiting on
+                // this one (the two hold each other) instead of leaking both.
+                orphan = chain::forget_unreachable(&cell);
+            }
+        }
+        // The trigger may have been the last reference from outside to chains that now only
+        // hold each other.
+        chain::reclaim::release(cell);
+        if let Some(orphan) = orphan {
+            chain::reclaim::release(orphan);
         }
     }
 }

@@ -174,9 +174,15 @@ pub(crate) trait Resume {
     fn resume(self: Rc<Self>) -> Option<Rc<Cell>>;
     /// Cancels what the coroutine waits on; returns the chain to cancel.
     fn cancel_current(&self) -> Option<Rc<Cell>>;
-    /// Nothing but the coroutine holds its own Deferred any more: frees the coroutine if
-    /// nothing can resume it either.
-    fn abandoned(&self);
+    /// If nothing but the chains it awaits can resume the coroutine (it is not running, and no
+    /// foreign future kept a clone of its waker), those chains; `None` if it may be resumed
+    /// otherwise. For `engine/reclaim.rs`.
+    fn stuck_on(&self) -> Option<Vec<Rc<Cell>>>;
+    /// The coroutine's own Deferred.
+    fn own_cell(&self) -> Rc<Cell>;
+    /// Drops the coroutine's body (and with it its awaits), for `engine/reclaim.rs` once it found
+    /// the coroutine unreachable.
+    fn free_body(&self);
 }
 
 impl Default for Cell {

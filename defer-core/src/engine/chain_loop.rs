@@ -123,7 +123,14 @@ pub(crate) fn take_ready_in(st: &mut State) -> Option<Result<Value, Failure>> {
 pub(crate) fn run_chain(mut cur: Rc<Cell>) {
     'chains: loop {
         let mut st = cur.st.borrow_mut();
-        if st.running || st.pauses > 0 {
+        if st.running {
+            return;
+        }
+        if st.pauses > 0 {
+            drop(st);
+            // A result handed over to a paused chain that only a paused coroutine's await (or
+            // nothing) still reaches: see `reclaim.rs`.
+            reclaim::release(cur);
             return;
         }
         let mut current: Current = match std::mem::replace(&mut st.result, Slot::Empty) {
@@ -310,12 +317,28 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
 
 /// Called when `cell`'s trigger is dropped unfired and nothing listens: its hand-over steps can
 /// never run, so they are dropped now, which frees a chain waiting on it that nobody holds (the
-/// two hold each other: a cycle that `Rc` alone would leak).
-pub(crate) fn forget_unreachable(cell: &Rc<Cell>) {
+/// two hold each other: a cycle that `Rc` alone would leak). Returns the chain the hand-over
+/// went to, for the caller to release once it has let go of `cell`.
+pub(crate) fn forget_unreachable(cell: &Rc<Cell>) -> Option<Rc<Cell>> {
     let steps = cell.st.borrow_mut().steps.take_all();
+    // A `chain_deferred` target this chain will now never fire holds it (its `Waiting` on its
+    // source): it lets go, and may itself be garbage now.
+    let target = steps.hand_over_target().cloned();
+    let source = target.as_ref().and_then(|t| {
+        let mut tst = t.st.borrow_mut();
+        match &tst.result {
+            // Only an unfired target (`chain_deferred`): a fired one waiting on this chain keeps
+            // showing what it waits on, and the walk below sees the broken pair.
+            Slot::Waiting(s) if !tst.called && Rc::ptr_eq(s, cell) => {
+                Some(std::mem::replace(&mut tst.result, Slot::Empty))
+            }
+            _ => None,
+        }
+    });
     user_code::drop_value(steps);
-    // A `chain_deferred` target that will now never be fired still holds its source.
-    reclaim::release(cell.clone());
+    user_code::drop_value(source);
+    // The chain that lost its hand-over, to be looked at once the trigger has let go too.
+    target
 }
 
 /// If the only step left is a hand-over, the chain it hands to, and whether that one waits on

@@ -26,7 +26,7 @@
 
 use std::rc::Rc;
 
-use super::cell::{Canceller, Cell, Slot};
+use super::cell::{Awaiter, Canceller, Cell, Slot};
 use super::user_code;
 
 /// The most chains one test looks at: the sets this frees are small (a pair, a short run of
@@ -55,19 +55,19 @@ fn release_shared(cell: Rc<Cell>) {
         let Ok(st) = cell.st.try_borrow() else {
             return;
         };
-        if matches!(st.canceller, Canceller::Coroutine(_)) {
+        if matches!(st.awaiter, Some(Awaiter::Driver(_)))
+            || matches!(st.canceller, Canceller::Coroutine(_))
+        {
+            // A coroutine awaits it, or it is a coroutine's own: the walk looks through the
+            // coroutine.
             true
-        } else if let Slot::Waiting(inner) = &st.result {
+        } else if matches!(st.result, Slot::Waiting(_)) {
             // The chain waited on first: on the hot path (a long run of chains each waiting on
             // the next, fired one by one) it is held by its trigger, which settles it at once.
-            !inner.st.try_borrow().is_ok_and(|ist| {
-                let edges = usize::from(matches!(ist.result, Slot::Waiting(_)))
-                    + usize::from(ist.steps.has_hand_over());
-                Rc::strong_count(inner) > edges
-            }) && Rc::strong_count(&cell) == 2 + usize::from(st.steps.has_hand_over())
+            !waits_on_something_held(&st.result) && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
         } else {
             // Held only by the caller and its hand-over's target.
-            st.steps.has_hand_over() && Rc::strong_count(&cell) == 2
+            st.steps.has_hand_over() && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
         }
     };
     if worth_a_look {
@@ -79,31 +79,16 @@ fn release_shared(cell: Rc<Cell>) {
 /// chains reachable from it if nothing outside that set (and the caller) reaches any of them.
 #[inline(never)]
 pub(crate) fn reclaim_if_unreachable(start: &Rc<Cell>, held: usize) {
-    // A coroutine's own Deferred that only its coroutine (and the caller) holds.
-    let driver = {
-        let Ok(st) = start.st.try_borrow() else {
-            return;
-        };
-        match &st.canceller {
-            Canceller::Coroutine(driver) if !st.called && st.steps.is_empty() => driver.upgrade(),
-            _ => None,
-        }
-    };
-    if let Some(driver) = driver {
-        if Rc::strong_count(start) == held + 1 {
-            driver.abandoned();
-        }
-        return;
-    }
     // Other chains can reference this one only through the edges it has itself: the chain it
     // waits on (or its `chain_deferred` source) holds a hand-over back to it, and the chain it
-    // hands over to holds it in its `Waiting` result. More references than that, and something
+    // hands over to holds it in its `Waiting` result; a coroutine awaiting it holds it in its
+    // body, and a coroutine holds its own Deferred. More references than that, and something
     // outside holds it: no walk (and no allocation) on the hot paths, where a handle is held.
-    let edges = {
-        let st = start.st.borrow();
-        usize::from(matches!(st.result, Slot::Waiting(_))) + usize::from(st.steps.has_hand_over())
+    let expected = match start.st.try_borrow() {
+        Ok(st) => held + ref_budget(&st),
+        Err(_) => return,
     };
-    if Rc::strong_count(start) != held + edges {
+    if Rc::strong_count(start) > expected {
         return;
     }
     let Some(set) = unreachable_set(start, held) else {
@@ -118,19 +103,32 @@ pub(crate) fn reclaim_if_unreachable(start: &Rc<Cell>, held: usize) {
         super::cancel::break_cycle(closing);
         return;
     }
-    // Let go of every edge inside the set, with no borrow held while the edges are dropped.
+    // Let go of every edge inside the set, with no borrow held while the edges are dropped:
+    // results waiting on other chains, hand-overs, coroutines' awaits, and the bodies of the
+    // coroutines that can never resume.
+    let mut drivers = Vec::new();
     for cell in &set {
-        let (result, steps) = {
+        let (result, steps, awaiter) = {
             let mut st = cell.st.borrow_mut();
+            if let Canceller::Coroutine(d) = &st.canceller
+                && let Some(d) = d.upgrade()
+            {
+                drivers.push(d);
+            }
             let result = if matches!(st.result, Slot::Waiting(_)) {
                 std::mem::replace(&mut st.result, Slot::Empty)
             } else {
                 Slot::Empty
             };
-            (result, st.steps.take_all())
+            (result, st.steps.take_all(), st.awaiter.take())
         };
         user_code::drop_value(result);
         user_code::drop_value(steps);
+        user_code::drop_value(awaiter);
+    }
+    drop(set);
+    for driver in drivers {
+        driver.free_body();
     }
 }
 
@@ -156,25 +154,68 @@ fn wait_cycle_in(set: &[Rc<Cell>]) -> Option<Rc<Cell>> {
     None
 }
 
-/// The chains `cell` has an edge to (the one it waits on, or its `chain_deferred` source; the one
-/// its hand-over goes to), if nothing the engine cannot see through holds or resumes it.
-fn edges_of(cell: &Rc<Cell>) -> Option<[Option<Rc<Cell>>; 2]> {
-    let st = cell.st.try_borrow().ok()?;
-    if st.running || st.awaiter.is_some() || !matches!(st.canceller, Canceller::None) {
-        return None;
-    }
-    let waits_on = match &st.result {
-        Slot::Waiting(other) => Some(other.clone()),
-        _ => None,
-    };
-    Some([waits_on, st.steps.hand_over_target().cloned()])
+/// How many references to a chain other chains (and coroutines) may hold, given its own edges:
+/// the pairs described in [`unreachable_set`].
+fn ref_budget(st: &super::cell::State) -> usize {
+    usize::from(matches!(st.result, Slot::Waiting(_)))
+        + usize::from(st.steps.has_hand_over())
+        + usize::from(matches!(st.awaiter, Some(Awaiter::Driver(_))))
+        + usize::from(matches!(st.canceller, Canceller::Coroutine(_)) && !st.called)
 }
 
-/// Whether `cell`, holding `edges`, is referenced only by them and by `local` references of the
-/// caller: a chain's references from other chains come in pairs with its own edges (a chain
-/// waiting on another holds it and is held by its hand-over back).
-fn only_internal(cell: &Rc<Cell>, edges: &[Option<Rc<Cell>>; 2], local: usize) -> bool {
-    Rc::strong_count(cell) <= local + edges.iter().flatten().count()
+/// What the walk learns of a chain: the chains its references go to (the one it waits on or its
+/// source, its hand-over's target), the chains it leads to through coroutines (the coroutine
+/// awaiting it; the chains its own coroutine awaits), and how many references to itself come
+/// from those coroutines; `None` if something the walk cannot see through may hold or resume it
+/// (a foreign waker, a coroutine that may be resumed otherwise, a running chain).
+struct Edges {
+    /// References this chain holds to others.
+    refs: Vec<Rc<Cell>>,
+    /// Chains reached through a coroutine (no reference of this chain's own).
+    via_coroutines: Vec<Rc<Cell>>,
+    /// References to this chain held by coroutines: the awaiting one's future, its own driver.
+    from_coroutines: usize,
+}
+
+fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
+    let st = cell.st.try_borrow().ok()?;
+    if st.running || matches!(st.awaiter, Some(Awaiter::Waker(_))) {
+        return None;
+    }
+    let mut refs = Vec::new();
+    if let Slot::Waiting(other) = &st.result {
+        refs.push(other.clone());
+    }
+    if let Some(target) = st.steps.hand_over_target() {
+        refs.push(target.clone());
+    }
+    let awaiting_driver = match &st.awaiter {
+        Some(Awaiter::Driver(d)) => Some(d.clone()),
+        _ => None,
+    };
+    let own_driver = match &st.canceller {
+        Canceller::Coroutine(d) if !st.called => Some(d.upgrade()?),
+        _ => None,
+    };
+    drop(st);
+    // A canceller's closure may hold other chains: a reference the walk cannot see, which only
+    // makes them look referenced from outside (so it errs towards keeping).
+    let mut via_coroutines = Vec::new();
+    let mut from_coroutines = 0;
+    if let Some(d) = awaiting_driver {
+        d.stuck_on()?;
+        via_coroutines.push(d.own_cell());
+        from_coroutines += 1;
+    }
+    if let Some(d) = own_driver {
+        via_coroutines.extend(d.stuck_on()?);
+        from_coroutines += 1;
+    }
+    Some(Edges {
+        refs,
+        via_coroutines,
+        from_coroutines,
+    })
 }
 
 /// Whether the chain `cell` waits on is referenced from outside (its trigger, most often): the
@@ -187,57 +228,51 @@ fn waits_on_something_held(result: &Slot) -> bool {
     let Ok(ist) = inner.st.try_borrow() else {
         return true;
     };
-    let edges = usize::from(matches!(ist.result, Slot::Waiting(_)))
-        + usize::from(ist.steps.has_hand_over());
-    Rc::strong_count(inner) > edges
+    // The waiting chain's own reference is paired with `inner`'s hand-over back, which a dropped
+    // trigger may have taken away: counted once either way.
+    Rc::strong_count(inner) > ref_budget(&ist) + usize::from(!ist.steps.has_hand_over())
 }
 
-/// The set of chains reachable from `start`, if nothing outside it reaches any of them.
-///
-/// Every chain is checked as soon as it is reached, and the first one with more references than
-/// its edges account for (a handle, a trigger) ends the walk. `start` and its neighbours are
-/// checked before anything is allocated, which settles the common case: the chain waited on has
-/// its trigger.
+/// The set of chains reachable from `start`, if nothing outside it reaches any of them: every
+/// chain's reference count is exactly what the set's own references to it (and the caller's)
+/// account for. At most [`LIMIT`] chains are looked at.
 fn unreachable_set(start: &Rc<Cell>, held: usize) -> Option<Vec<Rc<Cell>>> {
     if waits_on_something_held(&start.st.try_borrow().ok()?.result) {
         return None;
     }
-    let start_edges = edges_of(start)?;
-    if !only_internal(start, &start_edges, held) {
-        return None;
-    }
-    for neighbour in start_edges.iter().flatten() {
-        // Referenced by `start_edges` too, here (twice, if both edges go to it).
-        let clones = start_edges
-            .iter()
-            .flatten()
-            .filter(|e| Rc::ptr_eq(e, neighbour))
-            .count();
-        let edges = edges_of(neighbour)?;
-        if !only_internal(neighbour, &edges, clones) {
-            return None;
-        }
-    }
-    drop(start_edges);
     let mut set: Vec<Rc<Cell>> = vec![start.clone()];
+    // References to each chain of `set` (same index) from inside the set.
+    let mut inbound: Vec<usize> = vec![0];
     let mut next = 0;
     while next < set.len() {
         let cell = set[next].clone();
-        let extra = if next == 0 { held } else { 0 };
+        let here = next;
         next += 1;
         let edges = edges_of(&cell)?;
-        // Referenced by `set` and by the local `cell` besides.
-        if !only_internal(&cell, &edges, 2 + extra) {
-            return None;
-        }
-        for other in edges.into_iter().flatten() {
-            if !set.iter().any(|c| Rc::ptr_eq(c, &other)) {
-                if set.len() == LIMIT {
-                    return None;
+        drop(cell);
+        inbound[here] += edges.from_coroutines;
+        let counted = edges.refs.into_iter().map(|c| (c, true));
+        let reached = edges.via_coroutines.into_iter().map(|c| (c, false));
+        for (other, is_ref) in counted.chain(reached) {
+            let i = match set.iter().position(|c| Rc::ptr_eq(c, &other)) {
+                Some(i) => i,
+                None => {
+                    if set.len() == LIMIT {
+                        return None;
+                    }
+                    set.push(other);
+                    inbound.push(0);
+                    set.len() - 1
                 }
-                set.push(other);
+            };
+            if is_ref {
+                inbound[i] += 1;
             }
         }
     }
-    Some(set)
+    let unreachable = set.iter().zip(&inbound).enumerate().all(|(i, (c, refs))| {
+        let caller = if i == 0 { held } else { 0 };
+        Rc::strong_count(c) == refs + 1 + caller
+    });
+    unreachable.then_some(set)
 }
