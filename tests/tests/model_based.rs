@@ -3482,3 +3482,19 @@ fn discrepancy_forgotten_hand_over_leaves_a_chain_deferred_pair() {
         Op::DropTrigger(0),
     ]);
 }
+
+/// `d2` waits on `d0`, which is then paused and cancelled; `d2` is `chain_deferred` into `d0`'s
+/// trigger. Nothing reaches the pair any more: it must be freed and `d0`'s CancelledError
+/// reported; the library leaks the pair and loses the failure.
+#[test]
+fn discrepancy_chain_deferred_into_the_cancelled_deferred_waited_on_leaks() {
+    assert_agrees(vec![
+        Op::New(2),
+        Op::New(0),
+        Op::Add(2, StepSpec::Callbacks(0, Body::Handle(0), Body::Ret(0))),
+        Op::Fire(2, Ok(1)),
+        Op::Pause(0),
+        Op::Cancel(0),
+        Op::ChainDeferred(2, 0),
+    ]);
+}
