@@ -59,7 +59,8 @@
 //! both logs side by side.
 //!
 //! The `const` flags below ([`CANCEL_WAIT_CYCLES`], [`GEN_PAUSE`], [`REACHABLE_LISTENERS_ONLY`],
-//! [`RC_ALIVENESS`], [`READY_FAST_PATH`], [`COROUTINE_SEES_QUIET`], [`CHECK_LEAKS`]) are all
+//! [`RC_ALIVENESS`], [`READY_FAST_PATH`], [`COROUTINE_SEES_QUIET`], [`COROUTINE_CHAIN_CYCLES`],
+//! [`LIST_CHAIN_CYCLES`], [`CHECK_LEAKS`]) are all
 //! strict by default. Each can be flipped to look past one class of discrepancy the library has
 //! (or had), to find the others. The `discrepancy_*` tests at the end are the minimal programs of
 //! the classes found so far, each failing until the engine agrees with the model; the `pins_*`
@@ -133,18 +134,18 @@ const COROUTINE_SEES_QUIET: bool = true;
 /// Generate programs where a coroutine's Deferred is `chain_deferred` into a Deferred the
 /// coroutine awaits. Such a coroutine can never finish (it awaits what only its own result would
 /// fire); once nothing else reaches them, Twisted's collector frees the coroutine and both
-/// Deferreds, while the library leaks them: its reclaiming walk (`engine/reclaim.rs`) does not
-/// look through a coroutine's driver. An open finding, pinned by
-/// `discrepancy_coroutine_chained_into_what_it_awaits_leaks` (ignored in CI); `false` skips such
-/// programs so that the rest is checked.
+/// Deferreds; the library once leaked them (its reclaiming walk did not look through a
+/// coroutine's driver), now pinned by `pins_coroutine_chained_into_what_it_awaits_is_freed`.
+/// `false` skips such programs.
 const COROUTINE_CHAIN_CYCLES: bool = true;
 /// Generate programs where a list's (or race's, or gather's) Deferred is `chain_deferred` into
 /// one of its own inputs. The input's step holds the list's state, which holds the trigger of
 /// the list's Deferred: a cycle through closures, which the library's reclaiming (reference
 /// counts and the edges between chains it can see) cannot see, so it leaks it once nothing else
-/// reaches it, where Twisted's collector frees it. An open finding, pinned by
-/// `discrepancy_list_chained_into_its_input_leaks` (ignored in CI); `false` skips such programs.
-const LIST_CHAIN_CYCLES: bool = false;
+/// reaches it, where Twisted's collector frees it. An open finding,
+/// `discrepancy_list_chained_into_its_input_leaks`; `false` skips such programs to check the
+/// rest.
+const LIST_CHAIN_CYCLES: bool = true;
 /// Check the allocation count. Set to `false` to look at other discrepancies first.
 const CHECK_LEAKS: bool = true;
 
@@ -3274,11 +3275,9 @@ fn pins_trigger_dropped_is_quiet_until_a_step_sees_it() {
     assert!(reports.is_empty());
 }
 
-// --- Discrepancies: each fails until the engine agrees with the model ------------------------
-
 /// Two Deferreds `chain_deferred` into each other: neither can ever fire; both must be freed.
 #[test]
-fn discrepancy_chain_deferred_cycle_leaks() {
+fn pins_chain_deferred_cycle_is_freed() {
     assert_agrees(vec![
         Op::New(0),
         Op::New(1),
@@ -3290,7 +3289,7 @@ fn discrepancy_chain_deferred_cycle_leaks() {
 /// A failure fired into a paused Deferred that another waits on, both then unreachable: the
 /// pair must be freed and the failure reported.
 #[test]
-fn discrepancy_failure_in_a_paused_deferred_is_lost() {
+fn pins_failure_in_a_paused_deferred_is_reported() {
     assert_agrees(vec![
         Op::New(0),
         Op::Pause(0),
@@ -3302,16 +3301,16 @@ fn discrepancy_failure_in_a_paused_deferred_is_lost() {
 }
 
 /// A coroutine receives a quiet TriggerDropped at an await and passes it on with `?`: it has
-/// seen it, so its Deferred's failure must be reported (the library leaves it quiet).
+/// seen it, so its Deferred's failure must be reported (the library once left it quiet).
 #[test]
-fn discrepancy_coroutine_passing_on_a_dropped_trigger_is_silent() {
+fn pins_coroutine_passing_on_a_dropped_trigger_reports_it() {
     assert_agrees(vec![Op::New(1), coro(vec![1]), Op::DropTrigger(1)]);
 }
 
 /// A coroutine whose own Deferred has a step awaits a paused, failed Deferred; then nothing
-/// reaches either: they must be freed and the failure reported (the library leaks both).
+/// reaches either: they must be freed and the failure reported (the library once leaked both).
 #[test]
-fn discrepancy_coroutine_with_a_step_awaiting_a_paused_failure_leaks() {
+fn pins_coroutine_with_a_step_awaiting_a_paused_failure_is_freed() {
     assert_agrees(vec![
         Op::Fail(1, 5),
         Op::Pause(1),
@@ -3321,9 +3320,9 @@ fn discrepancy_coroutine_with_a_step_awaiting_a_paused_failure_leaks() {
 }
 
 /// A chain waits on `race([])` (which never fires, and has a canceller): once nothing reaches
-/// the pair, it must be freed (the library keeps any chain with a canceller).
+/// the pair, it must be freed (the library once kept any chain with a canceller).
 #[test]
-fn discrepancy_chain_waiting_on_an_empty_race_leaks() {
+fn pins_chain_waiting_on_an_empty_race_is_freed() {
     assert_agrees(vec![
         Op::List(2, vec![], ListKind::Race, 0),
         Op::New(1),
@@ -3333,9 +3332,9 @@ fn discrepancy_chain_waiting_on_an_empty_race_leaks() {
 }
 
 /// A dropped trigger fires its Deferred, whose step makes it wait on a paused Deferred; when
-/// that one's handle goes, the pair must be freed (the library leaks it).
+/// that one's handle goes, the pair must be freed (the library once leaked it).
 #[test]
-fn discrepancy_dropped_trigger_then_wait_on_paused_leaks() {
+fn pins_dropped_trigger_then_wait_on_paused_is_freed() {
     assert_agrees(vec![
         Op::New(0),
         Op::Pause(0),
@@ -3349,17 +3348,17 @@ fn discrepancy_dropped_trigger_then_wait_on_paused_leaks() {
 
 /// A cancelled Deferred `chain_deferred` into its own trigger: like any fire after a
 /// cancellation, the hand-over drops the result, so nothing is reported (Twisted swallows it
-/// too); the library keeps the CancelledError and reports it.
+/// too; the library once kept the CancelledError and reported it).
 #[test]
-fn discrepancy_cancelled_deferred_chained_to_itself_reports() {
+fn pins_cancelled_deferred_chained_to_itself_drops_its_result() {
     assert_agrees(vec![Op::New(0), Op::Cancel(0), Op::ChainDeferred(0, 0)]);
 }
 
 /// A cancelled Deferred, paused, `chain_deferred` into another: when its own trigger (the last
-/// reference) goes, the pair must be freed and CancelledError reported (the library leaks it:
-/// dropping the trigger of a fired Deferred does not look for garbage).
+/// reference) goes, the pair must be freed and CancelledError reported (the library once leaked
+/// it: dropping the trigger of a fired Deferred did not look for garbage).
 #[test]
-fn discrepancy_trigger_of_a_cancelled_deferred_dropped_leaks() {
+fn pins_trigger_of_a_cancelled_deferred_dropped_frees_it() {
     assert_agrees(vec![
         Op::New(1),
         Op::New(4),
@@ -3370,9 +3369,9 @@ fn discrepancy_trigger_of_a_cancelled_deferred_dropped_leaks() {
 }
 
 /// `d0 -> d1 -> d2` by `chain_deferred`; `d0`'s trigger goes with nothing listening: `d1` and
-/// `d2` (which hold each other) must be freed (the library leaks them).
+/// `d2` (which hold each other) must be freed (the library once leaked them).
 #[test]
-fn discrepancy_chain_deferred_run_with_no_listener_leaks() {
+fn pins_chain_deferred_run_with_no_listener_is_freed() {
     assert_agrees(vec![
         Op::New(0),
         Op::New(1),
@@ -3385,9 +3384,9 @@ fn discrepancy_chain_deferred_run_with_no_listener_leaks() {
 }
 
 /// Dropping the lock fails its waiters with TriggerDropped front to back (oldest first); the
-/// library goes by where each waiter is stored, which a waiter served earlier left free.
+/// library once went by where each waiter was stored, which a waiter served earlier left free.
 #[test]
-fn discrepancy_lock_drops_waiters_out_of_order() {
+fn pins_lock_drops_waiters_oldest_first() {
     assert_agrees(vec![
         Op::Acquire(0, 0, 0),
         Op::Acquire(1, 0, 0),
@@ -3401,10 +3400,10 @@ fn discrepancy_lock_drops_waiters_out_of_order() {
 
 /// A coroutine awaits `d3`, and its own Deferred is `chain_deferred` into `d3`'s trigger: a
 /// deadlock nothing reaches (only `d3`'s control, which is weak). It must be freed, so the
-/// cancel through the control finds nothing; the library keeps it alive, and the cancel runs
-/// `d3`'s canceller and resumes the coroutine.
+/// cancel through the control finds nothing (the library once kept it alive, and the cancel
+/// ran `d3`'s canceller and resumed the coroutine).
 #[test]
-fn discrepancy_coroutine_chained_to_what_it_awaits_stays_alive() {
+fn pins_coroutine_chained_to_what_it_awaits_is_unreachable() {
     assert_agrees(vec![
         Op::NewWithCanceller(3, CancelSpec::Nothing),
         Op::Coro(
@@ -3423,10 +3422,10 @@ fn discrepancy_coroutine_chained_to_what_it_awaits_stays_alive() {
 
 /// A coroutine awaits `d2` and its own Deferred is `chain_deferred` into `d2`'s trigger: it can
 /// never finish, and once nothing else reaches them, the coroutine and both Deferreds must be
-/// freed. Open: the library leaks them (its reclaiming walk does not look through a coroutine's
-/// driver). See [`COROUTINE_CHAIN_CYCLES`]; run with `--ignored`.
+/// freed (the library once leaked them: its reclaiming walk did not look through a coroutine's
+/// driver). See [`COROUTINE_CHAIN_CYCLES`].
 #[test]
-fn discrepancy_coroutine_chained_into_what_it_awaits_leaks() {
+fn pins_coroutine_chained_into_what_it_awaits_is_freed() {
     assert_agrees(vec![
         Op::New(2),
         Op::Coro(
@@ -3442,12 +3441,32 @@ fn discrepancy_coroutine_chained_into_what_it_awaits_leaks() {
     ]);
 }
 
+/// `d3` (with a step) is `chain_deferred` into `d2`; its dropped trigger's TriggerDropped makes
+/// the step return `d0`, so `d3` waits on `d0`. `d0`'s trigger then goes with nothing
+/// listening: its hand-over to `d3` is dropped, and `d3` and `d2` (which hold each other) must be
+/// freed (the library once leaked them).
+#[test]
+fn pins_forgotten_hand_over_frees_a_chain_deferred_pair() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::New(3),
+        Op::Add(3, StepSpec::Both(0, Body::Handle(0))),
+        Op::New(2),
+        Op::ChainDeferred(3, 2),
+        Op::DropHandle(2),
+        Op::DropTrigger(3),
+        Op::DropHandle(0),
+        Op::DropTrigger(0),
+    ]);
+}
+
+// --- Discrepancies: each fails until the engine agrees with the model ------------------------
+
 /// A list over `d2` whose Deferred is `chain_deferred` into `d2`'s trigger: once nothing else
 /// reaches them, both must be freed. Open: the cycle runs through the list's step on `d2` (a
 /// closure holding the list's trigger), which the library cannot see; it leaks. See
-/// [`LIST_CHAIN_CYCLES`]; run with `--ignored`.
+/// [`LIST_CHAIN_CYCLES`].
 #[test]
-#[ignore = "open finding: a list chained into its own input leaks (see LIST_CHAIN_CYCLES)"]
 fn discrepancy_list_chained_into_its_input_leaks() {
     assert_agrees(vec![
         Op::NewWithCanceller(2, CancelSpec::Nothing),
@@ -3464,25 +3483,6 @@ fn discrepancy_list_chained_into_its_input_leaks() {
     ]);
 }
 
-/// `d3` (with a step) is `chain_deferred` into `d2`; its dropped trigger's TriggerDropped makes
-/// the step return `d0`, so `d3` waits on `d0`. `d0`'s trigger then goes with nothing
-/// listening: its hand-over to `d3` is dropped, and `d3` and `d2` (which hold each other) must be
-/// freed; the library leaks them.
-#[test]
-fn discrepancy_forgotten_hand_over_leaves_a_chain_deferred_pair() {
-    assert_agrees(vec![
-        Op::New(0),
-        Op::New(3),
-        Op::Add(3, StepSpec::Both(0, Body::Handle(0))),
-        Op::New(2),
-        Op::ChainDeferred(3, 2),
-        Op::DropHandle(2),
-        Op::DropTrigger(3),
-        Op::DropHandle(0),
-        Op::DropTrigger(0),
-    ]);
-}
-
 /// `d2` waits on `d0`, which is then paused and cancelled; `d2` is `chain_deferred` into `d0`'s
 /// trigger. Nothing reaches the pair any more: it must be freed and `d0`'s CancelledError
 /// reported; the library leaks the pair and loses the failure.
@@ -3496,5 +3496,35 @@ fn discrepancy_chain_deferred_into_the_cancelled_deferred_waited_on_leaks() {
         Op::Pause(0),
         Op::Cancel(0),
         Op::ChainDeferred(2, 0),
+    ]);
+}
+
+/// Two coroutines end up awaiting each other's Deferred (the first, woken by a dropped trigger,
+/// awaits the second, which awaits the first): once nothing else reaches them they must be
+/// freed, silently; the library leaks them.
+#[test]
+fn discrepancy_coroutines_awaiting_each_other_leak() {
+    assert_agrees(vec![
+        Op::New(1),
+        Op::Coro(
+            4,
+            CoroSpec {
+                id: 0,
+                awaits: vec![1, 4],
+                catch: true,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::Coro(
+            4,
+            CoroSpec {
+                id: 0,
+                awaits: vec![4],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::DropHandle(1),
+        Op::DropTrigger(1),
     ]);
 }
