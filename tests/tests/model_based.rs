@@ -2254,9 +2254,10 @@ impl Model {
             list.live = false;
             list.results.clear();
             let out = list.out;
-            self.fire(out, fire);
+            // If the list had been cancelled (and so fired), the failure reached nobody.
+            return self.fire(out, fire) && first_error;
         }
-        first_error
+        false
     }
 
     /// `race`'s per-input callback: the first success wins, the others are cancelled once.
