@@ -251,6 +251,18 @@ impl<T: 'static> Resume for Driver<T> {
                         // awaits (a continuation of the work loop, queued if deep).
                         chain::cancel(&self.cell);
                     }
+                    let unheld =
+                        Rc::strong_count(&self.cell) == 1
+                            || (Rc::strong_count(&self.cell) == 2
+                                && self.cell.st.try_borrow().is_ok_and(|st| {
+                                    matches!(st.awaiter, Some(Awaiter::Driver(_)))
+                                }));
+                    if unheld {
+                        // Nothing but this coroutine (and another one awaiting it) holds its
+                        // Deferred: it may just have suspended on something only such
+                        // coroutines reach, which nothing can ever resume (`engine/reclaim.rs`).
+                        chain::reclaim::release(self.cell.clone());
+                    }
                     return None;
                 }
                 Ok(Poll::Ready(r)) => r,

