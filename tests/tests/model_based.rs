@@ -3488,9 +3488,9 @@ fn discrepancy_list_chained_into_its_input_leaks() {
 
 /// `d2` waits on `d0`, which is then paused and cancelled; `d2` is `chain_deferred` into `d0`'s
 /// trigger. Nothing reaches the pair any more: it must be freed and `d0`'s CancelledError
-/// reported; the library leaks the pair and loses the failure.
+/// reported (the library once leaked the pair and lost the failure).
 #[test]
-fn discrepancy_chain_deferred_into_the_cancelled_deferred_waited_on_leaks() {
+fn pins_chain_deferred_into_the_cancelled_deferred_waited_on_is_freed() {
     assert_agrees(vec![
         Op::New(2),
         Op::New(0),
@@ -3504,9 +3504,9 @@ fn discrepancy_chain_deferred_into_the_cancelled_deferred_waited_on_leaks() {
 
 /// Two coroutines end up awaiting each other's Deferred (the first, woken by a dropped trigger,
 /// awaits the second, which awaits the first): once nothing else reaches them they must be
-/// freed, silently; the library leaks them.
+/// freed, silently (the library once leaked them).
 #[test]
-fn discrepancy_coroutines_awaiting_each_other_leak() {
+fn pins_coroutines_awaiting_each_other_are_freed() {
     assert_agrees(vec![
         Op::New(1),
         Op::Coro(
