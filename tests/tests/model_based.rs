@@ -3531,3 +3531,27 @@ fn pins_coroutines_awaiting_each_other_are_freed() {
         Op::DropTrigger(1),
     ]);
 }
+
+/// A coroutine's Deferred (its handle gone) has a step returning a paused Deferred; the
+/// coroutine finishes inside `d0`'s dropped trigger, the step runs, and the coroutine's Deferred
+/// waits on the paused one. Nothing reaches the pair: it must be freed; the library leaks it.
+#[test]
+fn discrepancy_coroutine_deferred_waiting_on_a_paused_deferred_leaks() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::Coro(
+            3,
+            CoroSpec {
+                id: 0,
+                awaits: vec![0],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::Succeed(2, 7),
+        Op::Pause(2),
+        Op::Add(3, StepSpec::Both(0, Body::Handle(2))),
+        Op::DropHandle(3),
+        Op::DropTrigger(0),
+    ]);
+}
