@@ -3536,7 +3536,6 @@ fn pins_coroutines_awaiting_each_other_are_freed() {
 /// coroutine finishes inside `d0`'s dropped trigger, the step runs, and the coroutine's Deferred
 /// waits on the paused one. Nothing reaches the pair: it must be freed; the library leaks it.
 #[test]
-#[ignore = "open finding: a coroutine's Deferred that starts waiting on a paused Deferred as the coroutine finishes leaks the pair"]
 fn discrepancy_coroutine_deferred_waiting_on_a_paused_deferred_leaks() {
     assert_agrees(vec![
         Op::New(0),
