@@ -9,40 +9,14 @@
 #[path = "support/depth_scenarios.rs"]
 mod depth_scenarios;
 
-use std::sync::{Condvar, Mutex};
-
 use depth_scenarios::{Fire, Order};
 
 /// A million, as issue 2 asks.
 const N: usize = 1_000_000;
 
-/// How many scenarios may run at once. One scenario of a million waiting Deferreds peaks at about
-/// 320 MB; the harness would otherwise run one per core.
-const AT_ONCE: usize = 2;
-
-static RUNNING: Mutex<usize> = Mutex::new(0);
-static FREED: Condvar = Condvar::new();
-
-/// Holds one of the [`AT_ONCE`] places while a scenario runs.
-struct Place;
-
-impl Place {
-    fn take() -> Place {
-        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        while *running >= AT_ONCE {
-            running = FREED.wait(running).unwrap_or_else(|e| e.into_inner());
-        }
-        *running += 1;
-        Place
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        FREED.notify_one();
-    }
-}
+#[path = "support/place.rs"]
+mod place;
+use place::Place;
 
 #[path = "support/small_stack.rs"]
 mod small_stack;

@@ -42,7 +42,6 @@ mod small_stack;
 use std::cell::{Cell, RefCell};
 use std::future::IntoFuture;
 use std::rc::Rc;
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use defer_core::clock::Clock;
@@ -81,32 +80,9 @@ fn timeout() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// How many children may run at once.
-const AT_ONCE: usize = 2;
-
-static RUNNING: Mutex<usize> = Mutex::new(0);
-static FREED: Condvar = Condvar::new();
-
-/// Holds one of the [`AT_ONCE`] places while a child runs.
-struct Place;
-
-impl Place {
-    fn take() -> Place {
-        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        while *running >= AT_ONCE {
-            running = FREED.wait(running).unwrap_or_else(|e| e.into_inner());
-        }
-        *running += 1;
-        Place
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        FREED.notify_one();
-    }
-}
+#[path = "support/place.rs"]
+mod place;
+use place::Place;
 
 /// Runs `scenario(depth())` on a 2 MiB stack in a child process, and fails unless it finished.
 fn isolated(name: &'static str, scenario: fn(usize)) {

@@ -35,9 +35,26 @@ pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
     }
 }
 
-/// Fires an unfired chain. Returns false, dropping `result`, if it had already fired (it can only
-/// have been fired by `cancel`).
+/// Fires an unfired chain: [`set_result`], then runs it. Returns false, dropping `result`, if it
+/// had already fired (it can only have been fired by `cancel`).
 pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
+    if !set_result(cell, result) {
+        return false;
+    }
+    work_loop::run(cell.clone());
+    true
+}
+
+#[inline]
+fn drop_canceller(canceller: Canceller) {
+    if !matches!(canceller, Canceller::None) {
+        user_code::drop_value(canceller);
+    }
+}
+
+/// Gives a fired result to a chain without running it (the caller's loop runs it next).
+#[inline]
+pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
     let (canceller, source) = {
         let mut st = cell.st.borrow_mut();
         if st.called {
@@ -58,31 +75,6 @@ pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
     // The canceller's captured state is the user's: its `Drop` may panic, and must not stop the
     // chain from running.
     drop_canceller(canceller);
-    drop_source(source);
-    work_loop::run(cell.clone());
-    true
-}
-
-#[inline]
-fn drop_canceller(canceller: Canceller) {
-    if !matches!(canceller, Canceller::None) {
-        user_code::drop_value(canceller);
-    }
-}
-
-/// Gives a fired result to a chain without running it (the caller's loop runs it next).
-pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
-    let mut st = cell.st.borrow_mut();
-    if st.called {
-        drop(st);
-        user_code::drop_value(result);
-        return false;
-    }
-    st.called = true;
-    let source = std::mem::replace(&mut st.result, result);
-    let old = std::mem::replace(&mut st.canceller, Canceller::None);
-    drop(st);
-    drop_canceller(old);
     drop_source(source);
     true
 }
