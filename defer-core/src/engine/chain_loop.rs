@@ -52,8 +52,9 @@ fn drop_canceller(canceller: Canceller) {
     }
 }
 
-/// Gives a fired result to a chain without running it (the caller's loop runs it next).
-#[inline]
+/// Gives a fired result to a chain without running it (the caller's loop runs it next). Inlined
+/// into `fire`, the hot path of every trigger.
+#[inline(always)]
 pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
     let (canceller, source) = {
         let mut st = cell.st.borrow_mut();
