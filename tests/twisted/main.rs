@@ -1,0 +1,15 @@
+//! Ports of Twisted's own Deferred tests, one module per Twisted test file and one file per test class.
+//! Each test is named after Twisted's (`testCallbackWithoutArgs` → `test_callback_without_args`) and
+//! asserts what Twisted's asserts; `tests/TWISTED.md` maps every Twisted test to its port.
+
+#[path = "../tests/support/error_kinds.rs"]
+#[macro_use]
+mod error_kinds;
+
+mod test_cooperator;
+mod test_defer;
+mod test_defer_await;
+mod test_defer_yieldfrom;
+mod test_inlinecb;
+mod test_task;
+mod test_threads;

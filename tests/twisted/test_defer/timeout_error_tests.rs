@@ -1,0 +1,1 @@
+//! Ports of Twisted's `test_defer.py` `TimeoutErrorTests`.
