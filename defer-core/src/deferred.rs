@@ -5,10 +5,11 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 
+use crate::engine::join::Join;
 use crate::engine::outcome::Outcome;
 use crate::engine::outcome::StepResult;
 use crate::engine::step::Logic;
-use crate::engine::step::{Both, Callback, Callbacks, Errback, new_step};
+use crate::engine::step::{Both, Callback, Callbacks, Errback, Feed, new_step};
 use crate::engine::value::{Value, ValueHolder};
 use crate::engine::work_loop;
 use crate::engine::{self as chain, Canceller, Cell, Slot, Step, drop_queue, user_code};
@@ -294,6 +295,24 @@ impl<T: 'static> Deferred<T> {
         R: Outcome,
     {
         self.push(Both(h), Location::caller())
+    }
+
+    /// A combinator's input step (an `add_both` whose shared state `node` the reclaim walk can
+    /// see through; see `engine/join.rs`).
+    #[track_caller]
+    pub(crate) fn feed<S, F, R>(self, node: Rc<S>, f: F) -> Deferred<R::Value>
+    where
+        S: Join + 'static,
+        F: FnOnce(&Rc<S>, Result<T, crate::Failure>) -> R + 'static,
+        R: Outcome,
+    {
+        self.push(
+            Feed {
+                node: crate::engine::join::JoinRef::new(node),
+                f,
+            },
+            Location::caller(),
+        )
     }
 
     /// Hands this chain's result to the Deferred that `other` fires, and ends this chain there:

@@ -34,6 +34,8 @@ use std::panic::Location;
 use std::rc::Rc;
 
 use crate::deferred::{Deferred, DeferredControl};
+use crate::engine::Cell;
+use crate::engine::join::Join;
 use crate::failure::Failure;
 use crate::trigger::Trigger;
 
@@ -402,6 +404,32 @@ struct ListState<T> {
     at: &'static Location<'static>,
 }
 
+// The shared states are nodes the reclaim walk sees through (`engine/join.rs`): each holds the
+// combined Deferred's trigger until it fires.
+
+impl<T: 'static> Join for RefCell<ListState<T>> {
+    fn holds(&self) -> Option<Option<Rc<Cell>>> {
+        Some(held(self.try_borrow().ok()?.trigger.as_ref()))
+    }
+}
+
+impl<T: 'static> Join for RefCell<RaceState<T>> {
+    fn holds(&self) -> Option<Option<Rc<Cell>>> {
+        Some(held(self.try_borrow().ok()?.trigger.as_ref()))
+    }
+}
+
+impl<V: 'static, O: 'static> Join for RefCell<TupleState<V, O>> {
+    fn holds(&self) -> Option<Option<Rc<Cell>>> {
+        Some(held(self.try_borrow().ok()?.trigger.as_ref()))
+    }
+}
+
+/// The chain a combinator's trigger fires, while it has not fired.
+fn held<T: 'static>(trigger: Option<&Trigger<T>>) -> Option<Rc<Cell>> {
+    trigger.and_then(Trigger::cell).cloned()
+}
+
 /// Cancels every input, each through its weak handle (a finished input is simply gone).
 fn cancel_all(controls: &[DeferredControl]) {
     for c in controls {
@@ -437,19 +465,18 @@ fn attach<T: 'static>(
     let state = Rc::new(RefCell::new(ListState {
         results: (0..n).map(|_| None).collect(),
         remaining: n,
-        trigger: Some(trigger),
+        trigger: Some(trigger.held_by_join()),
         fire_on_one_callback,
         fire_on_one_errback,
         at: Location::caller(),
     }));
     for (index, input) in inputs.into_iter().enumerate() {
-        let state = state.clone();
-        let rest = input.add_both(move |result: Result<T, Failure>| {
+        let rest = input.feed(state.clone(), move |state, result: Result<T, Failure>| {
             let kept = match &result {
                 Err(f) if !consume_errors => Some(f.clone()),
                 _ => None,
             };
-            match record(&state, index, result) {
+            match record(state, index, result) {
                 // The failure went to the caller inside a `FirstError`: the caller handles it,
                 // so the input must not report it too.
                 Recorded::FirstError => Ok(()),
@@ -565,11 +592,10 @@ pub fn race<T: 'static>(inputs: impl IntoIterator<Item = Deferred<T>>) -> Deferr
         never_fire(trigger);
         return out;
     }
-    state.borrow_mut().trigger = Some(trigger);
+    state.borrow_mut().trigger = Some(trigger.held_by_join());
     for (index, input) in inputs.into_iter().enumerate() {
-        let state = state.clone();
-        let rest = input.add_both(move |result: Result<T, Failure>| {
-            race_record(&state, index, result);
+        let rest = input.feed(state.clone(), move |state, result: Result<T, Failure>| {
+            race_record(state, index, result);
             Ok::<(), Failure>(())
         });
         drop(rest);
@@ -882,8 +908,7 @@ macro_rules! tuple_gather {
             fn attach(self, state: &Rc<RefCell<TupleState<Self::Values, Self::Out>>>, consume: bool) {
                 $(
                     {
-                        let state = state.clone();
-                        let rest = self.$idx.add_both(move |result: Result<$T, Failure>| {
+                        let rest = self.$idx.feed(state.clone(), move |state, result: Result<$T, Failure>| {
                             let kept = match &result {
                                 Err(f) if !consume => Some(f.clone()),
                                 _ => None,
@@ -956,7 +981,7 @@ fn gather_tuple<G: GatherImpl>(inputs: G, consume: bool) -> Deferred<G::Out> {
     let state = Rc::new(RefCell::new(TupleState {
         values: G::Values::default(),
         remaining: n,
-        trigger: Some(trigger),
+        trigger: Some(trigger.held_by_join()),
         at: Location::caller(),
     }));
     inputs.attach(&state, consume);

@@ -114,6 +114,20 @@ impl<T: 'static> Trigger<T> {
             .as_ref()
             .is_some_and(|c| chain::has_listener(c, 1))
     }
+
+    /// Hands this trigger to a combinator's shared state (a list's, a race's, a gather's), which
+    /// the reclaim walk sees through (`engine/join.rs`): marks the chain as held by one.
+    pub(crate) fn held_by_join(self) -> Self {
+        if let Some(c) = &self.cell {
+            c.st.borrow_mut().held_by_join = true;
+        }
+        self
+    }
+
+    /// The chain this trigger fires, for a combinator's `Join::holds`.
+    pub(crate) fn cell(&self) -> Option<&Rc<Cell>> {
+        self.cell.as_ref()
+    }
 }
 
 impl<T> Drop for Trigger<T> {

@@ -140,12 +140,10 @@ const COROUTINE_SEES_QUIET: bool = true;
 const COROUTINE_CHAIN_CYCLES: bool = true;
 /// Generate programs where a list's (or race's, or gather's) Deferred is `chain_deferred` into
 /// one of its own inputs. The input's step holds the list's state, which holds the trigger of
-/// the list's Deferred: a cycle through closures, which the library's reclaiming (reference
-/// counts and the edges between chains it can see) cannot see, so it leaks it once nothing else
-/// reaches it, where Twisted's collector frees it. An open finding,
-/// `discrepancy_list_chained_into_its_input_leaks`; `false` skips such programs to check the
-/// rest.
-const LIST_CHAIN_CYCLES: bool = false;
+/// the list's Deferred: a cycle through the combinator's state, which the reclaiming walk sees
+/// through (`engine/join.rs`) since `pins_list_chained_into_its_input_is_freed`; `false` skipped
+/// such programs while it leaked.
+const LIST_CHAIN_CYCLES: bool = true;
 /// Check the allocation count. Set to `false` to look at other discrepancies first.
 const CHECK_LEAKS: bool = true;
 
@@ -3464,13 +3462,11 @@ fn pins_forgotten_hand_over_frees_a_chain_deferred_pair() {
 // --- Discrepancies: each fails until the engine agrees with the model ------------------------
 
 /// A list over `d2` whose Deferred is `chain_deferred` into `d2`'s trigger: once nothing else
-/// reaches them, both must be freed. Open: the cycle runs through the list's step on `d2` (a
-/// closure holding the list's trigger), which the library cannot see; it leaks. See
-/// [`LIST_CHAIN_CYCLES`]. Open (the one class the reclaiming walk cannot see: a cycle through a
-/// closure); run with `--ignored`.
+/// reaches them, both must be freed. The cycle runs through the list's step on `d2`, which holds
+/// the list's state, which holds the list's trigger: it leaked until the reclaiming walk saw
+/// through combinators' states (`engine/join.rs`).
 #[test]
-#[ignore = "open finding: a cycle through a list's closure leaks (see LIST_CHAIN_CYCLES)"]
-fn discrepancy_list_chained_into_its_input_leaks() {
+fn pins_list_chained_into_its_input_is_freed() {
     assert_agrees(vec![
         Op::NewWithCanceller(2, CancelSpec::Nothing),
         Op::List(
@@ -3483,6 +3479,89 @@ fn discrepancy_list_chained_into_its_input_leaks() {
             1,
         ),
         Op::ChainDeferred(0, 2),
+    ]);
+}
+
+/// A coroutine awaits a list that never fires (`fire_on_one_callback` over nothing), and a list
+/// is made over the coroutine's Deferred; then every handle goes. The coroutine can never resume:
+/// it is freed and its Deferred fails with `TriggerDropped`, which the list's step sees (and the
+/// input keeps, unconsumed): one report. The outer list's state, seen through by the reclaiming
+/// walk, must not make the walk free the list's step without running it.
+#[test]
+fn pins_a_stuck_coroutine_under_a_list_still_fails_its_list_step() {
+    assert_agrees(vec![
+        Op::List(
+            4,
+            vec![],
+            ListKind::First {
+                fooe: false,
+                consume: false,
+            },
+            1,
+        ),
+        Op::Coro(
+            0,
+            CoroSpec {
+                id: 2,
+                awaits: vec![4],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::List(
+            0,
+            vec![0],
+            ListKind::All {
+                fooe: false,
+                consume: false,
+            },
+            3,
+        ),
+    ]);
+}
+
+/// A coroutine awaits `d0`, which is paused; `d3` is `chain_deferred` into `d0`'s trigger; `d0`
+/// is cancelled (paused, so its CancelledError waits). Once every handle goes, nothing can
+/// unpause `d0`: the coroutine, `d0` and `d3` are freed, and the CancelledError is reported.
+#[test]
+fn pins_a_paused_cancelled_await_chained_from_another_is_freed_and_reported() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::Pause(0),
+        Op::New(3),
+        Op::Coro(
+            1,
+            CoroSpec {
+                id: 1,
+                awaits: vec![0],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::ChainDeferred(3, 0),
+        Op::Cancel(0),
+    ]);
+}
+
+/// A list over `d4` and `d0` is chained into `d4`'s trigger; then `d0`'s trigger goes, and the
+/// list's step on `d0` runs (recording its `TriggerDropped`): the last reference to the list's
+/// state from outside the cycle `d4` → list → `d4` goes with that step. The cycle must be freed.
+#[test]
+fn pins_a_list_cycle_left_when_another_inputs_step_ran_is_freed() {
+    assert_agrees(vec![
+        Op::New(0),
+        Op::New(4),
+        Op::New(1),
+        Op::List(
+            3,
+            vec![4, 0],
+            ListKind::All {
+                fooe: false,
+                consume: false,
+            },
+            1,
+        ),
+        Op::ChainDeferred(3, 4),
     ]);
 }
 

@@ -104,6 +104,156 @@ fn a_wait_cycle_kept_by_a_handle_is_not_freed() {
     assert_eq!(success_result_of(outer), 3);
 }
 
+// Family 2, through a combinator: the input's step holds the combinator's state, which holds
+// the combined Deferred's trigger. The reclaiming walk sees through that state
+// (`defer-core/src/engine/join.rs`), so a cycle through it is freed like any other.
+
+/// A guard that counts its drop, captured by a step on the cycle.
+fn guarded_step(d: Deferred<u8>, drops: &Rc<Cell<u32>>) -> Deferred<u8> {
+    let guard = CountsDrops(drops.clone());
+    d.add_callback(move |x| {
+        let _ = &guard;
+        Ok(x)
+    })
+}
+
+/// The combinators, each over one pending input (and, for the tuple gather, one that has fired).
+fn combinators() -> [(&'static str, fn(Deferred<u8>) -> Deferred<u8>); 6] {
+    use defer_core::{DeferredList, Gather, gather_results, race};
+    [
+        ("DeferredList", |a| {
+            DeferredList::new([a]).build().add_callback(|_| Ok(0))
+        }),
+        ("DeferredList::gather", |a| {
+            DeferredList::new([a]).gather().add_callback(|_| Ok(0))
+        }),
+        ("gather_results", |a| {
+            gather_results([a]).add_callback(|_| Ok(0))
+        }),
+        ("fire_on_one_callback", |a| {
+            DeferredList::new([a])
+                .fire_on_one_errback(true)
+                .fire_on_one_callback()
+                .build()
+                .add_callback(|_| Ok(0))
+        }),
+        ("race", |a| race([a]).add_callback(|_| Ok(0))),
+        ("Gather", |a| {
+            (a, succeed(1u8)).gather().add_callback(|_| Ok(0))
+        }),
+    ]
+}
+
+/// Each combinator, chained into the trigger of its own pending input: nothing can fire the pair
+/// any more. Both are freed, nothing is reported, and the input's control reaches nothing.
+#[test]
+fn a_combinator_chained_into_its_own_input_is_freed() {
+    for (name, build) in combinators() {
+        let drops = Rc::new(Cell::new(0));
+        let reports = unhandled_during(|| {
+            let (input, input_t) = Deferred::<u8>::new();
+            let input = guarded_step(input, &drops);
+            let ctl = input.control();
+            let out = guarded_step(build(input), &drops);
+            out.chain_deferred(input_t);
+            assert_eq!(
+                drops.get(),
+                2,
+                "{name}: both chains and their steps were freed"
+            );
+            ctl.cancel();
+            assert!(!ctl.is_called(), "{name}: the control reaches nothing");
+        });
+        assert!(reports.is_empty(), "{name}: {reports:?}");
+    }
+}
+
+/// An input's errback returns the combinator's own Deferred: the input waits on the
+/// combinator, which waits on the input. Once the input's trigger has fired, nothing can end the
+/// wait: both are freed, and the failure the errback consumed is not reported.
+#[test]
+fn an_inputs_errback_returning_the_combinators_own_deferred_is_freed() {
+    for (name, build) in combinators() {
+        let drops = Rc::new(Cell::new(0));
+        let reports = unhandled_during(|| {
+            let slot: Rc<std::cell::RefCell<Option<Deferred<u8>>>> = Rc::default();
+            let (input, input_t) = Deferred::<u8>::new();
+            let from_slot = slot.clone();
+            let input = guarded_step(
+                input.add_errback(move |_| from_slot.borrow_mut().take().unwrap_or(succeed(9))),
+                &drops,
+            );
+            let out = guarded_step(build(input), &drops);
+            *slot.borrow_mut() = Some(out);
+            assert_eq!(drops.get(), 0, "{name}: the list is held by the slot");
+            input_t.errback(E1::new("consumed by the errback"));
+            assert!(
+                slot.borrow().is_none(),
+                "{name}: the errback took the list's Deferred"
+            );
+            assert_eq!(
+                drops.get(),
+                2,
+                "{name}: both chains and their steps were freed"
+            );
+        });
+        assert!(reports.is_empty(), "{name}: {reports:?}");
+    }
+}
+
+/// The same cycle as above, while something outside still reaches it (a second input's
+/// trigger): it is kept, and it fires when that input does.
+#[test]
+fn a_combinator_cycle_reached_from_outside_is_kept_and_fires() {
+    let drops = Rc::new(Cell::new(0));
+    let seen = Rc::new(Cell::new(None));
+    let (a, a_t) = Deferred::<u8>::new();
+    let (b, b_t) = Deferred::<u8>::new();
+    let seen_in_a = seen.clone();
+    let a = guarded_step(a, &drops).add_callback(move |x| {
+        seen_in_a.set(Some(x));
+        Ok(x)
+    });
+    let first = defer_core::DeferredList::new([guarded_step(b, &drops), a])
+        .fire_on_one_callback()
+        .build()
+        .add_callback(|r| match r {
+            defer_core::list::FirstResult::Success { value, .. } => Ok(value),
+            defer_core::list::FirstResult::AllFailed(_) => Ok(0),
+        });
+    first.chain_deferred(a_t);
+    assert_eq!(
+        drops.get(),
+        0,
+        "b's trigger reaches the list, which reaches a"
+    );
+    assert!(b_t.callback(5));
+    assert_eq!(
+        seen.get(),
+        Some(5),
+        "b fired the list, which fired a through the hand-over"
+    );
+    assert_eq!(drops.get(), 2, "then everything went");
+}
+
+/// A combinator whose only pending input is garbage (a coroutine stuck forever on a Deferred
+/// nothing can fire) while its own Deferred is held: the input is freed, and the combinator's
+/// dropped trigger fails its Deferred with `TriggerDropped`, as when the input goes alone.
+#[test]
+fn a_combinator_over_a_stuck_coroutine_fails_with_trigger_dropped() {
+    use defer_core::errors::TriggerDropped;
+    let never = defer_core::DeferredList::<u8>::new([])
+        .fire_on_one_callback()
+        .build();
+    let stuck = defer_core::ensure_deferred(async move {
+        let _ = never.await;
+        Ok::<u8, defer_core::Failure>(0)
+    });
+    let list = defer_core::DeferredList::new([stuck]).build();
+    let f = defer_core::testing::failure_result_of(list);
+    assert!(f.check::<TriggerDropped>(), "{f:?}");
+}
+
 // Family 3: a `chain_deferred` source freed with its hand-over pending.
 
 #[test]

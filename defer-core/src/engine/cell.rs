@@ -34,6 +34,9 @@ pub(crate) struct State {
     pub(crate) running: bool,
     pub(crate) called: bool,
     pub(crate) cancelled: bool,
+    /// Its trigger is held by a combinator's shared state (see `join.rs`): one more reference
+    /// that another chain may hold, through that state.
+    pub(crate) held_by_join: bool,
     pub(crate) canceller: Canceller,
     pub(crate) awaiter: Option<Awaiter>,
 }
@@ -96,6 +99,28 @@ impl Steps {
         match last {
             Some(Step::Hand(target, _)) => Some(target),
             _ => None,
+        }
+    }
+
+    /// Every step, front to back.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Step> {
+        self.first
+            .iter()
+            .chain(self.second.iter())
+            .chain(self.rest.iter().flat_map(|r| r.iter()))
+    }
+
+    /// Takes the last step out if it is a hand-over, and gives its target.
+    pub(crate) fn take_hand_over(&mut self) -> Option<Rc<Cell>> {
+        self.hand_over_target()?;
+        let last = match self.rest.as_mut().filter(|r| !r.is_empty()) {
+            Some(rest) => rest.pop_back(),
+            None if self.second.is_some() => self.second.take(),
+            None => self.first.take(),
+        };
+        match last {
+            Some(Step::Hand(target, _)) => Some(target),
+            _ => unreachable!("checked: the last step is a hand-over"),
         }
     }
 
@@ -271,6 +296,7 @@ impl State {
             running: false,
             called: false,
             cancelled: false,
+            held_by_join: false,
             canceller: Canceller::None,
             awaiter: None,
         }

@@ -214,6 +214,9 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                     drop(st);
                     if !set_result(&next, into_slot(current)) {
                         // The target was cancelled: like a late `callback`, the result is dropped.
+                        // The hand-over was a reference to the target, which may have been the
+                        // last one from outside a set of chains that only hold each other.
+                        reclaim::release(next);
                         return;
                     }
                     cur = next;

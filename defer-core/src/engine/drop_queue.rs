@@ -17,7 +17,8 @@
 use std::any::Any;
 use std::cell::{Cell as StdCell, RefCell};
 
-use super::cell::State;
+use super::cell::{Slot, State};
+use super::reclaim;
 use super::user_code;
 
 /// Something whose drop is put off.
@@ -104,7 +105,26 @@ fn try_queue(item: Item) -> Option<Item> {
 
 fn drop_item(item: Item) {
     match item {
-        Item::State(state) => user_code::drop_value(state),
+        Item::State(state) => drop_state(state),
         Item::Boxed(b) => user_code::drop_value(b),
+    }
+}
+
+/// Drops a dead chain's state. The chains it references (the one it waited on, the one its
+/// hand-over went to) are let go of through `reclaim::release`, not dropped blindly: this
+/// chain's reference may have been the last one from outside a set of chains that only hold
+/// each other (a coroutine stuck on a paused chain, say), which must be freed too.
+fn drop_state(mut state: State) {
+    let waited = match std::mem::replace(&mut state.result, Slot::Empty) {
+        Slot::Waiting(c) => Some(c),
+        other => {
+            state.result = other;
+            None
+        }
+    };
+    let handed = state.steps.take_hand_over();
+    user_code::drop_value(state);
+    for chain in waited.into_iter().chain(handed) {
+        reclaim::release(chain);
     }
 }

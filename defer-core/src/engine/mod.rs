@@ -9,7 +9,7 @@
 //! | no user code runs under a borrow of a chain | the state is taken out before calling in | `cell.rs` (the rule), `user_code.rs` |
 //! | dropping a deep structure never recurses; a panicking `Drop` is contained | the drop queue | `drop_queue.rs` |
 //! | cancelling a wait cycle terminates | the cancel walk's visited set | `cancel.rs` |
-//! | a chain no handle can reach is freed, its failure reported, cycles included | reclaiming unreachable wait cycles; a dropped trigger's check for listeners | `reclaim.rs`, `chain_loop.rs` |
+//! | a chain no handle can reach is freed, its failure reported, cycles included | reclaiming unreachable sets of chains (and of the combinators' states between them); a dropped trigger's check for listeners | `reclaim.rs`, `join.rs`, `chain_loop.rs` |
 //! | a value never enters a chain as another type | invariant handles, and a checked take | `value.rs` |
 //! | thread teardown in any order never aborts | `try_with` and an inline fallback in each of the above | `work_loop.rs`, `drop_queue.rs` |
 //!
@@ -20,6 +20,7 @@ pub(crate) mod cancel;
 pub(crate) mod cell;
 pub(crate) mod chain_loop;
 pub(crate) mod drop_queue;
+pub(crate) mod join;
 pub(crate) mod outcome;
 pub(crate) mod reclaim;
 pub(crate) mod step;

@@ -26,7 +26,8 @@
 
 use std::rc::Rc;
 
-use super::cell::{Awaiter, Canceller, Cell, Slot};
+use super::cell::{Awaiter, Canceller, Cell, Slot, Step};
+use super::join::Join;
 use super::user_code;
 
 /// The most chains one test looks at: the sets this frees are small (a pair, a short run of
@@ -91,37 +92,112 @@ pub(crate) fn reclaim_if_unreachable(start: &Rc<Cell>, held: usize) {
     if Rc::strong_count(start) > expected {
         return;
     }
-    let Some(set) = unreachable_set(start, held) else {
-        return;
-    };
-    if let Some(closing) = wait_cycle_in(&set) {
-        // Fired chains each waiting on the next, round to the first: a wait cycle, which could
-        // never finish. Like a step returning its own Deferred, it fails with
-        // `CircularChainError`, which flows round the cycle: every step on the way runs, and the
-        // failure is reported once when the chains go.
-        drop(set);
-        super::cancel::break_cycle(closing);
+    if RECLAIMING.with(|r| r.get()) {
+        // Freeing a set runs user code (a coroutine body's drop), which may let go of more
+        // chains: they are looked at by the outermost reclaim, in a loop, not by a nested one.
+        let mut cell = Some(start.clone());
+        let _ = PENDING.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                p.extend(cell.take());
+            }
+        });
+        // No queue (thread teardown): the chain is simply let go of.
+        drop(cell);
         return;
     }
-    // Let go of every edge inside the set, with no borrow held while the edges are dropped:
-    // results waiting on other chains, hand-overs, coroutines' awaits, and the bodies of the
-    // coroutines that can never resume.
-    let mut drivers = Vec::new();
-    for cell in &set {
-        let (result, steps, awaiter) = {
-            let mut st = cell.st.borrow_mut();
-            if let Canceller::Coroutine(d) = &st.canceller
-                && let Some(d) = d.upgrade()
-            {
-                drivers.push(d);
-            }
-            let result = if matches!(st.result, Slot::Waiting(_)) {
-                std::mem::replace(&mut st.result, Slot::Empty)
-            } else {
-                Slot::Empty
-            };
-            (result, st.steps.take_all(), st.awaiter.take())
+    RECLAIMING.with(|r| r.set(true));
+    reclaim_rounds(start, held);
+    // The chains let go of meanwhile, each as its own start; dropping the queue's clone may let
+    // go of more, which join the queue (the flag is still set): a loop, never a recursion.
+    while let Some(cell) = PENDING
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+        .ok()
+        .flatten()
+    {
+        // The queue's clone is the only reference this code holds.
+        reclaim_rounds(&cell, 1);
+        drop(cell);
+    }
+    RECLAIMING.with(|r| r.set(false));
+}
+
+thread_local! {
+    /// Whether a reclaim is running on this thread. `const`, no destructor: readable at any time.
+    static RECLAIMING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Chains let go of while it ran, to look at once it is done.
+    static PENDING: std::cell::RefCell<Vec<Rc<Cell>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn reclaim_rounds(start: &Rc<Cell>, held: usize) {
+    let Some(mut garbage) = unreachable_set(start, held) else {
+        return;
+    };
+    // At most one more round per chain: each round frees at least one.
+    for _ in 0..LIMIT {
+        if let Some(closing) = wait_cycle_in(&garbage.set) {
+            // Fired chains each waiting on the next, round to the first: a wait cycle, which
+            // could never finish. Like a step returning its own Deferred, it fails with
+            // `CircularChainError`, which flows round the cycle: every step on the way runs, and
+            // the failure is reported once when the chains go.
+            drop(garbage);
+            super::cancel::break_cycle(closing);
+            return;
+        }
+        // A combinator whose inputs are all garbage, but whose own Deferred leads nowhere back
+        // into them, only dies with them: its trigger is dropped, and its Deferred fails with
+        // `TriggerDropped` if a step listens, as when the inputs go one by one. So the chains
+        // reached only from such Deferreds are left out of this round; if they are garbage too
+        // (a cycle through the combinator), the next round frees them.
+        let fed = &garbage.from_joins;
+        let rest = if fed.iter().all(|&f| f) || !fed.iter().any(|&f| f) {
+            None
+        } else {
+            let keep = fed.iter().position(|&f| f).expect("checked: one is");
+            Some(garbage.set[keep].clone())
         };
+        let free: Vec<Rc<Cell>> = match rest {
+            None => garbage.set,
+            Some(_) => garbage
+                .set
+                .into_iter()
+                .zip(&garbage.from_joins)
+                .filter(|(_, f)| !**f)
+                .map(|(c, _)| c)
+                .collect(),
+        };
+        free_all(free);
+        let Some(next) = rest else { return };
+        let held_next = 1 + if Rc::ptr_eq(&next, start) { held } else { 0 };
+        match unreachable_set(&next, held_next) {
+            Some(more) => garbage = more,
+            None => return,
+        }
+    }
+}
+
+/// Lets go of every edge inside the set, with no borrow held while the edges are dropped: results
+/// waiting on other chains, hand-overs, steps (a combinator's state among them), coroutines'
+/// awaits, and the bodies of the coroutines that can never resume.
+fn free_all(set: Vec<Rc<Cell>>) {
+    // Every edge is taken out before any is dropped: dropping a step drops a combinator's state
+    // and the trigger it holds, which must find its chain (if in the set) with nothing to fire.
+    let mut drivers = Vec::new();
+    let mut edges = Vec::with_capacity(set.len());
+    for cell in &set {
+        let mut st = cell.st.borrow_mut();
+        if let Canceller::Coroutine(d) = &st.canceller
+            && let Some(d) = d.upgrade()
+        {
+            drivers.push(d);
+        }
+        let result = if matches!(st.result, Slot::Waiting(_)) {
+            std::mem::replace(&mut st.result, Slot::Empty)
+        } else {
+            Slot::Empty
+        };
+        edges.push((result, st.steps.take_all(), st.awaiter.take()));
+    }
+    for (result, steps, awaiter) in edges {
         user_code::drop_value(result);
         user_code::drop_value(steps);
         user_code::drop_value(awaiter);
@@ -161,6 +237,7 @@ fn ref_budget(st: &super::cell::State) -> usize {
         + usize::from(st.steps.has_hand_over())
         + usize::from(matches!(st.awaiter, Some(Awaiter::Driver(_))))
         + usize::from(matches!(st.canceller, Canceller::Coroutine(_)) && !st.called)
+        + usize::from(st.held_by_join && !st.called)
 }
 
 /// What the walk learns of a chain: the chains its references go to (the one it waits on or its
@@ -175,6 +252,8 @@ struct Edges {
     via_coroutines: Vec<Rc<Cell>>,
     /// References to this chain held by coroutines: the awaiting one's future, its own driver.
     from_coroutines: usize,
+    /// The combinators' states its steps feed (references this chain holds, through them).
+    joins: Vec<Rc<dyn Join>>,
 }
 
 fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
@@ -189,6 +268,17 @@ fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
     if let Some(target) = st.steps.hand_over_target() {
         refs.push(target.clone());
     }
+    let joins = if st.steps.is_empty() {
+        Vec::new()
+    } else {
+        st.steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Run(step, _) => step.join(),
+                Step::Hand(..) => None,
+            })
+            .collect()
+    };
     let awaiting_driver = match &st.awaiter {
         Some(Awaiter::Driver(d)) => Some(d.clone()),
         _ => None,
@@ -215,6 +305,7 @@ fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
         refs,
         via_coroutines,
         from_coroutines,
+        joins,
     })
 }
 
@@ -249,46 +340,161 @@ fn waits_on_something_held(outer: &super::cell::State) -> bool {
     Rc::strong_count(inner) > from_outer + own
 }
 
-/// The set of chains reachable from `start`, if nothing outside it reaches any of them: every
-/// chain's reference count is exactly what the set's own references to it (and the caller's)
-/// account for. At most [`LIMIT`] chains are looked at.
-fn unreachable_set(start: &Rc<Cell>, held: usize) -> Option<Vec<Rc<Cell>>> {
+/// A set of chains nothing outside reaches.
+struct Garbage {
+    set: Vec<Rc<Cell>>,
+    /// Per chain (same index): reached from the Deferred of a combinator whose state is garbage
+    /// too (through its trigger, then on through the set's edges).
+    from_joins: Vec<bool>,
+}
+
+/// A node of the walk: a chain, or a combinator's state (`join.rs`).
+enum Node {
+    Chain(Rc<Cell>),
+    Join(Rc<dyn Join>),
+}
+
+impl Node {
+    fn is(&self, other: &Node) -> bool {
+        match (self, other) {
+            (Node::Chain(a), Node::Chain(b)) => Rc::ptr_eq(a, b),
+            (Node::Join(a), Node::Join(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    fn strong_count(&self) -> usize {
+        match self {
+            Node::Chain(c) => Rc::strong_count(c),
+            Node::Join(j) => Rc::strong_count(j),
+        }
+    }
+}
+
+/// The walk's record of one node.
+struct Seen {
+    node: Node,
+    /// References to it from explored nodes (and the caller's, for the start).
+    inbound: usize,
+    /// The nodes it keeps alive (indices); `None` until explored.
+    next: Option<Vec<usize>>,
+    /// Reached through a combinator's trigger.
+    held_by_join: bool,
+}
+
+/// The chains reachable from `start` that nothing outside reaches: trial deletion, as a
+/// cycle collector does. The walk explores at most [`LIMIT`] nodes (chains, and the combinators'
+/// states between them, `join.rs`), counting the references each receives from the others. A
+/// node with more references than that is held from outside: it, and everything it keeps alive,
+/// stays. The rest is garbage. `None` if `start` itself stays, or if a node could not be seen
+/// through (a running chain, a coroutine a foreign waker may resume, a combinator in use).
+fn unreachable_set(start: &Rc<Cell>, held: usize) -> Option<Garbage> {
     if waits_on_something_held(&*start.st.try_borrow().ok()?) {
         return None;
     }
-    let mut set: Vec<Rc<Cell>> = vec![start.clone()];
-    // References to each chain of `set` (same index) from inside the set.
-    let mut inbound: Vec<usize> = vec![0];
-    let mut next = 0;
-    while next < set.len() {
-        let cell = set[next].clone();
-        let here = next;
-        next += 1;
-        let edges = edges_of(&cell)?;
-        drop(cell);
-        inbound[here] += edges.from_coroutines;
-        let counted = edges.refs.into_iter().map(|c| (c, true));
-        let reached = edges.via_coroutines.into_iter().map(|c| (c, false));
-        for (other, is_ref) in counted.chain(reached) {
-            let i = match set.iter().position(|c| Rc::ptr_eq(c, &other)) {
-                Some(i) => i,
-                None => {
-                    if set.len() == LIMIT {
-                        return None;
-                    }
-                    set.push(other);
-                    inbound.push(0);
-                    set.len() - 1
+    let mut seen: Vec<Seen> = vec![Seen {
+        node: Node::Chain(start.clone()),
+        inbound: held,
+        next: None,
+        held_by_join: false,
+    }];
+    // Reaching `node` from an explored one: its index, added if new and there is room.
+    fn reach(seen: &mut Vec<Seen>, node: Node, counted: bool, by_join: bool) -> Option<usize> {
+        let i = match seen.iter().position(|s| s.node.is(&node)) {
+            Some(i) => i,
+            None if seen.len() == LIMIT => return None,
+            None => {
+                seen.push(Seen {
+                    node,
+                    inbound: 0,
+                    next: None,
+                    held_by_join: false,
+                });
+                seen.len() - 1
+            }
+        };
+        seen[i].inbound += usize::from(counted);
+        seen[i].held_by_join |= by_join;
+        Some(i)
+    }
+    let mut i = 0;
+    while i < seen.len() {
+        let here = i;
+        i += 1;
+        let mut next = Vec::new();
+        match &seen[here].node {
+            Node::Join(j) => {
+                // In use: it may be about to fire anything; no verdict.
+                let holds = j.holds()?;
+                if let Some(c) = holds {
+                    // Out of room: the rest of this node's references go uncounted, which only
+                    // makes their targets look held from outside.
+                    let Some(k) = reach(&mut seen, Node::Chain(c), true, true) else {
+                        break;
+                    };
+                    next.push(k);
                 }
-            };
-            if is_ref {
-                inbound[i] += 1;
+            }
+            Node::Chain(c) => {
+                let c = c.clone();
+                // Running, or resumable from elsewhere: what it keeps alive is unknown; no verdict.
+                let edges = edges_of(&c)?;
+                drop(c);
+                seen[here].inbound += edges.from_coroutines;
+                let counted = edges.refs.into_iter().map(|c| (Node::Chain(c), true));
+                let reached = edges
+                    .via_coroutines
+                    .into_iter()
+                    .map(|c| (Node::Chain(c), false));
+                let joins = edges.joins.into_iter().map(|j| (Node::Join(j), true));
+                for (node, counted) in counted.chain(reached).chain(joins) {
+                    let Some(k) = reach(&mut seen, node, counted, false) else {
+                        break;
+                    };
+                    next.push(k);
+                }
             }
         }
+        seen[here].next = Some(next);
     }
-    let unreachable = set.iter().zip(&inbound).enumerate().all(|(i, (c, refs))| {
-        let caller = if i == 0 { held } else { 0 };
-        Rc::strong_count(c) == refs + 1 + caller
-    });
-    unreachable.then_some(set)
+    // Held from outside: more references than the explored nodes (and the walk's own clone)
+    // account for. Everything such a node keeps alive stays.
+    let mut alive: Vec<bool> = vec![false; seen.len()];
+    let mut stack: Vec<usize> = (0..seen.len())
+        .filter(|&k| seen[k].next.is_none() || seen[k].node.strong_count() > seen[k].inbound + 1)
+        .collect();
+    while let Some(k) = stack.pop() {
+        if !std::mem::replace(&mut alive[k], true)
+            && let Some(next) = &seen[k].next
+        {
+            stack.extend(next.iter().copied());
+        }
+    }
+    if alive[0] {
+        return None;
+    }
+    // What the garbage combinators' Deferreds lead to, through the set's edges.
+    let mut from_joins = vec![false; seen.len()];
+    let mut stack: Vec<usize> = (0..seen.len())
+        .filter(|&k| !alive[k] && seen[k].held_by_join)
+        .collect();
+    while let Some(k) = stack.pop() {
+        if !std::mem::replace(&mut from_joins[k], true)
+            && let Some(next) = &seen[k].next
+        {
+            stack.extend(next.iter().copied().filter(|&n| !alive[n]));
+        }
+    }
+    let mut set = Vec::new();
+    let mut fed = Vec::new();
+    for ((s, alive), from_join) in seen.into_iter().zip(alive).zip(from_joins) {
+        if let (Node::Chain(c), false) = (s.node, alive) {
+            set.push(c);
+            fed.push(from_join);
+        }
+    }
+    Some(Garbage {
+        set,
+        from_joins: fed,
+    })
 }

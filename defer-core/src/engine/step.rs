@@ -14,6 +14,7 @@ use std::panic::Location;
 use std::rc::Rc;
 
 use super::cell::Cell;
+use super::join::{Join, JoinRef};
 use super::outcome::{Outcome, StepResult};
 use super::user_code;
 use super::value::{Holder, Small, Value};
@@ -35,6 +36,12 @@ pub(crate) trait RunStep {
         cur: &mut Current,
         added_at: &'static Location<'static>,
     ) -> Option<Rc<Cell>>;
+
+    /// The combinator state this step feeds, if it is an input's step of a list, race or gather:
+    /// a reference the reclaim walk follows (see `join.rs`). Never called on the hot path.
+    fn join(&self) -> Option<Rc<dyn Join>> {
+        None
+    }
 }
 
 /// Puts a result in a `Current` that a step has emptied.
@@ -50,6 +57,39 @@ fn fill(cur: &mut Current, result: Result<Value, Failure>) {
 pub(crate) trait Logic<T>: 'static {
     type Out: 'static;
     fn call(self, input: Result<T, Failure>) -> StepResult<Self::Out>;
+
+    /// See [`RunStep::join`].
+    fn join(&self) -> Option<Rc<dyn Join>> {
+        None
+    }
+}
+
+/// A combinator's input step: `f` on the input's result, with the shared state `node`, which the
+/// reclaim walk can see (see `join.rs`).
+pub(crate) struct Feed<S: Join + 'static, F> {
+    pub(crate) node: JoinRef<S>,
+    pub(crate) f: F,
+}
+
+impl<T, S, R, F> Logic<T> for Feed<S, F>
+where
+    T: 'static,
+    S: Join + 'static,
+    R: Outcome,
+    F: FnOnce(&Rc<S>, Result<T, Failure>) -> R + 'static,
+{
+    type Out = R::Value;
+    #[inline(always)]
+    fn call(self, input: Result<T, Failure>) -> StepResult<R::Value> {
+        let Feed { node, f } = self;
+        let r = f(node.get(), input).into_step_result();
+        // Letting go of the state may leave a cycle through it: see `JoinRef`.
+        drop(node);
+        r
+    }
+    fn join(&self) -> Option<Rc<dyn Join>> {
+        Some(self.node.get().clone())
+    }
 }
 
 /// `add_callback(f)`: `f` on success; a failure passes by.
@@ -182,6 +222,10 @@ fn call<T: 'static, L: Logic<T>>(
 }
 
 impl<T: 'static, L: Logic<T>> RunStep for SmallStep<T, L> {
+    fn join(&self) -> Option<Rc<dyn Join>> {
+        self.logic.join()
+    }
+
     fn run(
         self: Box<Self>,
         cur: &mut Current,
@@ -199,6 +243,13 @@ impl<T: 'static, L: Logic<T>> RunStep for SmallStep<T, L> {
 }
 
 impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
+    fn join(&self) -> Option<Rc<dyn Join>> {
+        match &self.content {
+            Content::Logic(logic) => logic.join(),
+            Content::Output(_) => None,
+        }
+    }
+
     fn run(
         mut self: Box<Self>,
         cur: &mut Current,

@@ -1,0 +1,52 @@
+//! A combinator's shared state, as `reclaim.rs` sees it.
+//!
+//! A list, a race or a gather feeds every input into one shared state, which holds the trigger of
+//! the combined Deferred. Each input's step holds that state, and the state holds the output's
+//! chain: references through a closure, which the reclaim walk could not see. When the output
+//! then leads back to an input (it is `chain_deferred` into an input's trigger, or an input's
+//! errback returns the combined Deferred), the chains form a cycle that no handle reaches, and
+//! without this, it would never be freed.
+//!
+//! So the state is a node of its own: the inputs' steps name it ([`RunStep::join`]
+//! (super::step::RunStep::join)), and it names the chains it holds ([`Join::holds`]). The walk
+//! counts references to it as it counts references to chains, and frees the set only if every
+//! reference to the node comes from inside it. A closure of the user's that holds a trigger stays
+//! invisible: such a cycle is kept, as any `Rc` cycle is (see the crate's docs on leaks).
+
+use std::rc::Rc;
+
+use super::cell::Cell;
+
+/// A node the reclaim walk can see through: a combinator's shared state.
+pub(crate) trait Join {
+    /// The chain this node holds a strong reference to (the combined Deferred's, through its
+    /// trigger, until it fires): `Some(None)` if none, `None` if it cannot tell now (in use).
+    fn holds(&self) -> Option<Option<Rc<Cell>>>;
+}
+
+/// An input step's reference to its combinator's state. Letting go of it (the step ran, or was
+/// dropped) may leave the state held only by a cycle through the combined Deferred (chained into
+/// another input, say): so the combined Deferred is then let go of through `reclaim::release`,
+/// which looks for such a cycle, as for any other reference to a chain that goes.
+pub(crate) struct JoinRef<S: Join + 'static>(Option<Rc<S>>);
+
+impl<S: Join + 'static> JoinRef<S> {
+    pub(crate) fn new(node: Rc<S>) -> Self {
+        JoinRef(Some(node))
+    }
+
+    pub(crate) fn get(&self) -> &Rc<S> {
+        self.0.as_ref().expect("held until dropped")
+    }
+}
+
+impl<S: Join + 'static> Drop for JoinRef<S> {
+    fn drop(&mut self) {
+        let Some(node) = self.0.take() else { return };
+        let out = node.holds().flatten();
+        drop(node);
+        if let Some(out) = out {
+            super::reclaim::release(out);
+        }
+    }
+}
