@@ -12,7 +12,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use defer_core::clock::Clock;
-use defer_core::testing::{assert_no_result, failure_result_of, success_result_of, unhandled_during};
+use defer_core::testing::{
+    assert_no_result, failure_result_of, success_result_of, unhandled_during,
+};
 use defer_core::{
     Deferred, Failure, defer_later, ensure_deferred, fail, inline_callbacks, succeed, yield_,
 };
@@ -321,8 +323,14 @@ fn test_non_generator_return() {
 fn assert_trace_has_only_the_raiser(f: &Failure, message: &str) {
     assert!(f.check::<TerminalException>(), "{f}");
     let tb = f.to_string();
-    assert!(tb.contains(&format!("TerminalException: {message}")), "{tb}");
-    assert!(!tb.contains("returns"), "the inner coroutine leaked into\n{tb}");
+    assert!(
+        tb.contains(&format!("TerminalException: {message}")),
+        "{tb}"
+    );
+    assert!(
+        !tb.contains("returns"),
+        "the inner coroutine leaked into\n{tb}"
+    );
     let frames: Vec<_> = f.frames().map(|fr| fr.function()).collect();
     assert_eq!(frames, ["raises"], "{tb}");
     assert!(f.location().file().ends_with("basic_tests.rs"), "{tb}");

@@ -15,7 +15,9 @@ use std::fmt;
 use std::rc::Rc;
 
 use defer_core::errors::CancelledError;
-use defer_core::testing::{assert_no_result, failure_result_of, success_result_of, unhandled_during};
+use defer_core::testing::{
+    assert_no_result, failure_result_of, success_result_of, unhandled_during,
+};
 use defer_core::{Deferred, Failure, Trigger, ensure_deferred, fail, inline_callbacks, yield_};
 
 error_kind!(UntranslatedError, TranslatedError);

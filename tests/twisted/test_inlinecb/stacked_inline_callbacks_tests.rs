@@ -350,9 +350,7 @@ fn failing_f2(x: i32, ctx: Ctx) -> Deferred<i32> {
 /// anything else fails the coroutine.
 fn assert_raises_my_exception(r: Result<i32, Failure>) -> Result<(), Failure> {
     match r {
-        Ok(x) => Err(Failure::msg(format!(
-            "MyException not raised (got {x})"
-        ))),
+        Ok(x) => Err(Failure::msg(format!("MyException not raised (got {x})"))),
         Err(f) => f.trap::<MyException>().map(drop),
     }
 }
