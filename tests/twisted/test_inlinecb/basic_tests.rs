@@ -410,5 +410,30 @@ fn test_inline_callbacks_no_circular_reference() {
             !func_d_weak_ref.is_called(),
             "the coroutine's Deferred is still alive"
         );
+
+        // The same when the function first waits on a Deferred that fires later, and when it is
+        // cancelled while waiting.
+        #[inline_callbacks]
+        fn func_waiting(a: Obj, wait: Deferred<()>) -> Deferred<Obj> {
+            yield_!(wait)?;
+            Ok(a)
+        }
+        let obj: Obj = Rc::default();
+        let obj_weak_ref = Rc::downgrade(&obj);
+        let (wait, t) = Deferred::new();
+        let func_d = func_waiting(obj, wait);
+        let func_d_weak_ref = func_d.control();
+        t.callback(());
+        drop(success_result_of(func_d));
+        assert!(obj_weak_ref.upgrade().is_none());
+        assert!(!func_d_weak_ref.is_called());
+
+        let obj: Obj = Rc::default();
+        let obj_weak_ref = Rc::downgrade(&obj);
+        let (wait, _t) = Deferred::new();
+        let func_d = func_waiting(obj, wait);
+        func_d.cancel();
+        assert!(obj_weak_ref.upgrade().is_none());
+        drop(failure_result_of(func_d));
     });
 }
