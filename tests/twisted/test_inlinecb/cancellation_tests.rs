@@ -69,10 +69,10 @@ fn sample_inline_cb(
         if stack_type == StackType::NotStacked {
             break 'try_ yield_!(get_child_deferred());
         }
-        if let Some(first) = first_deferred {
-            if let Err(f) = yield_!(first) {
-                break 'try_ Err(f);
-            }
+        if let Some(first) = first_deferred
+            && let Err(f) = yield_!(first)
+        {
+            break 'try_ Err(f);
         }
         // As in Twisted's source: STACKED_INLINECB stacks the coroutine, STACKED_CORO the
         // inline-callbacks function.

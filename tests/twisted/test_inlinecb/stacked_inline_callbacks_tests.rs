@@ -17,11 +17,14 @@ enum Fire {
     Error(MyException),
 }
 
+/// Pending Deferreds with what to fire them with, in order.
+type DeferredList = Rc<RefCell<VecDeque<(Trigger<i32>, Fire)>>>;
+
 /// The test's `expectations` and `deferredList`, shared with the functions under test.
 #[derive(Clone, Default)]
 struct Ctx {
     expectations: Rc<RefCell<Vec<(&'static str, i32)>>>,
-    deferred_list: Rc<RefCell<VecDeque<(Trigger<i32>, Fire)>>>,
+    deferred_list: DeferredList,
 }
 
 impl Ctx {
