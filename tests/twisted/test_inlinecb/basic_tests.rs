@@ -21,6 +21,20 @@ use defer_core::{
 
 error_kind!(ZeroDivisionError, TerminalException);
 
+#[path = "../../tests/support/child_process.rs"]
+mod child_process;
+#[path = "../../tests/support/small_stack.rs"]
+mod small_stack;
+
+/// Runs a scenario that would overflow the stack if the library recursed, in a child process on a
+/// 2 MiB stack: an overflow then fails this test alone instead of aborting the test binary.
+fn isolated(name: &'static str, scenario: fn()) {
+    let name = format!("test_inlinecb::basic_tests::{name}");
+    child_process::assert_child_succeeds(&name, Duration::from_secs(60), move || {
+        small_stack::on_small_stack_named("stack-usage", scenario);
+    });
+}
+
 /// Runs a test body and fails if it left a failure nobody handled, as trial does.
 fn trial(body: impl FnOnce()) {
     let lost = unhandled_during(body);
@@ -222,32 +236,36 @@ fn test_handled_coro_async_failure() {
 
 #[test]
 fn test_stack_usage() {
-    trial(|| {
-        #[inline_callbacks]
-        fn gen_stack_usage() -> Deferred<i32> {
-            for _ in 0..5000 {
-                yield_!(succeed(1))?;
+    isolated("test_stack_usage", || {
+        trial(|| {
+            #[inline_callbacks]
+            fn gen_stack_usage() -> Deferred<i32> {
+                for _ in 0..5000 {
+                    yield_!(succeed(1))?;
+                }
+                Ok(0)
             }
-            Ok(0)
-        }
-        assert_eq!(success_result_of(gen_stack_usage()), 0);
+            assert_eq!(success_result_of(gen_stack_usage()), 0);
+        });
     });
 }
 
 #[test]
 fn test_stack_usage2() {
-    trial(|| {
-        // `yield 1`, a plain value: `yield_!(1)` does not compile (ui
-        // `yield_not_a_deferred.rs`); an immediately ready future that is not a Deferred is the
-        // nearest thing, and the body may `.await` it.
-        #[inline_callbacks]
-        fn gen_stack_usage2() -> Deferred<i32> {
-            for _ in 0..5000 {
-                assert_eq!(std::future::ready(1).await, 1);
+    isolated("test_stack_usage2", || {
+        trial(|| {
+            // `yield 1`, a plain value: `yield_!(1)` does not compile (ui
+            // `yield_not_a_deferred.rs`); an immediately ready future that is not a Deferred is the
+            // nearest thing, and the body may `.await` it.
+            #[inline_callbacks]
+            fn gen_stack_usage2() -> Deferred<i32> {
+                for _ in 0..5000 {
+                    assert_eq!(std::future::ready(1).await, 1);
+                }
+                Ok(0)
             }
-            Ok(0)
-        }
-        assert_eq!(success_result_of(gen_stack_usage2()), 0);
+            assert_eq!(success_result_of(gen_stack_usage2()), 0);
+        });
     });
 }
 
