@@ -347,7 +347,10 @@ impl fmt::Debug for DeferredFilesystemLock {
             .map(|l| Path::to_path_buf(l.name()));
         f.debug_struct("DeferredFilesystemLock")
             .field("name", &name)
-            .field("locked", &self.inner.lock.try_borrow().map(|l| l.is_locked()).ok())
+            .field(
+                "locked",
+                &self.inner.lock.try_borrow().map(|l| l.is_locked()).ok(),
+            )
             .field("interval", &self.inner.interval.get())
             .finish()
     }

@@ -298,7 +298,10 @@ impl fmt::Display for UnlockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UnlockError::NotOwned { name, owner } => {
-                write!(f, "lock {name:?} not owned by this process (owner {owner:?})")
+                write!(
+                    f,
+                    "lock {name:?} not owned by this process (owner {owner:?})"
+                )
             }
             UnlockError::Io(e) => write!(f, "could not unlock: {e}"),
         }

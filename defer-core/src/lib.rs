@@ -33,8 +33,8 @@ pub use engine::outcome::Outcome;
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
 pub use trigger::Trigger;
 
-pub use list::{DeferredList, Gather, gather_results, race};
 pub use deferred_filesystem_lock::DeferredFilesystemLock;
+pub use list::{DeferredList, Gather, gather_results, race};
 pub use lock::{DeferredLock, LockGuard};
 pub use queue::DeferredQueue;
 pub use scheduler::{DelayedCall, DelayedCallHandle, Scheduler};

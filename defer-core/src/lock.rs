@@ -496,11 +496,8 @@ impl DeferredLock {
     /// assert!(!lock.is_locked());
     /// ```
     pub fn acquire_guard(&self) -> Deferred<LockGuard> {
-        self.acquire().add_callback(|held: DeferredLock| {
-            Ok(LockGuard {
-                lock: Some(held),
-            })
-        })
+        self.acquire()
+            .add_callback(|held: DeferredLock| Ok(LockGuard { lock: Some(held) }))
     }
 
     /// Acquires the lock, calls `f` (through [`maybe_deferred`], so it may return `Ok`, `Err` or a

@@ -135,12 +135,11 @@ impl DeferredSemaphore {
     /// assert_eq!(sem.tokens(), 2);              // both given back
     /// ```
     pub fn acquire_guard(&self) -> Deferred<SemaphoreGuard> {
-        self.acquire()
-            .add_callback(|held: DeferredSemaphore| {
-                Ok(SemaphoreGuard {
-                    semaphore: Some(held),
-                })
+        self.acquire().add_callback(|held: DeferredSemaphore| {
+            Ok(SemaphoreGuard {
+                semaphore: Some(held),
             })
+        })
     }
 
     /// Acquires a token, calls `f` (through [`maybe_deferred`](crate::maybe_deferred)), and
@@ -246,7 +245,9 @@ impl Drop for SemaphoreGuard {
 
 impl fmt::Debug for SemaphoreGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SemaphoreGuard").field(&self.semaphore).finish()
+        f.debug_tuple("SemaphoreGuard")
+            .field(&self.semaphore)
+            .finish()
     }
 }
 

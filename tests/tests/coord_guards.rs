@@ -119,7 +119,10 @@ fn cancelling_a_waiting_acquire_guard_takes_nothing() {
     assert!(failure_result_of(waiting).check::<CancelledError>());
     assert_eq!(lock.waiting(), 0);
     drop(first);
-    assert!(!lock.is_locked(), "the cancelled waiter was not given the lock");
+    assert!(
+        !lock.is_locked(),
+        "the cancelled waiter was not given the lock"
+    );
 }
 
 #[test]
@@ -128,7 +131,11 @@ fn dropping_a_waiting_acquire_guard_takes_nothing() {
     let first = success_result_of(sem.acquire_guard());
     drop(sem.acquire_guard());
     drop(first);
-    assert_eq!(sem.tokens(), 1, "a dropped waiter is skipped, not handed the token");
+    assert_eq!(
+        sem.tokens(),
+        1,
+        "a dropped waiter is skipped, not handed the token"
+    );
 }
 
 // ---- panic in the body -------------------------------------------------------------------------

@@ -175,7 +175,13 @@ fn test_with_inline_callbacks() {
             .add_callback(one_divided_by_zero);
         // The inline callbacks' context is 2 when it is called
         set(2);
-        let d = test_function_ic(clock.clone(), mutating, mutating_trigger, fails, fails_trigger);
+        let d = test_function_ic(
+            clock.clone(),
+            mutating,
+            mutating_trigger,
+            fails,
+            fails_trigger,
+        );
         // The clock runs outside the coroutine's context.
         set(1);
         clock.advance(Duration::from_secs(1));

@@ -177,7 +177,13 @@ fn cancel_before_timeout(custom: bool) {
     });
     d.cancel();
     // d is cancelled at once, and the original CancelledError is kept (no override).
-    assert!(d_canceled.borrow().as_ref().unwrap().check::<CancelledError>());
+    assert!(
+        d_canceled
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .check::<CancelledError>()
+    );
     // The timeout never happens: if it did, d would be cancelled again, and innerDeferred too.
     clock.advance(secs(15));
     assert!(!inner.is_cancelled());
@@ -207,7 +213,9 @@ fn test_provided_cancel_called_before_timeout_custom() {
 }
 
 /// An errback, added before the timeout, that records the failure and returns it.
-fn recording_errback<T>(slot: &Slot<Failure>) -> impl FnOnce(Failure) -> Result<T, Failure> + use<T> {
+fn recording_errback<T>(
+    slot: &Slot<Failure>,
+) -> impl FnOnce(Failure) -> Result<T, Failure> + use<T> {
     let s = slot.clone();
     move |f| {
         *s.borrow_mut() = Some(f.clone());
@@ -223,7 +231,13 @@ fn test_errback_added_before_timeout() {
     let d = d.add_errback(recording_errback(&d_errbacked));
     let d = d.add_timeout(secs(10), &clock);
     clock.advance(secs(15));
-    assert!(d_errbacked.borrow().as_ref().unwrap().check::<CancelledError>());
+    assert!(
+        d_errbacked
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .check::<CancelledError>()
+    );
     assert!(failure_result_of(d).check::<TimeoutError>());
 }
 
@@ -240,7 +254,13 @@ fn test_errback_added_before_timeout_suppresses_cancellation() {
     });
     let d = d.add_timeout(secs(10), &clock);
     clock.advance(secs(15));
-    assert!(d_errbacked.borrow().as_ref().unwrap().check::<CancelledError>());
+    assert!(
+        d_errbacked
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .check::<CancelledError>()
+    );
     success_result_of(d);
 }
 
@@ -252,7 +272,13 @@ fn test_errback_added_before_timeout_custom() {
     let d = d.add_errback(recording_errback(&d_errbacked));
     let d = d.add_timeout_with(secs(10), &clock, override_func);
     clock.advance(secs(15));
-    assert!(d_errbacked.borrow().as_ref().unwrap().check::<CancelledError>());
+    assert!(
+        d_errbacked
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .check::<CancelledError>()
+    );
     assert_eq!("OVERRIDDEN", success_result_of(d));
 }
 
@@ -268,7 +294,13 @@ fn test_errback_added_before_timeout_suppresses_cancellation_custom() {
     });
     let d = d.add_timeout_with(secs(10), &clock, override_func);
     clock.advance(secs(15));
-    assert!(d_errbacked.borrow().as_ref().unwrap().check::<CancelledError>());
+    assert!(
+        d_errbacked
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .check::<CancelledError>()
+    );
     assert_eq!("OVERRIDDEN", success_result_of(d));
 }
 

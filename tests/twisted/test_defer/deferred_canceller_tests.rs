@@ -50,7 +50,10 @@ impl Seen {
     }
 
     fn errback_type_is<E: std::error::Error + 'static>(&self) -> bool {
-        self.errback_results.borrow().as_ref().is_some_and(|f| f.check::<E>())
+        self.errback_results
+            .borrow()
+            .as_ref()
+            .is_some_and(|f| f.check::<E>())
     }
 }
 
@@ -152,7 +155,8 @@ fn test_simple_canceller() {
     let seen = Seen::default();
     let kept = Rc::new(RefCell::new(None));
     let k = kept.clone();
-    let (d, producer) = Deferred::with_canceller(seen.canceller(move |t| *k.borrow_mut() = Some(t)));
+    let (d, producer) =
+        Deferred::with_canceller(seen.canceller(move |t| *k.borrow_mut() = Some(t)));
     let d = seen.add_callbacks(d);
     d.cancel();
     assert_eq!(seen.canceller_call_count.get(), 1);
@@ -204,7 +208,10 @@ fn test_cancel_after_errback() {
     d.cancel();
     assert_eq!(seen.canceller_call_count.get(), 0);
     assert!(seen.errback_type_is::<GenericError>());
-    assert_eq!(seen.errback_results.borrow().as_ref().unwrap().message(), "first");
+    assert_eq!(
+        seen.errback_results.borrow().as_ref().unwrap().message(),
+        "first"
+    );
     assert!(seen.callback_results.borrow().is_none());
 }
 

@@ -33,5 +33,8 @@ fn test_coroutine_no_circular_reference() {
 
     // Freed at once: nothing of the coroutine's machinery holds them.
     assert!(obj_weak_ref.upgrade().is_none());
-    assert!(!func_d_weak_ref.is_called(), "the coroutine's chain was freed");
+    assert!(
+        !func_d_weak_ref.is_called(),
+        "the coroutine's chain was freed"
+    );
 }

@@ -11,7 +11,6 @@ use defer_core::testing::unhandled_during;
 use defer_core::{Deferred, Failure, fail};
 
 #[path = "../../tests/support/child_process.rs"]
-#[allow(dead_code)]
 mod child_process;
 
 error_kind!(ZeroDivisionError, RuntimeError);
@@ -91,9 +90,18 @@ fn test_error_log_no_repr() {
     let report = &out.stderr[at..];
     // "Unhandled Error\nTraceback ": the header, then the traceback, not a repr of the failure.
     let expected = "Unhandled error in Deferred:\n  raised at ";
-    assert!(report.starts_with(expected), "expected {expected:?}, got:\n{report}");
-    assert!(!report.contains("<Failure"), "no repr of the failure: {report}");
-    assert!(report.contains("ZeroDivisionError: integer division or modulo by zero"), "{report}");
+    assert!(
+        report.starts_with(expected),
+        "expected {expected:?}, got:\n{report}"
+    );
+    assert!(
+        !report.contains("<Failure"),
+        "no repr of the failure: {report}"
+    );
+    assert!(
+        report.contains("ZeroDivisionError: integer division or modulo by zero"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -111,7 +119,10 @@ fn test_error_log_debug_info() {
     let at = reports[0].location();
     assert_eq!(at.file(), file!());
     let text = reports[0].to_string();
-    assert!(text.contains(&format!("raised at {}:{}:", at.file(), at.line())), "{text}");
+    assert!(
+        text.contains(&format!("raised at {}:{}:", at.file(), at.line())),
+        "{text}"
+    );
 }
 
 #[test]
@@ -123,7 +134,7 @@ fn test_chained_error_cleanup() {
         // The original Deferred got the failure.
         let mut results = Vec::new();
         let mut errors = Vec::new();
-        let d = d.add_both(|r| Ok(r));
+        let d = d.add_both(Ok);
         match defer_core::testing::success_result_of(d) {
             Ok(v) => results.push(v),
             Err(f) => errors.push(f),

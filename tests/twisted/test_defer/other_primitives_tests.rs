@@ -102,8 +102,7 @@ fn test_lock() {
 
     // assert_type(lock.run(returnsInt), Deferred[int]), and the same for a coroutine.
     let returns_int: Deferred<i32> = lock.run(|| defer_core::succeed(2));
-    let returns_coro_int: Deferred<i32> =
-        lock.run(|| defer_core::ensure_deferred(async { Ok(1) }));
+    let returns_coro_int: Deferred<i32> = lock.run(|| defer_core::ensure_deferred(async { Ok(1) }));
     assert_eq!(success_result_of(returns_int), 2);
     assert_eq!(success_result_of(returns_coro_int), 1);
 }
@@ -112,9 +111,8 @@ fn test_lock() {
 fn test_cancel_lock_after_acquired() {
     let lock = DeferredLock::new();
     let d = lock.acquire();
-    let d = d.add_errback(|_f| -> Result<DeferredLock, Failure> {
-        panic!("Unexpected errback call!")
-    });
+    let d =
+        d.add_errback(|_f| -> Result<DeferredLock, Failure> { panic!("Unexpected errback call!") });
     d.cancel();
     assert!(success_result_of(d).is_locked());
 }
