@@ -143,6 +143,7 @@ impl Error for CircularChainError {}
 
 // The error kinds of the coordination modules (time, lists, lock, semaphore, queue) live beside
 // their code; they are named here so that every error kind is in `defer_core::errors`.
+pub use crate::deferred_filesystem_lock::AlreadyTryingToLockError;
 pub use crate::list::{FailureGroup, FirstError};
 pub use crate::lock::NotLocked;
 pub use crate::queue::{QueueOverflow, QueueUnderflow};

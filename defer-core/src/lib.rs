@@ -16,6 +16,8 @@ pub mod unhandled;
 
 // Cancellation, time and coordination.
 pub mod clock;
+mod deferred_filesystem_lock;
+pub mod filesystem_lock;
 pub mod list;
 mod lock;
 mod queue;
@@ -31,11 +33,12 @@ pub use engine::outcome::Outcome;
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
 pub use trigger::Trigger;
 
+pub use deferred_filesystem_lock::DeferredFilesystemLock;
 pub use list::{DeferredList, Gather, gather_results, race};
-pub use lock::DeferredLock;
+pub use lock::{DeferredLock, LockGuard};
 pub use queue::DeferredQueue;
 pub use scheduler::{DelayedCall, DelayedCallHandle, Scheduler};
-pub use semaphore::DeferredSemaphore;
+pub use semaphore::{DeferredSemaphore, SemaphoreGuard};
 pub use timeout::defer_later;
 #[cfg(feature = "tokio")]
 pub use tokio_scheduler::TokioScheduler;

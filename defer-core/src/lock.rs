@@ -476,6 +476,30 @@ impl DeferredLock {
         self.core.borrow().waiting()
     }
 
+    /// A Deferred that fires with a [`LockGuard`] once the lock is the caller's: the lock is
+    /// released when the guard is dropped. So a coroutine that holds the guard in a local
+    /// releases the lock however it leaves: by returning, by `?`, by panicking, or by being
+    /// cancelled (the cancelled await fails, and the body's `?` drops the guard). The scoped
+    /// form of `acquire`, as Python's `async with lock:`.
+    ///
+    /// ```
+    /// use defer_core::{DeferredLock, Failure, ensure_deferred, testing::*};
+    ///
+    /// let lock = DeferredLock::new();
+    /// let l = lock.clone();
+    /// let d = ensure_deferred(async move {
+    ///     let _guard = l.acquire_guard().await?;
+    ///     Err::<(), _>(Failure::msg("left early"))?;   // `?` drops the guard
+    ///     Ok(())
+    /// });
+    /// assert_eq!(failure_result_of(d).message(), "left early");
+    /// assert!(!lock.is_locked());
+    /// ```
+    pub fn acquire_guard(&self) -> Deferred<LockGuard> {
+        self.acquire()
+            .add_callback(|held: DeferredLock| Ok(LockGuard { lock: Some(held) }))
+    }
+
     /// Acquires the lock, calls `f` (through [`maybe_deferred`], so it may return `Ok`, `Err` or a
     /// Deferred, and a panic becomes a failure), and releases the lock when `f`'s outcome is
     /// known, success or failure. The outcome passes through. Twisted's `run`.
@@ -519,6 +543,79 @@ impl fmt::Debug for DeferredLock {
                 .finish(),
             Err(_) => f.write_str("DeferredLock(busy)"),
         }
+    }
+}
+
+/// A held [`DeferredLock`] that is released when dropped, from
+/// [`DeferredLock::acquire_guard`].
+///
+/// The guard owns its hold on the lock: do not also call [`DeferredLock::release`] for it, or
+/// the guard's drop would release the lock once more, taking it from its next holder. Dropping
+/// the guard ignores a [`NotLocked`] error (a drop cannot report it);
+/// [`release`](LockGuard::release) gives it back. The guard keeps the lock alive, so it may
+/// outlive every other handle to the lock, and its drop still hands the lock to the next waiter.
+///
+/// ```
+/// use defer_core::{DeferredLock, testing::*};
+///
+/// let lock = DeferredLock::new();
+/// let guard = success_result_of(lock.acquire_guard());
+/// let next = lock.acquire_guard();
+/// assert_no_result(&next);
+/// drop(guard);                                  // hands the lock to `next`
+/// let guard = success_result_of(next);
+/// assert!(lock.is_locked());
+/// guard.release().unwrap();
+/// assert!(!lock.is_locked());
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard {
+    /// `None` once released by [`LockGuard::release`].
+    lock: Option<DeferredLock>,
+}
+
+impl LockGuard {
+    /// The lock this guard holds.
+    ///
+    /// ```
+    /// use defer_core::{DeferredLock, testing::success_result_of};
+    /// let lock = DeferredLock::new();
+    /// let guard = success_result_of(lock.acquire_guard());
+    /// assert!(guard.lock().is_locked());
+    /// ```
+    pub fn lock(&self) -> &DeferredLock {
+        self.lock.as_ref().expect("a live guard holds its lock")
+    }
+
+    /// Releases the lock now, reporting what [`DeferredLock::release`] reports.
+    ///
+    /// ```
+    /// use defer_core::{DeferredLock, testing::success_result_of};
+    /// let lock = DeferredLock::new();
+    /// let guard = success_result_of(lock.acquire_guard());
+    /// lock.release().unwrap();                  // released behind the guard's back
+    /// assert!(guard.release().is_err());        // NotLocked: told, not hidden
+    /// ```
+    pub fn release(mut self) -> Result<(), NotLocked> {
+        match self.lock.take() {
+            Some(lock) => lock.release(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            // NotLocked means the hold was already released by hand; nothing to undo.
+            let _ = lock.release();
+        }
+    }
+}
+
+impl fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LockGuard").field(&self.lock).finish()
     }
 }
 

@@ -117,6 +117,31 @@ impl DeferredSemaphore {
         self.core.borrow().waiting()
     }
 
+    /// A Deferred that fires with a [`SemaphoreGuard`] once a token is the caller's: the token
+    /// is given back when the guard is dropped, however the code holding it leaves (return, `?`,
+    /// panic, cancellation). Python's `async with semaphore:`.
+    ///
+    /// ```
+    /// use defer_core::{DeferredSemaphore, ensure_deferred, testing::*};
+    ///
+    /// let sem = DeferredSemaphore::new(2).unwrap();
+    /// let s = sem.clone();
+    /// let d = ensure_deferred(async move {
+    ///     let _a = s.acquire_guard().await?;
+    ///     let _b = s.acquire_guard().await?;
+    ///     Ok(s.tokens())
+    /// });
+    /// assert_eq!(success_result_of(d), 0);      // both held inside
+    /// assert_eq!(sem.tokens(), 2);              // both given back
+    /// ```
+    pub fn acquire_guard(&self) -> Deferred<SemaphoreGuard> {
+        self.acquire().add_callback(|held: DeferredSemaphore| {
+            Ok(SemaphoreGuard {
+                semaphore: Some(held),
+            })
+        })
+    }
+
     /// Acquires a token, calls `f` (through [`maybe_deferred`](crate::maybe_deferred)), and
     /// releases the token when `f`'s outcome is known, success or failure. The outcome passes
     /// through. Twisted's `run`.
@@ -152,6 +177,77 @@ impl fmt::Debug for DeferredSemaphore {
                 .finish(),
             Err(_) => f.write_str("DeferredSemaphore(busy)"),
         }
+    }
+}
+
+/// A token of a [`DeferredSemaphore`] that is given back when dropped, from
+/// [`DeferredSemaphore::acquire_guard`].
+///
+/// The guard owns its token: do not also call [`DeferredSemaphore::release`] for it. Dropping
+/// the guard ignores a [`TooManyReleases`] error (a drop cannot report it);
+/// [`release`](SemaphoreGuard::release) gives it back. The guard keeps the semaphore alive.
+///
+/// ```
+/// use defer_core::{DeferredSemaphore, testing::*};
+///
+/// let sem = DeferredSemaphore::new(1).unwrap();
+/// let guard = success_result_of(sem.acquire_guard());
+/// assert_eq!(sem.tokens(), 0);
+/// drop(guard);
+/// assert_eq!(sem.tokens(), 1);
+/// ```
+#[must_use = "the token is given back as soon as the guard is dropped"]
+pub struct SemaphoreGuard {
+    /// `None` once released by [`SemaphoreGuard::release`].
+    semaphore: Option<DeferredSemaphore>,
+}
+
+impl SemaphoreGuard {
+    /// The semaphore this guard holds a token of.
+    ///
+    /// ```
+    /// use defer_core::{DeferredSemaphore, testing::success_result_of};
+    /// let sem = DeferredSemaphore::new(3).unwrap();
+    /// let guard = success_result_of(sem.acquire_guard());
+    /// assert_eq!(guard.semaphore().tokens(), 2);
+    /// ```
+    pub fn semaphore(&self) -> &DeferredSemaphore {
+        self.semaphore
+            .as_ref()
+            .expect("a live guard holds its semaphore")
+    }
+
+    /// Gives the token back now, reporting what [`DeferredSemaphore::release`] reports.
+    ///
+    /// ```
+    /// use defer_core::{DeferredSemaphore, testing::success_result_of};
+    /// let sem = DeferredSemaphore::new(1).unwrap();
+    /// let guard = success_result_of(sem.acquire_guard());
+    /// guard.release().unwrap();
+    /// assert_eq!(sem.tokens(), 1);
+    /// ```
+    pub fn release(mut self) -> Result<(), TooManyReleases> {
+        match self.semaphore.take() {
+            Some(semaphore) => semaphore.release(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SemaphoreGuard {
+    fn drop(&mut self) {
+        if let Some(semaphore) = self.semaphore.take() {
+            // TooManyReleases means the token was already given back by hand.
+            let _ = semaphore.release();
+        }
+    }
+}
+
+impl fmt::Debug for SemaphoreGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SemaphoreGuard")
+            .field(&self.semaphore)
+            .finish()
     }
 }
 
