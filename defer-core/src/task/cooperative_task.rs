@@ -8,18 +8,18 @@ use std::rc::Rc;
 
 use super::cooperator::{CoopInner, Cooperator};
 use super::errors::{NotPaused, TaskFinished, TaskStopped};
+use super::step::{IntoStep, Step};
 use crate::deferred::Deferred;
 use crate::engine::user_code;
 use crate::failure::Failure;
-use crate::outcome::{Outcome, StepResult};
 use crate::trigger::Trigger;
 
 /// A long job inside a [`Cooperator`](super::Cooperator): an iterator whose every `next()` is
 /// one small unit of work. Made by [`Cooperator::cooperate`](super::Cooperator::cooperate).
 ///
-/// Each item is what a step returns: `Ok(_)` (its value is ignored), `Err(failure)` (the task
-/// fails with it), or a [`Deferred`] (the task waits for it before its next unit of work, and
-/// fails if it fails). A panic in `next()` fails the task too.
+/// Each item says what to do next ([`IntoStep`]): `()` or `Ok(_)` go on (a value is ignored),
+/// `Err(failure)` fails the task, a [`Deferred`] (or `Some` of one) makes the task wait for it
+/// before its next unit of work, and fail if it fails. A panic in `next()` fails the task too.
 ///
 /// Cloning gives another handle to the same task.
 ///
@@ -44,14 +44,7 @@ pub struct CooperativeTask {
     pub(super) inner: Rc<TaskInner>,
 }
 
-/// One unit of work's outcome, with the item's type erased.
-pub(super) enum Unit {
-    Continue,
-    Wait(Deferred<()>),
-    Fail(Failure),
-}
-
-type Work = Box<dyn Iterator<Item = Unit>>;
+type Work = Box<dyn Iterator<Item = Step>>;
 
 pub(super) struct TaskInner {
     coop: Rc<CoopInner>,
@@ -82,13 +75,9 @@ impl TaskInner {
     where
         I: IntoIterator + 'static,
         I::IntoIter: 'static,
-        I::Item: Outcome,
+        I::Item: IntoStep,
     {
-        let work: Work = Box::new(iter.into_iter().map(|item| match item.into_step_result() {
-            StepResult::Ok(_) => Unit::Continue,
-            StepResult::Err(f) => Unit::Fail(f),
-            StepResult::Wait(d) => Unit::Wait(d.add_callback(|_| Ok(()))),
-        }));
+        let work: Work = Box::new(iter.into_iter().map(IntoStep::into_step));
         Rc::new(TaskInner {
             coop,
             at,
@@ -172,18 +161,18 @@ impl TaskInner {
             // to go but the unhandled-error report, if it is a failure.
             user_code::drop_value(work);
             match step {
-                Err(f) | Ok(Some(Unit::Fail(f))) => crate::unhandled::report(&f),
-                Ok(Some(Unit::Wait(d))) => drop(d),
-                Ok(Some(Unit::Continue) | None) => {}
+                Err(f) | Ok(Some(Step::Fail(f))) => crate::unhandled::report(&f),
+                Ok(Some(Step::Wait(d))) => drop(d),
+                Ok(Some(Step::Continue) | None) => {}
             }
             return true;
         }
         *self.work.borrow_mut() = Some(work);
         match step {
-            Ok(Some(Unit::Continue)) => {}
+            Ok(Some(Step::Continue)) => {}
             Ok(None) => self.complete_with(TaskFinished::Done, Ok(())),
-            Ok(Some(Unit::Fail(f))) | Err(f) => self.complete_with(TaskFinished::Failed, Err(f)),
-            Ok(Some(Unit::Wait(d))) => {
+            Ok(Some(Step::Fail(f))) | Err(f) => self.complete_with(TaskFinished::Failed, Err(f)),
+            Ok(Some(Step::Wait(d))) => {
                 let _ = self.pause();
                 let (me, me_too) = (self.clone(), self.clone());
                 drop(d.add_callbacks(

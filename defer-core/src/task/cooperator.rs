@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use super::cooperative_task::{CooperativeTask, TaskInner};
 use super::errors::{NoDefaultCooperator, SchedulerStopped, TaskFinished};
+use super::step::IntoStep;
 use crate::deferred::Deferred;
 use crate::engine::user_code;
 use crate::failure::Failure;
-use crate::outcome::Outcome;
 use crate::scheduler::{DelayedCall, Scheduler};
 
 /// How long after a tick the next one is scheduled: Twisted's `_EPSILON` (1e-8 s). Not zero, so
@@ -206,8 +206,8 @@ impl Cooperator {
     }
 
     /// Adds `iter` as a task and returns it, to pause, resume, stop or wait on. Twisted's
-    /// `Cooperator.cooperate`. Its items are `Ok(_)`, `Err(failure)` or Deferreds to wait for
-    /// (see [`CooperativeTask`]). On a stopped cooperator the task fails at once with
+    /// `Cooperator.cooperate`. Its items say whether to go on, wait for a Deferred or fail
+    /// ([`IntoStep`]). On a stopped cooperator the task fails at once with
     /// [`SchedulerStopped`].
     ///
     /// ```
@@ -225,7 +225,7 @@ impl Cooperator {
     where
         I: IntoIterator + 'static,
         I::IntoIter: 'static,
-        I::Item: Outcome,
+        I::Item: IntoStep,
     {
         let task = TaskInner::new(iter, self.inner.clone(), Location::caller());
         CoopInner::add_task(&self.inner, task.clone());
@@ -250,7 +250,7 @@ impl Cooperator {
     where
         I: IntoIterator + 'static,
         I::IntoIter: 'static,
-        I::Item: Outcome,
+        I::Item: IntoStep,
     {
         self.cooperate(iter).when_done()
     }
@@ -430,6 +430,7 @@ impl CoopInner {
             if this.st.borrow().tasks.is_empty() {
                 break;
             }
+            let whole_round = this.st.borrow().cursor == 0;
             let mut worked = false;
             loop {
                 let next = {
@@ -448,9 +449,9 @@ impl CoopInner {
                 }
             }
             this.st.borrow_mut().cursor = 0;
-            // Every task left is running its `next()` further up the stack (a nested tick):
-            // there is nothing this tick can do.
-            if !worked {
+            // A whole round without work: every task left is running its `next()` further up
+            // the stack (a nested tick), and there is nothing this tick can do.
+            if whole_round && !worked {
                 break;
             }
         }
@@ -540,7 +541,7 @@ pub fn cooperate<I>(iter: I) -> CooperativeTask
 where
     I: IntoIterator + 'static,
     I::IntoIter: 'static,
-    I::Item: Outcome,
+    I::Item: IntoStep,
 {
     let coop = default_cooperator().unwrap_or_else(no_default);
     coop.cooperate(iter)
@@ -564,7 +565,7 @@ pub fn coiterate<I>(iter: I) -> Deferred<()>
 where
     I: IntoIterator + 'static,
     I::IntoIter: 'static,
-    I::Item: Outcome,
+    I::Item: IntoStep,
 {
     cooperate(iter).when_done()
 }

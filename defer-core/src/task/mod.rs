@@ -27,6 +27,7 @@ mod cooperative_task;
 mod cooperator;
 mod errors;
 mod looping_call;
+mod step;
 
 pub use crate::clock::Clock;
 pub use crate::timeout::defer_later;
@@ -39,3 +40,4 @@ pub use errors::{
     TaskFinished, TaskStopped,
 };
 pub use looping_call::{LoopingCall, WeakLoopingCall};
+pub use step::{IntoStep, Step};
