@@ -202,10 +202,11 @@ impl Drop for TaskInner {
     fn drop(&mut self) {
         // A task that failed with nobody ever asking `when_done`: the failure would be lost.
         let st = self.st.get_mut();
-        if st.completion == Some(TaskFinished::Failed) && !st.observed {
-            if let Some(Err(f)) = st.result.take() {
-                crate::unhandled::report(&f);
-            }
+        if st.completion == Some(TaskFinished::Failed)
+            && !st.observed
+            && let Some(Err(f)) = st.result.take()
+        {
+            crate::unhandled::report(&f);
         }
     }
 }

@@ -13,8 +13,9 @@ use defer_core::task::{Clock, Cooperator, SchedulerStopped, Step};
 use defer_core::testing::{failure_result_of, success_result_of};
 use defer_core::{Deferred, DelayedCall, Failure, Scheduler, fail, gather_results};
 
+/// Twisted's `FakeScheduler`, shared with `run_state_tests.rs`.
 #[path = "fake_scheduler.rs"]
-mod fake_scheduler;
+pub(super) mod fake_scheduler;
 use fake_scheduler::{FakeDelayedCall, FakeScheduler};
 
 error_kind!(RuntimeError);

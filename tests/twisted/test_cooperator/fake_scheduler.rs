@@ -1,5 +1,6 @@
 //! Twisted's `FakeScheduler` and `FakeDelayedCall` of `test_cooperator.py`: a scheduler whose
-//! calls run only when the test pumps it. Included by the class files that use it.
+//! calls run only when the test pumps it. A module of `cooperator_tests.rs`, used by
+//! `run_state_tests.rs` too.
 
 #![allow(dead_code)]
 

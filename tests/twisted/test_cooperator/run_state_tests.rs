@@ -15,9 +15,7 @@ use defer_core::task::{
 use defer_core::testing::unhandled_during;
 use defer_core::{Deferred, Failure, Trigger};
 
-#[path = "fake_scheduler.rs"]
-mod fake_scheduler;
-use fake_scheduler::FakeScheduler;
+use super::cooperator_tests::fake_scheduler::FakeScheduler;
 
 error_kind!(UnhandledException);
 
