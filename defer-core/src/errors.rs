@@ -141,7 +141,7 @@ impl fmt::Display for CircularChainError {
 }
 impl Error for CircularChainError {}
 
-// The error kinds of the coordination modules (time, lists, lock, semaphore, queue) live beside
+// The error kinds of the coordination modules (time, lists, lock, semaphore, queue, task) live beside
 // their code; they are named here so that every error kind is in `defer_core::errors`.
 pub use crate::deferred_filesystem_lock::AlreadyTryingToLockError;
 pub use crate::list::{FailureGroup, FirstError};
@@ -149,4 +149,8 @@ pub use crate::lock::NotLocked;
 pub use crate::queue::{QueueOverflow, QueueUnderflow};
 pub use crate::scheduler::DelayedCallError;
 pub use crate::semaphore::{InvalidTokens, TooManyReleases};
+pub use crate::task::{
+    LoopingCallError, NoDefaultCooperator, NotPaused, SchedulerStopped, TaskDone, TaskFailed,
+    TaskFinished, TaskStopped,
+};
 pub use crate::timeout::TimeoutError;

@@ -23,6 +23,7 @@ mod lock;
 mod queue;
 mod scheduler;
 mod semaphore;
+pub mod task;
 mod timeout;
 #[cfg(feature = "tokio")]
 mod tokio_scheduler;

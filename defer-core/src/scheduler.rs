@@ -288,6 +288,22 @@ impl DelayedCall {
     pub fn time(&self) -> Duration {
         self.handle.time()
     }
+
+    /// Whether `self` and `other` are handles to the same call, as Python's `is` (a
+    /// [`Clock`](crate::clock::Clock)'s [`pending_calls`](crate::clock::Clock::pending_calls)
+    /// are the calls `call_later` returned).
+    ///
+    /// ```
+    /// use defer_core::clock::Clock;
+    /// use std::time::Duration;
+    /// let clock = Clock::new();
+    /// let a = clock.call_later(Duration::from_secs(1), || {});
+    /// let b = clock.call_later(Duration::from_secs(1), || {});
+    /// assert!(a.same_as(&clock.pending_calls()[0]) && !a.same_as(&b));
+    /// ```
+    pub fn same_as(&self, other: &DelayedCall) -> bool {
+        Rc::ptr_eq(&self.handle, &other.handle)
+    }
 }
 
 impl fmt::Debug for DelayedCall {
