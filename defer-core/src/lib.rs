@@ -30,6 +30,7 @@ pub use deferred::{Deferred, DeferredControl, execute, fail, maybe_deferred, suc
 pub use engine::outcome::Outcome;
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
 pub use trigger::Trigger;
+pub use unhandled::log_error;
 
 pub use list::{DeferredList, Gather, gather_results, race};
 pub use lock::DeferredLock;
