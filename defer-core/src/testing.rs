@@ -375,3 +375,79 @@ pub fn unhandled_during(body: impl FnOnce()) -> Vec<Failure> {
     crate::unhandled::with_hook(move |f| s.borrow_mut().push(f.clone()), body);
     seen.take()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::{CancelledError, MessageError, TimeoutError};
+    use crate::{fail, succeed};
+
+    fn panic_message(body: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let payload = std::panic::catch_unwind(body).expect_err("it panics");
+        match payload.downcast_ref::<&str>() {
+            Some(s) => s.to_string(),
+            None => payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn failure_result_of_kind_says_what_the_deferred_held_instead() {
+        let m = panic_message(|| drop(failure_result_of_kind::<CancelledError>(succeed(1))));
+        assert!(m.contains("succeeded"), "{m}");
+        let m = panic_message(|| {
+            let (d, _t) = Deferred::<u8>::new();
+            drop(failure_result_of_kind::<CancelledError>(d));
+        });
+        assert!(m.contains("no result"), "{m}");
+        let wrong = unhandled_during(|| {
+            let m = panic_message(|| {
+                drop(failure_result_of_kind::<CancelledError>(fail::<u8>(
+                    Failure::msg("other"),
+                )))
+            });
+            assert!(m.contains("CancelledError") && m.contains("other"), "{m}");
+        });
+        assert!(wrong.is_empty(), "the failure was consumed: {wrong:?}");
+    }
+
+    #[test]
+    fn one_of_matches_any_listed_kind_and_only_those() {
+        type Two = (CancelledError, MessageError);
+        let f = failure_result_of_one_of::<Two>(fail::<u8>(Failure::msg("m")));
+        assert_eq!(f.message(), "m");
+        let m = panic_message(|| {
+            drop(failure_result_of_one_of::<(CancelledError, TimeoutError)>(
+                fail::<u8>(Failure::msg("m")),
+            ))
+        });
+        assert!(m.contains("CancelledError or"), "{m}");
+    }
+
+    #[test]
+    fn assert_failure_waits_and_keeps_the_unexpected_kind_out_of_check() {
+        let (d, t) = Deferred::<u8>::new();
+        let checked = assert_failure::<CancelledError>(d);
+        assert_no_result(&checked);
+        t.errback(Failure::msg("other kind"));
+        let f = failure_result_of(checked);
+        assert!(f.check::<AssertionError>());
+        assert!(
+            !f.check::<MessageError>(),
+            "not the source: check sees only the assertion"
+        );
+        let e = f.downcast_ref::<AssertionError>().unwrap();
+        assert_eq!(e.unexpected_failure().unwrap().message(), "other kind");
+        assert_eq!(
+            f.location().file(),
+            file!(),
+            "where assert_failure was called"
+        );
+
+        let d = assert_failure_one_of::<(CancelledError,)>(succeed("v"));
+        let e = failure_result_of_kind::<AssertionError>(d);
+        assert!(e.to_string().contains("&str"), "{e}");
+    }
+}

@@ -24,7 +24,10 @@ fn test_str() {
     let f = Failure::new(exc.clone());
     let error = FirstError::new(5, f.clone());
     assert_eq!(error.to_string(), format!("input #5 failed first: {exc}"));
-    assert_eq!(error.to_string(), format!("input #5 failed first: {}", f.message()));
+    assert_eq!(
+        error.to_string(),
+        format!("input #5 failed first: {}", f.message())
+    );
 }
 
 #[test]

@@ -12,7 +12,11 @@ use defer_core::{Deferred, Failure, Trigger, race};
 /// with the counts (and, since firing needs them here, the triggers).
 fn setup_race_state(
     num_deferreds: usize,
-) -> (Vec<Rc<Cell<u32>>>, Vec<Deferred<Rc<()>>>, Vec<Trigger<Rc<()>>>) {
+) -> (
+    Vec<Rc<Cell<u32>>>,
+    Vec<Deferred<Rc<()>>>,
+    Vec<Trigger<Rc<()>>>,
+) {
     let cancelled_state: Vec<Rc<Cell<u32>>> = (0..num_deferreds).map(|_| Rc::default()).collect();
     let mut ds = Vec::new();
     let mut triggers = Vec::new();
@@ -70,7 +74,12 @@ fn test_failure() {
             }
             let actual_failure = failure_result_of_kind::<FailureGroup>(race_result);
             assert_eq!(actual_failure.failures().len(), n);
-            assert!(actual_failure.failures().iter().all(|f| f.same_as(&failure)));
+            assert!(
+                actual_failure
+                    .failures()
+                    .iter()
+                    .all(|f| f.same_as(&failure))
+            );
             assert_eq!(counts(&cancelled_state), vec![0; n]);
         }
     }
