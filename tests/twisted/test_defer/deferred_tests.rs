@@ -48,10 +48,13 @@ fn push<T>(l: &Log<T>, v: T) {
 struct Calls {
     callback: Rc<RefCell<Option<Args>>>,
     callback2: Rc<RefCell<Option<Args>>>,
-    errback: Rc<RefCell<Option<(Failure, Vec<(String, String)>)>>>,
+    errback: Rc<RefCell<Option<ErrArgs>>>,
 }
 
+/// Positional, then keyword arguments.
 type Args = (Vec<String>, Vec<(String, String)>);
+/// The failure, then keyword arguments.
+type ErrArgs = (Failure, Vec<(String, String)>);
 
 impl Calls {
     /// `_callback(result, *args, **kwargs)`: records and returns its first argument.
@@ -1779,8 +1782,7 @@ fn chain_deferreds(how_many: usize) -> usize {
     // Now fire the last thing and return the stack depth at which the callback was invoked.
     last_t.callback(());
     success_result_of(top);
-    let depth = stack.borrow()[0];
-    depth
+    stack.borrow()[0]
 }
 
 #[test]

@@ -8,20 +8,21 @@ use defer_core::errors::FailureGroup;
 use defer_core::testing::{failure_result_of_kind, success_result_of, unhandled_during};
 use defer_core::{Deferred, Failure, Trigger, race};
 
-/// Twisted's `_setupRaceState(numDeferreds)`: Deferreds whose cancellers count their calls,
-/// with the counts (and, since firing needs them here, the triggers).
-fn setup_race_state(
-    num_deferreds: usize,
-) -> (
+/// Cancel counts, Deferreds, and the triggers that fire them.
+type RaceState = (
     Vec<Rc<Cell<u32>>>,
     Vec<Deferred<Rc<()>>>,
     Vec<Trigger<Rc<()>>>,
-) {
+);
+
+/// Twisted's `_setupRaceState(numDeferreds)`: Deferreds whose cancellers count their calls,
+/// with the counts (and, since firing needs them here, the triggers).
+fn setup_race_state(num_deferreds: usize) -> RaceState {
     let cancelled_state: Vec<Rc<Cell<u32>>> = (0..num_deferreds).map(|_| Rc::default()).collect();
     let mut ds = Vec::new();
     let mut triggers = Vec::new();
-    for n in 0..num_deferreds {
-        let count = cancelled_state[n].clone();
+    for state in &cancelled_state {
+        let count = state.clone();
         let (d, t) = Deferred::with_canceller(move |_d| count.set(count.get() + 1));
         ds.push(d);
         triggers.push(t);
