@@ -174,8 +174,19 @@ pub fn failure_result_of_one_of<K: FailureKinds>(d: Deferred<impl Sized + 'stati
 /// ```
 pub trait FailureKinds: 'static {
     /// Whether `failure` is of one of the kinds.
+    ///
+    /// ```
+    /// use defer_core::{Failure, errors::CancelledError, testing::FailureKinds};
+    /// assert!(<(CancelledError, std::fmt::Error)>::matches(&Failure::new(std::fmt::Error)));
+    /// ```
     fn matches(failure: &Failure) -> bool;
+
     /// The kinds' type names, for messages: `"A or B"`.
+    ///
+    /// ```
+    /// use defer_core::testing::FailureKinds;
+    /// assert_eq!(<(std::fmt::Error,)>::describe(), "core::fmt::Error");
+    /// ```
     fn describe() -> String;
 }
 

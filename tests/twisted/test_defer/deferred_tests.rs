@@ -1818,6 +1818,36 @@ fn test_result_of_deferred_result_of_deferred_of_fired_deferred_called() {
 }
 
 #[test]
+fn test_error_in_callback_does_not_capture_vars() {
+    // Twisted: without debugging, the failure of a raising callback holds no frame locals or
+    // globals. A Failure here never records variables: its frames are the yield points it
+    // crossed (none here), and it does not keep the step's locals alive.
+    let (d, t) = Deferred::<()>::new();
+    t.callback(());
+    let captured = Rc::new(());
+    let local = captured.clone();
+    let raise_error = move |_ignored: ()| -> Result<(), Failure> {
+        let _frame_local = local;
+        Err(GenericError::new("Bang").into())
+    };
+    let l: Log<Failure> = log();
+    let ll = l.clone();
+    let d = d.add_callback(raise_error).add_errback(move |f| {
+        push(&ll, f);
+        Ok(())
+    });
+    let fail = l.borrow()[0].clone();
+    assert!(fail.check::<GenericError>());
+    assert_eq!(fail.frames().count(), 0);
+    assert_eq!(
+        Rc::strong_count(&captured),
+        1,
+        "the failure keeps no local alive"
+    );
+    success_result_of(d);
+}
+
+#[test]
 fn test_from_coroutine() {
     async fn returns_int() -> Result<i32, Failure> {
         Ok(1)
