@@ -10,6 +10,9 @@
 //! report to stderr (or, with the `tracing` feature, emits a `tracing::error!` event). A hook that panics cannot take the program down: the panic is caught and the
 //! failure is written to stderr instead.
 //!
+//! [`log_error`] (Twisted's `defer.logError`, also at `defer_core::log_error`) reports a failure
+//! through the same hook on demand, as a pass-through errback.
+//!
 //! ```
 //! use std::{cell::RefCell, rc::Rc};
 //! use defer_core::{fail, Failure, unhandled};
