@@ -33,6 +33,7 @@ pub use deferred::{Deferred, DeferredControl, execute, fail, maybe_deferred, suc
 pub use engine::outcome::Outcome;
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
 pub use trigger::Trigger;
+pub use unhandled::log_error;
 
 pub use deferred_filesystem_lock::DeferredFilesystemLock;
 pub use list::{DeferredList, Gather, gather_results, race};

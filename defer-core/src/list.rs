@@ -10,7 +10,9 @@
 //! [`consume_errors`](DeferredList::consume_errors), an input's failure that the list records in
 //! its results *also* stays in the input's own chain, where it is reported as unhandled when the
 //! input goes away (as Twisted logs "Unhandled error in Deferred"); so does one that arrives after
-//! the list has fired, which reaches nobody else. With it, the list consumes the failure. A
+//! the list has fired, which reaches nobody else — except a dropped trigger's
+//! [`TriggerDropped`](crate::errors::TriggerDropped), which stays quiet (an abandoned producer
+//! after the list was decided is no error, as in Twisted). With it, the list consumes the failure. A
 //! failure that the list fails with, wrapped in a [`FirstError`] ([`gather_results`],
 //! [`Gather::gather`], [`fire_on_one_errback`](DeferredList::fire_on_one_errback)), is the
 //! caller's alone: the input does not keep it, so it is not reported twice. [`race`] always
@@ -481,6 +483,7 @@ fn attach<T: 'static>(
                 // so the input must not report it too.
                 Recorded::FirstError => Ok(()),
                 Recorded::Kept => kept.map_or(Ok(()), Err),
+                Recorded::Late => kept.filter(keep_late).map_or(Ok(()), Err),
             }
         });
         // The input's chain lives on in its producer; only the list consumes its result.
@@ -493,8 +496,20 @@ fn attach<T: 'static>(
 enum Recorded {
     /// The failure became the list's [`FirstError`]: the caller has it.
     FirstError,
-    /// Anything else (a success, a failure recorded in the results or ignored).
+    /// Anything else (a success, a failure recorded in the results).
     Kept,
+    /// The list had fired already: the result reached nobody.
+    Late,
+}
+
+/// Whether an input's failure that reached nobody (it came after the list or gather had fired)
+/// stays in the input's chain, to be reported as unhandled there as Twisted reports it. A
+/// [`TriggerDropped`](crate::errors::TriggerDropped) does not: it is quiet until a step sees it,
+/// and the list's own step, which ignores it, does not count. An input whose producer is
+/// dropped after the list was decided (say, the other requests of a `gather_results` whose
+/// first request failed) is what Twisted's abandoned, never-fired Deferred is: no error.
+fn keep_late(failure: &Failure) -> bool {
+    !failure.error().is::<crate::errors::TriggerDropped>()
 }
 
 /// Records input `index`'s result and fires the list if that decides it. No user code runs
@@ -510,7 +525,7 @@ fn record<T: 'static>(
         // The list has fired already: later results are ignored.
         drop(s);
         drop(result);
-        return Recorded::Kept;
+        return Recorded::Late;
     }
     let first_error = result.is_err() && s.fire_on_one_errback;
     let fire: Option<Result<Fired<T>, Failure>> = match result {
@@ -539,10 +554,10 @@ fn record<T: 'static>(
     drop(recorded);
     // `resolve` is `false` if the list had been cancelled and fired already: then the failure
     // reached nobody.
-    if trigger.resolve(fire) && first_error {
-        Recorded::FirstError
-    } else {
-        Recorded::Kept
+    match (trigger.resolve(fire), first_error) {
+        (true, true) => Recorded::FirstError,
+        (true, false) => Recorded::Kept,
+        (false, _) => Recorded::Late,
     }
 }
 
@@ -947,7 +962,7 @@ macro_rules! tuple_gather {
                             // the input keeps only a failure that reached nobody (one after the
                             // gather fired), and only without `consume`.
                             match kept {
-                                Some(f) if !delivered => Err(f),
+                                Some(f) if !delivered && keep_late(&f) => Err(f),
                                 _ => Ok(()),
                             }
                         });

@@ -10,6 +10,9 @@
 //! report to stderr (or, with the `tracing` feature, emits a `tracing::error!` event). A hook that panics cannot take the program down: the panic is caught and the
 //! failure is written to stderr instead.
 //!
+//! [`log_error`] (Twisted's `defer.logError`, also at `defer_core::log_error`) reports a failure
+//! through the same hook on demand, as a pass-through errback.
+//!
 //! ```
 //! use std::{cell::RefCell, rc::Rc};
 //! use defer_core::{fail, Failure, unhandled};
@@ -117,6 +120,31 @@ pub fn default_report(failure: &Failure) {
         return;
     }
     write_stderr(&format!("Unhandled error in Deferred:\n{failure}"));
+}
+
+/// A pass-through errback that logs: Twisted's `defer.logError`. It reports `failure` now,
+/// through the same hook as an unhandled failure ([`with_hook`], [`set_hook`], else
+/// [`default_report`]: stderr, or a `tracing` event with the feature), then returns it as `Err`,
+/// so the chain goes on failing and the next errback sees the very same failure.
+///
+/// As in Twisted, a failure that nothing handles after `log_error` is reported again when its
+/// chain goes: `log_error` logs, it does not handle.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use defer_core::{fail, log_error, unhandled, Failure, testing::failure_result_of};
+///
+/// let logged = Rc::new(RefCell::new(Vec::new()));
+/// let l = logged.clone();
+/// unhandled::with_hook(move |f| l.borrow_mut().push(f.message()), || {
+///     let d = fail::<u32>(Failure::msg("disk full")).add_errback(log_error);
+///     assert_eq!(failure_result_of(d).message(), "disk full");   // still failing
+/// });
+/// assert_eq!(*logged.borrow(), ["disk full"]);                    // and logged once
+/// ```
+pub fn log_error<T>(failure: Failure) -> Result<T, Failure> {
+    report(&failure);
+    Err(failure)
 }
 
 /// Writes a report to stderr; `eprintln!` would panic if stderr is closed, and a report must not.

@@ -687,3 +687,44 @@ fn combinator_failures_point_at_the_call_that_made_the_combinator() {
     assert!(f.check::<FailureGroup>());
     assert_eq!((f.location().file(), f.location().line()), (file!(), here));
 }
+
+#[test]
+fn a_producer_dropped_after_the_list_fired_is_not_reported() {
+    // Found porting Twisted's testDeferredListFireOnOneError: an input whose trigger is dropped
+    // after the list (or gather) was decided reached nobody; its TriggerDropped stays quiet, as
+    // Twisted's abandoned Deferred never fires and logs nothing. A real late failure is still
+    // kept by its input and reported.
+    let reported = defer_core::testing::unhandled_during(|| {
+        let (d1, t1) = Deferred::<u8>::new();
+        let (d2, t2) = Deferred::<u8>::new();
+        let list = DeferredList::new([d1, d2])
+            .fire_on_one_errback(true)
+            .build();
+        t1.errback(E1::new("first"));
+        drop(t2);
+        drop(failure_result_of(list));
+
+        let (d1, t1) = Deferred::<u8>::new();
+        let (d2, t2) = Deferred::<u8>::new();
+        let g = gather_results([d1, d2]);
+        t1.errback(E1::new("first"));
+        drop(t2);
+        drop(failure_result_of(g));
+
+        let (d1, t1) = Deferred::<u8>::new();
+        let (d2, t2) = Deferred::<&str>::new();
+        let g = (d1, d2).gather();
+        t1.errback(E1::new("first"));
+        drop(t2);
+        drop(failure_result_of(g));
+
+        let (d1, t1) = Deferred::<u8>::new();
+        let (d2, t2) = Deferred::<u8>::new();
+        let g = gather_results([d1, d2]);
+        t1.errback(E1::new("first"));
+        t2.errback(ValueError::new("late"));
+        drop(failure_result_of(g));
+    });
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert!(reported[0].check::<ValueError>());
+}

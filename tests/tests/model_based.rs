@@ -237,6 +237,16 @@ enum CancelSpec {
     Panic,
 }
 
+/// What the model's list did with an input's result (as `list.rs`'s `Recorded`).
+enum Recorded {
+    /// Recorded in the results, or a success.
+    Kept,
+    /// The failure fired the list with a `FirstError`: the caller has it.
+    FirstError,
+    /// The list had fired already: the result reached nobody.
+    Late,
+}
+
 #[derive(Clone, Copy, Debug)]
 enum ListKind {
     /// `DeferredList::new(..).fire_on_one_errback(fooe).consume_errors(consume).build()`.
@@ -1568,9 +1578,15 @@ impl Model {
                     _ => Ok(MOk::Int(0)),
                 };
                 // DEPARTURE: a failure that fires the list with FirstError is the caller's now:
-                // the input does not keep it too (it would be reported twice).
-                let first_error = self.list_record(l, index, input);
-                MOut::Res(if first_error { Ok(MOk::Int(0)) } else { passed })
+                // the input does not keep it too (it would be reported twice). And a dropped
+                // trigger's TriggerDropped that reaches a list already decided stays quiet
+                // (the abandoned producer is no error, as Twisted's never-fired Deferred).
+                let late_dropped = matches!(passed, Err(MFail::TriggerDropped(_)));
+                match self.list_record(l, index, input) {
+                    Recorded::FirstError => MOut::Res(Ok(MOk::Int(0))),
+                    Recorded::Late if late_dropped => MOut::Res(Ok(MOk::Int(0))),
+                    Recorded::Kept | Recorded::Late => MOut::Res(passed),
+                }
             }
             MStep::RaceIn(r, index) => {
                 self.race_record(r, index, input);
@@ -2216,13 +2232,13 @@ impl Model {
         }
     }
 
-    /// `DeferredList._cbDeferred`. Returns whether the failure fired the list with FirstError.
-    fn list_record(&mut self, l: usize, index: usize, r: MRes) -> bool {
+    /// `DeferredList._cbDeferred`. Returns what became of the input's result.
+    fn list_record(&mut self, l: usize, index: usize, r: MRes) -> Recorded {
         let list = &mut self.lists[l];
         list.remaining -= 1;
         list.reported[index] = true;
         if !list.live {
-            return false;
+            return Recorded::Late;
         }
         let (fooc, fooe) = match list.kind {
             ListKind::All { fooe, .. } => (false, fooe),
@@ -2253,9 +2269,13 @@ impl Model {
             list.results.clear();
             let out = list.out;
             // If the list had been cancelled (and so fired), the failure reached nobody.
-            return self.fire(out, fire) && first_error;
+            return match (self.fire(out, fire), first_error) {
+                (true, true) => Recorded::FirstError,
+                (true, false) => Recorded::Kept,
+                (false, _) => Recorded::Late,
+            };
         }
-        false
+        Recorded::Kept
     }
 
     /// `race`'s per-input callback: the first success wins, the others are cancelled once.
