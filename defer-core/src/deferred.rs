@@ -96,9 +96,26 @@ impl<T: 'static> Deferred<T> {
     /// trigger.callback("orange");
     /// assert_eq!(success_result_of(d), "orange");
     /// ```
+    ///
+    /// Keep the trigger: `let (d, _) = Deferred::new();` drops it on that very line, and a
+    /// trigger dropped unfired fails its Deferred with
+    /// [`TriggerDropped`](crate::errors::TriggerDropped), which names this line. To leave a
+    /// Deferred pending on purpose, [`detach`](Trigger::detach) the trigger.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, errors::TriggerDropped, testing::failure_result_of};
+    /// let (d, _) = Deferred::<u8>::new();     // the mistake: `_` is not a binding
+    /// let f = failure_result_of(d);
+    /// assert!(f.check::<TriggerDropped>());
+    /// assert_eq!((f.location().file(), f.location().line()), (file!(), line!() - 3));
+    /// ```
+    #[track_caller]
     pub fn new() -> (Deferred<T>, Trigger<T>) {
         let cell = Cell::new(Canceller::None);
-        (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
+        (
+            Deferred::from_cell(cell.clone()),
+            Trigger::from_cell(cell, Location::caller()),
+        )
     }
 
     /// Creates a pending Deferred whose [`cancel`](Deferred::cancel) calls `canceller` (at most
@@ -114,13 +131,34 @@ impl<T: 'static> Deferred<T> {
     /// assert!(!producer.callback("too late"));   // a no-op, and the producer can tell
     /// assert_eq!(success_result_of(d), "hello!");
     /// ```
+    ///
+    /// The trigger returned here is the producer's: dropping it fails the Deferred with
+    /// [`TriggerDropped`](crate::errors::TriggerDropped) even though a canceller exists. For a
+    /// Deferred that only its canceller ever fires, [`detach`](Trigger::detach) the trigger:
+    ///
+    /// ```
+    /// use defer_core::{Deferred, errors::TriggerDropped, testing::{assert_no_result, failure_result_of, success_result_of}};
+    /// let (d, _) = Deferred::<&str>::with_canceller(|t| { t.callback("stopped"); });
+    /// assert!(failure_result_of(d).check::<TriggerDropped>());   // the mistake
+    ///
+    /// let (d, trigger) = Deferred::<&str>::with_canceller(|t| { t.callback("stopped"); });
+    /// trigger.detach();                                            // on purpose
+    /// assert_no_result(&d);
+    /// d.cancel();
+    /// assert_eq!(success_result_of(d), "stopped");
+    /// ```
+    #[track_caller]
     pub fn with_canceller(
         canceller: impl FnOnce(Trigger<T>) + 'static,
     ) -> (Deferred<T>, Trigger<T>) {
+        let at = Location::caller();
         let cell = Cell::new(Canceller::Once(Box::new(move |cell| {
-            canceller(Trigger::from_cell(cell))
+            canceller(Trigger::from_cell(cell, at))
         })));
-        (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
+        (
+            Deferred::from_cell(cell.clone()),
+            Trigger::from_cell(cell, at),
+        )
     }
 
     pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
