@@ -13,6 +13,7 @@ use engine::outcome;
 pub mod testing;
 mod trigger;
 pub mod unhandled;
+mod yieldable;
 
 // Cancellation, time and coordination.
 pub mod clock;
@@ -30,6 +31,7 @@ pub use deferred::{Deferred, DeferredControl, execute, fail, maybe_deferred, suc
 pub use engine::outcome::Outcome;
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
 pub use trigger::Trigger;
+pub use yieldable::Yieldable;
 
 pub use list::{DeferredList, Gather, gather_results, race};
 pub use lock::DeferredLock;

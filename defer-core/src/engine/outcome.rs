@@ -24,6 +24,11 @@ mod sealed {
 ///     .add_callback(|x| Ok::<_, defer_core::Failure>(format!("{x}")));
 /// assert_eq!(success_result_of(d), "20");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "a step returns `Result<_, Failure>` or a `Deferred`, not `{Self}`",
+    label = "wrap the value in `Ok(..)`: a step returns `Ok(value)`, `Err(failure)` or a `Deferred`",
+    note = "Twisted's `return value` in a callback is `Ok(value)` here, and `raise` is `Err(failure)` or `?`"
+)]
 pub trait Outcome: sealed::Sealed + 'static {
     /// The success type of the chain after the step.
     type Value: 'static;
