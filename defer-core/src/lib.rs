@@ -36,7 +36,7 @@ pub use yieldable::Yieldable;
 pub use list::{DeferredList, Gather, gather_results, race};
 pub use lock::DeferredLock;
 pub use queue::DeferredQueue;
-pub use scheduler::{DelayedCall, DelayedCallHandle, Scheduler};
+pub use scheduler::{DelayedCall, DelayedCallHandle, ScheduledFn, Scheduler};
 pub use semaphore::DeferredSemaphore;
 pub use timeout::defer_later;
 #[cfg(feature = "tokio")]
