@@ -46,6 +46,52 @@ use crate::trigger::Trigger;
 /// trigger.callback(vec!["moon", "earth"]);
 /// assert_eq!(*printed.borrow(), ["[\"earth\", \"moon\"]"]);
 /// ```
+///
+/// # On tokio: `spawn_local`, not `tokio::spawn`
+///
+/// A `Deferred` is `!Send`, as Twisted's Deferreds live on the reactor's thread: a future that
+/// holds one cannot go to `tokio::spawn`, which may move it to another thread ("future cannot be
+/// sent between threads safely ... `Rc<..>` cannot be sent"). Run Deferred code on one thread
+/// instead, with the `tokio` feature:
+///
+/// * `defer_core::tokio::react(|| main())` runs a function that returns a Deferred on a
+///   current-thread runtime inside a `LocalSet`, until the Deferred fires (Twisted's
+///   `task.react`);
+/// * inside a `LocalSet` (`LocalSet::block_on`, or `run_until` from
+///   `#[tokio::main(flavor = "current_thread")]`), spawn tasks that hold Deferreds with
+///   `tokio::task::spawn_local`;
+/// * `defer_core::tokio::from_future` turns a future (a request, a timer) into a Deferred, and
+///   `defer_core::tokio::defer_to_thread` runs blocking work elsewhere and delivers its result
+///   back to this thread.
+///
+#[cfg_attr(
+    feature = "tokio",
+    doc = r#"
+```
+use defer_core::{Deferred, tokio::react};
+
+let (d, trigger) = Deferred::<u32>::new();
+let answer = react(move || {
+    // Not `tokio::spawn(async move { .. })`: that task could run on another thread.
+    tokio::task::spawn_local(async move {
+        trigger.callback(41);
+    });
+    d.add_callback(|n| Ok(n + 1))
+});
+assert_eq!(answer.unwrap(), 42);
+
+// The same inside a `LocalSet` of your own:
+let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+let total = tokio::task::LocalSet::new().block_on(&rt, async {
+    let (d, trigger) = Deferred::<u32>::new();
+    let task = tokio::task::spawn_local(async move { d.await });
+    trigger.callback(7);
+    task.await.unwrap()
+});
+assert_eq!(total.unwrap(), 7);
+```
+"#
+)]
 #[must_use = "a Deferred's result is lost (and a failure reported) unless you add steps, await it, or hand it on"]
 pub struct Deferred<T: 'static> {
     repr: std::cell::Cell<Repr<T>>,
