@@ -13,6 +13,7 @@ use crate::engine::value::{Value, ValueHolder};
 use crate::engine::work_loop;
 use crate::engine::{self as chain, Canceller, Cell, Slot, Step, drop_queue, user_code};
 use crate::failure::{Failure, IntoFailure};
+use crate::recovery::Recovery;
 use crate::trigger::Trigger;
 
 /// A placeholder for a result that is not here yet: Twisted's `Deferred`.
@@ -332,13 +333,28 @@ impl<T: 'static> Deferred<T> {
     /// });
     /// assert_eq!(success_result_of(d), 0);
     /// ```
+    ///
+    /// `g` may also trap and then return a Deferred to wait for, Twisted's
+    /// `f.trap(E); return more_work()` (see [`Recovery`](crate::Recovery)):
+    ///
+    /// ```
+    /// use defer_core::{fail, succeed, errors::CancelledError, testing::success_result_of};
+    /// let d = fail::<i32>(CancelledError).add_errback(|f| {
+    ///     f.trap::<CancelledError>()?;
+    ///     Ok(succeed(7))                  // more_work()
+    /// });
+    /// assert_eq!(success_result_of(d), 7);
+    /// ```
     #[track_caller]
     pub fn add_errback<G, R>(self, g: G) -> Deferred<T>
     where
         G: FnOnce(Failure) -> R + 'static,
-        R: Outcome<Value = T>,
+        R: Recovery<T>,
     {
-        self.push(Errback(g), Location::caller())
+        self.push(
+            Errback(move |f| g(f).into_step_result()),
+            Location::caller(),
+        )
     }
 
     /// Adds `f` and `g` as *one* step: `f` on success, `g` on failure. `try`/`except`/`else`:
@@ -358,9 +374,12 @@ impl<T: 'static> Deferred<T> {
         F: FnOnce(T) -> R1 + 'static,
         G: FnOnce(Failure) -> R2 + 'static,
         R1: Outcome,
-        R2: Outcome<Value = R1::Value>,
+        R2: Recovery<R1::Value>,
     {
-        self.push(Callbacks(f, g), Location::caller())
+        self.push(
+            Callbacks(f, move |e| g(e).into_step_result()),
+            Location::caller(),
+        )
     }
 
     /// Adds a step that runs `h` whatever happened: `finally`. `h` sees `Ok(value)` or

@@ -11,6 +11,7 @@ mod failure;
 mod engine;
 use engine::outcome;
 pub mod testing;
+mod recovery;
 mod trigger;
 pub mod unhandled;
 mod yieldable;
@@ -30,6 +31,7 @@ pub use coroutine::{DeferredFuture, ensure_deferred};
 pub use deferred::{Deferred, DeferredControl, execute, fail, maybe_deferred, succeed};
 pub use engine::outcome::Outcome;
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
+pub use recovery::{Recovery, StepFailure};
 pub use trigger::Trigger;
 pub use yieldable::Yieldable;
 

@@ -7,6 +7,7 @@ mod sealed {
     pub trait Sealed {}
     impl<T> Sealed for Result<T, crate::Failure> {}
     impl<T> Sealed for crate::Deferred<T> {}
+    impl<T: 'static> Sealed for super::StepResult<T> {}
 }
 
 /// What a step returns: either `Result<U, Failure>` (`Ok` is a success, `Err` or `?` a failure)
@@ -61,5 +62,15 @@ impl<T: 'static> Outcome for Deferred<T> {
     #[inline]
     fn into_step_result(self) -> StepResult<T> {
         StepResult::Wait(self)
+    }
+}
+
+/// What an errback's [`Recovery`](crate::Recovery) becomes: the errback's result as the chain
+/// sees it.
+impl<T: 'static> Outcome for StepResult<T> {
+    type Value = T;
+    #[inline]
+    fn into_step_result(self) -> StepResult<T> {
+        self
     }
 }
