@@ -108,7 +108,10 @@ fn outside_local_set(function: &str) -> ! {
          `!Send`, so its work runs as a local task. Run the Deferred code with \
          `defer_core::tokio::react(|| ...)`, or inside `LocalSet::block_on` / `run_until` \
          (from `#[tokio::main(flavor = \"current_thread\")]`), or in a task spawned there \
-         with `tokio::task::spawn_local`"
+         with `tokio::task::spawn_local`. (Inside `react` too, an `ensure_deferred` or \
+         `#[inline_callbacks]` coroutine that awaited a tokio future directly is resumed by \
+         tokio's wake-up, outside the `LocalSet`: await tokio futures through `from_future`, \
+         or run that async code in a `spawn_local` task.)"
     )
 }
 
