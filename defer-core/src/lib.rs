@@ -10,8 +10,8 @@ mod failure;
 // the drop queue, cancellation, the chain's state and its loop.
 mod engine;
 use engine::outcome;
-pub mod testing;
 mod recovery;
+pub mod testing;
 mod trigger;
 pub mod unhandled;
 mod yieldable;

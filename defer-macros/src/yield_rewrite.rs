@@ -302,10 +302,7 @@ impl Rewriter<'_> {
 /// wrapping the expression in `Ok`". A `return` that is already a `Result`
 /// is unchanged in meaning, and `return Err(e.into())` still infers.
 fn typed_return(krate: &Path, t: &syn::Type, at: Span, value: &Expr) -> Expr {
-    let ty = located_at(
-        quote!(::core::result::Result<#t, #krate::Failure>),
-        at,
-    );
+    let ty = located_at(quote!(::core::result::Result<#t, #krate::Failure>), at);
     let name = Ident::new("__defer_return", Span::mixed_site());
     syn::parse_quote!({
         let #name: #ty = #value;
@@ -755,6 +752,64 @@ mod tests {
         assert!(out.contains("break 'outer"));
         assert!(out.contains("return Ok (v)"));
         assert!(out.contains("continue"));
+    }
+
+    /// As [`rewrite`], for a function whose value type is `u32`.
+    fn rewrite_u32(block: syn::Block) -> (String, Vec<String>) {
+        let krate: Path = parse_quote!(::defer_core);
+        let fn_name = LitStr::new("f", Span::call_site());
+        let value: syn::Type = parse_quote!(u32);
+        let mut block = block;
+        let mut errors = Errors::default();
+        rewrite_body(
+            &mut block,
+            &Site {
+                krate: &krate,
+                fn_name: &fn_name,
+                value: Some(&value),
+            },
+            &mut errors,
+        );
+        (
+            block.into_token_stream().to_string(),
+            check::messages(&errors),
+        )
+    }
+
+    #[test]
+    fn returns_of_the_body_are_typed_where_written() {
+        let (out, errors) = rewrite_u32(parse_quote!({
+            if a {
+                return v;
+            }
+            let c = || {
+                return 1;
+            };
+            fn nested() -> u8 {
+                return 2;
+            }
+            Ok(3)
+        }));
+        assert!(errors.is_empty(), "{errors:?}");
+        let typed = "return { let __defer_return : :: core :: result :: Result < u32 , :: defer_core :: Failure > = v ; __defer_return }";
+        assert!(out.contains(typed), "{out}");
+        // A closure's and a nested fn's own `return`s are theirs: untouched.
+        assert!(out.contains("return 1 ;"), "{out}");
+        assert!(out.contains("return 2 ;"), "{out}");
+    }
+
+    #[test]
+    fn bare_return_is_one_error() {
+        let (out, errors) = rewrite_u32(parse_quote!({
+            if a {
+                return;
+            }
+            Ok(3)
+        }));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("write `return Ok(());`"), "{errors:?}");
+        // Replaced by a placeholder of the right type, so that the inert body adds no error.
+        assert!(out.contains("unreachable_failure"), "{out}");
     }
 
     #[test]

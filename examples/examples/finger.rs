@@ -18,19 +18,26 @@ use defer_examples::finger::{Server, UserDb, query};
 fn database() -> UserDb {
     let db = UserDb::new(
         Rc::new(TokioScheduler::new()),
-        Duration::from_millis(20),  // how long the backend takes to say "no such user"
+        Duration::from_millis(20), // how long the backend takes to say "no such user"
         Duration::from_millis(200), // how long any lookup may take
     );
     db.add_user("moshez", "Happy and well", Duration::from_millis(10));
     db.add_user("glyph", "Writing code", Duration::from_millis(30));
-    db.add_user("slowpoke", "(never answers in time)", Duration::from_secs(60));
+    db.add_user(
+        "slowpoke",
+        "(never answers in time)",
+        Duration::from_secs(60),
+    );
     db
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = if args.first().map(String::as_str) == Some("--serve") {
-        let addr = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1:7979".to_owned());
+        let addr = args
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1:7979".to_owned());
         react(move || {
             let server = match Server::start_on(&addr, Rc::new(database())) {
                 Ok(server) => server,

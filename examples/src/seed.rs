@@ -439,7 +439,10 @@ pub fn snippet(names: &[&str]) -> String {
                 .skip(1)
                 .take_while(|l| l.trim() != end)
                 .collect();
-            assert!(!lines.is_empty(), "no `tour:begin {name}` region in seed.rs");
+            assert!(
+                !lines.is_empty(),
+                "no `tour:begin {name}` region in seed.rs"
+            );
             let indent = lines
                 .iter()
                 .filter(|l| !l.trim().is_empty())

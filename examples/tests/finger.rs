@@ -4,11 +4,11 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use defer_core::TokioScheduler;
 use defer_core::clock::Clock;
 use defer_core::testing::{assert_no_result, success_result_of};
-use defer_core::tokio::react;
-use defer_core::TokioScheduler;
 use defer_core::tokio::from_future;
+use defer_core::tokio::react;
 use defer_examples::finger::{INTERNAL_ERROR, NO_SUCH_USER, Server, UserDb, line_received, query};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

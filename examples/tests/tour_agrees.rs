@@ -64,10 +64,20 @@ fn the_tour_shows_the_rust_that_runs() {
             .contains("add_both")
     );
     let inline = &by_title("Inline callbacks").deferred_rust;
-    assert!(inline.starts_with("#[inline_callbacks]\nfn get_users_inline("), "{inline}");
+    assert!(
+        inline.starts_with("#[inline_callbacks]\nfn get_users_inline("),
+        "{inline}"
+    );
     assert!(inline.contains("return Ok(vec![]);"));
     let coroutine = &by_title("Coroutines").deferred_rust;
-    assert!(coroutine.starts_with("async fn get_users_async("), "{coroutine}");
+    assert!(
+        coroutine.starts_with("async fn get_users_async("),
+        "{coroutine}"
+    );
     assert!(coroutine.ends_with("ensure_deferred(get_users_async(net.clone(), log.clone()))"));
-    assert!(by_title("Inline callbacks").sync_rust.starts_with("fn get_users_sync("));
+    assert!(
+        by_title("Inline callbacks")
+            .sync_rust
+            .starts_with("fn get_users_sync(")
+    );
 }

@@ -40,7 +40,12 @@ fn dyn_scheduler_call_later_takes_a_boxed_closure_returning_a_value() {
         let s: &dyn Scheduler = &clock;
         s.call_later(secs(1), Box::new(move || ta.callback("by ref")));
         // A closure returning `()`, as callers of the trait method wrote it, still compiles.
-        s.call_later(secs(1), Box::new(move || { tb.callback("unit"); }));
+        s.call_later(
+            secs(1),
+            Box::new(move || {
+                tb.callback("unit");
+            }),
+        );
     }
     let owned: Rc<dyn Scheduler> = Rc::new(clock.clone());
     let (c, tc) = Deferred::new();
@@ -70,7 +75,12 @@ fn tokio_scheduler_call_later_takes_a_closure_returning_a_value() {
         let (a, ta) = Deferred::new();
         s.call_later(secs(3), move || ta.callback(1));
         let (b, tb) = Deferred::new();
-        s.call_later(secs(1), Box::new(move || { tb.callback(2); }));
+        s.call_later(
+            secs(1),
+            Box::new(move || {
+                tb.callback(2);
+            }),
+        );
         (a.await, b.await)
     });
     assert_eq!((x.unwrap(), y.unwrap()), (1, 2));
@@ -108,7 +118,12 @@ fn panic_of(f: impl FnOnce()) -> (String, String) {
     std::panic::set_hook(Box::new(move |info| previous(info)));
     assert!(r.is_err(), "expected a panic");
     // The last panic is the one that escaped (tokio's own, caught inside, comes first).
-    let last = seen.lock().unwrap().last().cloned().expect("a panic was seen");
+    let last = seen
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a panic was seen");
     last
 }
 
@@ -121,7 +136,10 @@ fn from_future_outside_a_local_set_panics_at_the_caller_with_advice() {
         let _d = from_future(async { Ok::<_, Failure>(1) });
     });
     let expected_line = line.unwrap().line() + 1;
-    assert!(at.starts_with(&format!("{}:{expected_line}:", file!())), "{at}");
+    assert!(
+        at.starts_with(&format!("{}:{expected_line}:", file!())),
+        "{at}"
+    );
     assert!(message.contains("from_future"), "{message}");
     assert!(message.contains("defer_core::tokio::react"), "{message}");
     assert!(message.contains("LocalSet"), "{message}");

@@ -23,12 +23,18 @@ fn trigger_bound_to_underscore_names_the_line_of_new() {
     let line = line!() - 1;
     let f = failure_result_of(d);
     let e = f.downcast_ref::<TriggerDropped>().expect("TriggerDropped");
-    assert_eq!((e.created_at().file(), e.created_at().line()), (file!(), line));
+    assert_eq!(
+        (e.created_at().file(), e.created_at().line()),
+        (file!(), line)
+    );
     // The failure itself is located at the user's line, not in the library.
     assert_eq!((f.location().file(), f.location().line()), (file!(), line));
     assert!(!f.location().file().ends_with("src/trigger.rs"));
     let message = f.message();
-    assert!(message.contains(&format!("{}:{line}:", file!())), "{message}");
+    assert!(
+        message.contains(&format!("{}:{line}:", file!())),
+        "{message}"
+    );
     assert!(message.contains("dropped without firing"), "{message}");
     assert!(message.contains("Trigger::detach"), "{message}");
 }
