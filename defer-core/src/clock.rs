@@ -122,7 +122,7 @@ impl Clock {
     /// Schedules `f` to run `delay` from now. Twisted's `callLater`. Whatever `f` returns is
     /// dropped, so `move || trigger.callback(v)` (which returns a `bool`) is accepted as is; so
     /// is a boxed closure. The same signature is on
-    /// [`TokioScheduler`](crate::TokioScheduler); through the [`Scheduler`](crate::Scheduler)
+    /// `TokioScheduler` (the `tokio` feature); through the [`Scheduler`]
     /// trait (a `dyn Scheduler`), box the closure.
     ///
     /// ```

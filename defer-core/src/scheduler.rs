@@ -24,7 +24,7 @@
 //!
 //! * every scheduler, `dyn Scheduler` and generic `S: Scheduler` included, takes it boxed:
 //!   `scheduler.call_later(delay, Box::new(move || trigger.callback(v)))`;
-//! * [`Clock`](crate::clock::Clock) and [`TokioScheduler`](crate::TokioScheduler) also have an
+//! * [`Clock`](crate::clock::Clock) and `TokioScheduler` (the `tokio` feature) also have an
 //!   inherent `call_later` that takes it unboxed (or boxed) and boxes it for you.
 //!
 //! (A trait object cannot also have a generic `call_later`: its own trait method would make every

@@ -29,8 +29,8 @@ fn side_by_side(sync: &Run, deferred: &Run) {
         rows
     };
     let (left, right) = (rows(sync), rows(deferred));
-    println!("    {:<LEFT$}   {}", "synchronous", "Deferred");
-    println!("    {:<LEFT$}   {}", "-----------", "--------");
+    println!("    {:<LEFT$}   Deferred", "synchronous");
+    println!("    {:<LEFT$}   --------", "-----------");
     for i in 0..left.len().max(right.len()) {
         let l = left.get(i).map_or("", String::as_str);
         let r = right.get(i).map_or("", String::as_str);

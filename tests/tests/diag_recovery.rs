@@ -66,6 +66,8 @@ fn the_errback_of_add_callbacks_may_return_ok_of_a_deferred() {
 #[test]
 fn every_other_errback_shape_still_infers() {
     // Re-raise, recover with a value, with a Deferred, and a `?` then a value.
+    // The closure as people write it (clippy would shorten it to `Err`): it must still infer.
+    #[allow(clippy::redundant_closure)]
     let a = fail::<u8>(Failure::msg("a")).add_errback(|f| Err(f));
     assert_eq!(failure_result_of(a).message(), "a");
     let b = fail::<u8>(Failure::msg("b")).add_errback(|_| Ok(2));

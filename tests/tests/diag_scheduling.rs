@@ -118,13 +118,11 @@ fn panic_of(f: impl FnOnce()) -> (String, String) {
     std::panic::set_hook(Box::new(move |info| previous(info)));
     assert!(r.is_err(), "expected a panic");
     // The last panic is the one that escaped (tokio's own, caught inside, comes first).
-    let last = seen
-        .lock()
+    seen.lock()
         .unwrap()
         .last()
         .cloned()
-        .expect("a panic was seen");
-    last
+        .expect("a panic was seen")
 }
 
 #[test]

@@ -13,8 +13,7 @@ fn reports_during(f: impl FnOnce()) -> Vec<Failure> {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let sink = seen.clone();
     defer_core::unhandled::with_hook(move |f| sink.borrow_mut().push(f.clone()), f);
-    let out = seen.borrow().clone();
-    out
+    seen.borrow().clone()
 }
 
 #[test]
@@ -68,7 +67,7 @@ fn the_unhandled_report_names_the_user_line() {
     let reports = reports_during(|| {
         let (d, trigger) = Deferred::<u8>::new();
         line.set(line!() - 1);
-        let d = d.add_callback(|x| Ok(x));
+        let d = d.add_callback(|x| Ok(x + 1));
         drop(trigger);
         drop(d);
     });
