@@ -22,7 +22,7 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use crate::scheduler::{DelayedCall, DelayedCallError, DelayedCallHandle, Scheduler};
+use crate::scheduler::{DelayedCall, DelayedCallError, DelayedCallHandle, ScheduledFn, Scheduler};
 
 /// A manual clock: a [`Scheduler`] whose time only moves when told to.
 ///
@@ -119,7 +119,11 @@ impl Clock {
         self.inner.st.borrow().now
     }
 
-    /// Schedules `f` to run `delay` from now. Twisted's `callLater`.
+    /// Schedules `f` to run `delay` from now. Twisted's `callLater`. Whatever `f` returns is
+    /// dropped, so `move || trigger.callback(v)` (which returns a `bool`) is accepted as is; so
+    /// is a boxed closure. The same signature is on
+    /// `TokioScheduler` (the `tokio` feature); through the [`Scheduler`]
+    /// trait (a `dyn Scheduler`), box the closure.
     ///
     /// ```
     /// use defer_core::clock::Clock;
@@ -131,8 +135,18 @@ impl Clock {
     /// assert!(call.active());
     /// clock.advance(Duration::from_secs(5));
     /// assert!(ran.get() && !call.active());
+    ///
+    /// let (d, trigger) = defer_core::Deferred::new();
+    /// clock.call_later(Duration::from_secs(1), move || trigger.callback("done"));
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(defer_core::testing::success_result_of(d), "done");
     /// ```
-    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> DelayedCall {
+    pub fn call_later<R: 'static>(
+        &self,
+        delay: Duration,
+        f: impl FnOnce() -> R + 'static,
+    ) -> DelayedCall {
+        let f = move || drop(f());
         let mut st = self.inner.st.borrow_mut();
         let time = st.now.saturating_add(delay);
         let seq = st.next_seq;
@@ -234,8 +248,8 @@ impl Clock {
 }
 
 impl Scheduler for Clock {
-    fn call_later(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall {
-        Clock::call_later(self, delay, f)
+    fn call_later(&self, delay: Duration, f: Box<dyn ScheduledFn>) -> DelayedCall {
+        Clock::call_later(self, delay, move || f.run())
     }
     fn now(&self) -> Duration {
         Clock::now(self)

@@ -14,6 +14,7 @@ use crate::engine::value::{Value, ValueHolder};
 use crate::engine::work_loop;
 use crate::engine::{self as chain, Canceller, Cell, Slot, Step, drop_queue, user_code};
 use crate::failure::{Failure, IntoFailure};
+use crate::recovery::Recovery;
 use crate::trigger::Trigger;
 
 /// A placeholder for a result that is not here yet: Twisted's `Deferred`.
@@ -47,6 +48,52 @@ use crate::trigger::Trigger;
 /// trigger.callback(vec!["moon", "earth"]);
 /// assert_eq!(*printed.borrow(), ["[\"earth\", \"moon\"]"]);
 /// ```
+///
+/// # On tokio: `spawn_local`, not `tokio::spawn`
+///
+/// A `Deferred` is `!Send`, as Twisted's Deferreds live on the reactor's thread: a future that
+/// holds one cannot go to `tokio::spawn`, which may move it to another thread ("future cannot be
+/// sent between threads safely ... `Rc<..>` cannot be sent"). Run Deferred code on one thread
+/// instead, with the `tokio` feature:
+///
+/// * `defer_core::tokio::react(|| main())` runs a function that returns a Deferred on a
+///   current-thread runtime inside a `LocalSet`, until the Deferred fires (Twisted's
+///   `task.react`);
+/// * inside a `LocalSet` (`LocalSet::block_on`, or `run_until` from
+///   `#[tokio::main(flavor = "current_thread")]`), spawn tasks that hold Deferreds with
+///   `tokio::task::spawn_local`;
+/// * `defer_core::tokio::from_future` turns a future (a request, a timer) into a Deferred, and
+///   `defer_core::tokio::defer_to_thread` runs blocking work elsewhere and delivers its result
+///   back to this thread.
+///
+#[cfg_attr(
+    feature = "tokio",
+    doc = r#"
+```
+use defer_core::{Deferred, tokio::react};
+
+let (d, trigger) = Deferred::<u32>::new();
+let answer = react(move || {
+    // Not `tokio::spawn(async move { .. })`: that task could run on another thread.
+    tokio::task::spawn_local(async move {
+        trigger.callback(41);
+    });
+    d.add_callback(|n| Ok(n + 1))
+});
+assert_eq!(answer.unwrap(), 42);
+
+// The same inside a `LocalSet` of your own:
+let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+let total = tokio::task::LocalSet::new().block_on(&rt, async {
+    let (d, trigger) = Deferred::<u32>::new();
+    let task = tokio::task::spawn_local(async move { d.await });
+    trigger.callback(7);
+    task.await.unwrap()
+});
+assert_eq!(total.unwrap(), 7);
+```
+"#
+)]
 #[must_use = "a Deferred's result is lost (and a failure reported) unless you add steps, await it, or hand it on"]
 pub struct Deferred<T: 'static> {
     repr: std::cell::Cell<Repr<T>>,
@@ -97,9 +144,26 @@ impl<T: 'static> Deferred<T> {
     /// trigger.callback("orange");
     /// assert_eq!(success_result_of(d), "orange");
     /// ```
+    ///
+    /// Keep the trigger: `let (d, _) = Deferred::new();` drops it on that very line, and a
+    /// trigger dropped unfired fails its Deferred with
+    /// [`TriggerDropped`](crate::errors::TriggerDropped), which names this line. To leave a
+    /// Deferred pending on purpose, [`detach`](Trigger::detach) the trigger.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, errors::TriggerDropped, testing::failure_result_of};
+    /// let (d, _) = Deferred::<u8>::new();     // the mistake: `_` is not a binding
+    /// let f = failure_result_of(d);
+    /// assert!(f.check::<TriggerDropped>());
+    /// assert_eq!((f.location().file(), f.location().line()), (file!(), line!() - 3));
+    /// ```
+    #[track_caller]
     pub fn new() -> (Deferred<T>, Trigger<T>) {
         let cell = Cell::new(Canceller::None);
-        (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
+        (
+            Deferred::from_cell(cell.clone()),
+            Trigger::from_cell(cell, Location::caller()),
+        )
     }
 
     /// Creates a pending Deferred whose [`cancel`](Deferred::cancel) calls `canceller` (at most
@@ -115,13 +179,34 @@ impl<T: 'static> Deferred<T> {
     /// assert!(!producer.callback("too late"));   // a no-op, and the producer can tell
     /// assert_eq!(success_result_of(d), "hello!");
     /// ```
+    ///
+    /// The trigger returned here is the producer's: dropping it fails the Deferred with
+    /// [`TriggerDropped`](crate::errors::TriggerDropped) even though a canceller exists. For a
+    /// Deferred that only its canceller ever fires, [`detach`](Trigger::detach) the trigger:
+    ///
+    /// ```
+    /// use defer_core::{Deferred, errors::TriggerDropped, testing::{assert_no_result, failure_result_of, success_result_of}};
+    /// let (d, _) = Deferred::<&str>::with_canceller(|t| { t.callback("stopped"); });
+    /// assert!(failure_result_of(d).check::<TriggerDropped>());   // the mistake
+    ///
+    /// let (d, trigger) = Deferred::<&str>::with_canceller(|t| { t.callback("stopped"); });
+    /// trigger.detach();                                            // on purpose
+    /// assert_no_result(&d);
+    /// d.cancel();
+    /// assert_eq!(success_result_of(d), "stopped");
+    /// ```
+    #[track_caller]
     pub fn with_canceller(
         canceller: impl FnOnce(Trigger<T>) + 'static,
     ) -> (Deferred<T>, Trigger<T>) {
+        let at = Location::caller();
         let cell = Cell::new(Canceller::Once(Box::new(move |cell| {
-            canceller(Trigger::from_cell(cell))
+            canceller(Trigger::from_cell(cell, at))
         })));
-        (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
+        (
+            Deferred::from_cell(cell.clone()),
+            Trigger::from_cell(cell, at),
+        )
     }
 
     pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
@@ -249,13 +334,28 @@ impl<T: 'static> Deferred<T> {
     /// });
     /// assert_eq!(success_result_of(d), 0);
     /// ```
+    ///
+    /// `g` may also trap and then return a Deferred to wait for, Twisted's
+    /// `f.trap(E); return more_work()` (see [`Recovery`](crate::Recovery)):
+    ///
+    /// ```
+    /// use defer_core::{fail, succeed, errors::CancelledError, testing::success_result_of};
+    /// let d = fail::<i32>(CancelledError).add_errback(|f| {
+    ///     f.trap::<CancelledError>()?;
+    ///     Ok(succeed(7))                  // more_work()
+    /// });
+    /// assert_eq!(success_result_of(d), 7);
+    /// ```
     #[track_caller]
     pub fn add_errback<G, R>(self, g: G) -> Deferred<T>
     where
         G: FnOnce(Failure) -> R + 'static,
-        R: Outcome<Value = T>,
+        R: Recovery<T>,
     {
-        self.push(Errback(g), Location::caller())
+        self.push(
+            Errback(move |f| g(f).into_step_result()),
+            Location::caller(),
+        )
     }
 
     /// Adds `f` and `g` as *one* step: `f` on success, `g` on failure. `try`/`except`/`else`:
@@ -275,9 +375,12 @@ impl<T: 'static> Deferred<T> {
         F: FnOnce(T) -> R1 + 'static,
         G: FnOnce(Failure) -> R2 + 'static,
         R1: Outcome,
-        R2: Outcome<Value = R1::Value>,
+        R2: Recovery<R1::Value>,
     {
-        self.push(Callbacks(f, g), Location::caller())
+        self.push(
+            Callbacks(f, move |e| g(e).into_step_result()),
+            Location::caller(),
+        )
     }
 
     /// Adds a step that runs `h` whatever happened: `finally`. `h` sees `Ok(value)` or

@@ -12,6 +12,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::panic::Location;
 
 /// The Deferred was cancelled with [`Deferred::cancel`](crate::Deferred::cancel) before it fired
 /// (Twisted's `CancelledError`).
@@ -34,20 +35,59 @@ impl Error for CancelledError {}
 
 /// The [`Trigger`](crate::Trigger) of a Deferred that something was waiting on was dropped
 /// without firing: the producer forgot it, or panicked. Twisted's Deferreds would silently never
-/// fire; this error makes a forgotten producer visible.
+/// fire; this error makes a forgotten producer visible, and names the line that created the
+/// trigger (the failure's [`location`](crate::Failure::location) is that line too).
+///
+/// A `Drop` cannot know its caller, so the line that dropped the trigger is not known; the
+/// message says where the trigger came from and that it was dropped unfired. The classic mistake
+/// is a trigger bound to `_`, which is dropped on the line that creates it:
 ///
 /// ```
 /// use defer_core::{errors::TriggerDropped, testing::failure_result_of, Deferred};
-/// let (d, trigger) = Deferred::<u8>::new();
-/// drop(trigger);
-/// assert!(failure_result_of(d).check::<TriggerDropped>());
+/// let (d, _) = Deferred::<u8>::new();          // `_` drops the trigger at once
+/// let f = failure_result_of(d);
+/// let e = f.downcast_ref::<TriggerDropped>().unwrap();
+/// assert_eq!(e.created_at().line(), line!() - 3);
+/// assert_eq!(f.location().line(), line!() - 4);
+/// assert!(f.message().contains("dropped without firing"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TriggerDropped;
+///
+/// To leave a Deferred pending on purpose, call [`Trigger::detach`](crate::Trigger::detach).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerDropped {
+    created: &'static Location<'static>,
+}
+
+impl TriggerDropped {
+    pub(crate) fn new(created: &'static Location<'static>) -> Self {
+        TriggerDropped { created }
+    }
+
+    /// Where the dropped trigger was created: the call of
+    /// [`Deferred::new`](crate::Deferred::new) or
+    /// [`Deferred::with_canceller`](crate::Deferred::with_canceller).
+    ///
+    /// ```
+    /// use defer_core::{errors::TriggerDropped, testing::failure_result_of, Deferred};
+    /// let (d, trigger) = Deferred::<u8>::new();
+    /// drop(trigger);
+    /// let f = failure_result_of(d);
+    /// assert_eq!(f.downcast_ref::<TriggerDropped>().unwrap().created_at().file(), file!());
+    /// ```
+    pub fn created_at(&self) -> &'static Location<'static> {
+        self.created
+    }
+}
 
 impl fmt::Display for TriggerDropped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the Trigger of this Deferred was dropped without firing it")
+        write!(
+            f,
+            "the Trigger created at {} was dropped without firing its Deferred \
+             (keep the trigger and fire it, or call `Trigger::detach` to leave the Deferred \
+             pending on purpose)",
+            self.created
+        )
     }
 }
 impl Error for TriggerDropped {}

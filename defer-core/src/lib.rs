@@ -10,9 +10,11 @@ mod failure;
 // the drop queue, cancellation, the chain's state and its loop.
 mod engine;
 use engine::outcome;
+mod recovery;
 pub mod testing;
 mod trigger;
 pub mod unhandled;
+mod yieldable;
 
 // Cancellation, time and coordination.
 pub mod clock;
@@ -32,14 +34,16 @@ pub use coroutine::{DeferredFuture, ensure_deferred};
 pub use deferred::{Deferred, DeferredControl, execute, fail, maybe_deferred, succeed};
 pub use engine::outcome::Outcome;
 pub use failure::{Failure, Frame, IntoFailure, Trapped};
+pub use recovery::{Recovery, StepFailure};
 pub use trigger::Trigger;
 pub use unhandled::log_error;
+pub use yieldable::Yieldable;
 
 pub use deferred_filesystem_lock::DeferredFilesystemLock;
 pub use list::{DeferredList, Gather, gather_results, race};
 pub use lock::{DeferredLock, LockGuard};
 pub use queue::DeferredQueue;
-pub use scheduler::{DelayedCall, DelayedCallHandle, Scheduler};
+pub use scheduler::{DelayedCall, DelayedCallHandle, ScheduledFn, Scheduler};
 pub use semaphore::{DeferredSemaphore, SemaphoreGuard};
 pub use timeout::defer_later;
 #[cfg(feature = "tokio")]

@@ -8,15 +8,27 @@
 //!
 //! # Why the trait is object-safe
 //!
-//! `call_later` takes its function as a `Box<dyn FnOnce()>` and returns the concrete
-//! [`DelayedCall`] rather than an associated handle type. That keeps `dyn Scheduler` usable:
-//! a protocol object can store an `Rc<dyn Scheduler>` and be tested with a `Clock` and run
-//! with a real timer without becoming generic over the scheduler, which is how Twisted code
-//! passes `reactor` or `clock` around. The price is one allocation per scheduled call, which is
-//! nothing next to a timer's own bookkeeping. The functions that take a scheduler accept
-//! `&S where S: Scheduler + ?Sized`, so both `&Clock` and `&dyn Scheduler` work, and `Clock`
-//! also has an inherent generic [`call_later`](crate::clock::Clock::call_later) that boxes
-//! for you.
+//! `call_later` takes its function as a `Box<dyn ScheduledFn>` (any boxed `FnOnce() -> R`) and
+//! returns the concrete [`DelayedCall`] rather than an associated handle type. That keeps
+//! `dyn Scheduler` usable: a protocol object can store an `Rc<dyn Scheduler>` and be tested with a
+//! `Clock` and run with a real timer without becoming generic over the scheduler, which is how
+//! Twisted code passes `reactor` or `clock` around. The price is one allocation per scheduled
+//! call, which is nothing next to a timer's own bookkeeping. The functions that take a scheduler
+//! accept `&S where S: Scheduler + ?Sized`, so both `&Clock` and `&dyn Scheduler` work.
+//!
+//! # One `call_later` for every closure
+//!
+//! Whatever the function returns is dropped, so a closure that fires a trigger
+//! (`move || trigger.callback(v)`, which returns a `bool`) is accepted as it is, as is one that
+//! returns `()`:
+//!
+//! * every scheduler, `dyn Scheduler` and generic `S: Scheduler` included, takes it boxed:
+//!   `scheduler.call_later(delay, Box::new(move || trigger.callback(v)))`;
+//! * [`Clock`](crate::clock::Clock) and `TokioScheduler` (the `tokio` feature) also have an
+//!   inherent `call_later` that takes it unboxed (or boxed) and boxes it for you.
+//!
+//! (A trait object cannot also have a generic `call_later`: its own trait method would make every
+//! call ambiguous.)
 
 use std::error::Error;
 use std::fmt;
@@ -36,11 +48,19 @@ use std::time::Duration;
 ///     s.call_later(Duration::from_secs(1), Box::new(move || seen.set(true)));
 /// }
 ///
+/// fn fire_later(s: &dyn Scheduler, trigger: defer_core::Trigger<u8>) {
+///     // A closure that returns something (`callback` returns a `bool`) is accepted too.
+///     s.call_later(Duration::from_secs(1), Box::new(move || trigger.callback(1)));
+/// }
+///
 /// let clock = Clock::new();
 /// let seen = Rc::new(Cell::new(false));
 /// ping_later(&clock, seen.clone());
+/// let (d, trigger) = defer_core::Deferred::new();
+/// fire_later(&clock, trigger);
 /// clock.advance(Duration::from_secs(1));
 /// assert!(seen.get());
+/// assert_eq!(defer_core::testing::success_result_of(d), 1);
 /// ```
 pub trait Scheduler {
     /// Runs `f` once, `delay` from now, and returns a handle that can cancel or move the call.
@@ -52,7 +72,7 @@ pub trait Scheduler {
     /// let call = Scheduler::call_later(&clock, Duration::from_secs(2), Box::new(|| {}));
     /// assert_eq!(call.time(), Duration::from_secs(2));
     /// ```
-    fn call_later(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall;
+    fn call_later(&self, delay: Duration, f: Box<dyn ScheduledFn>) -> DelayedCall;
 
     /// The current time, since the scheduler's epoch. Twisted's `seconds()`.
     ///
@@ -66,8 +86,40 @@ pub trait Scheduler {
     fn now(&self) -> Duration;
 }
 
+/// A function a [`Scheduler`] runs later: any `FnOnce() -> R + 'static`, whose result is
+/// dropped. [`Scheduler::call_later`] takes it boxed, so `Box::new(|| ...)` and
+/// `Box::new(move || trigger.callback(v))` (which returns a `bool`) are both accepted, through a
+/// `dyn Scheduler` too.
+///
+/// ```
+/// use defer_core::{ScheduledFn, Deferred, testing::success_result_of};
+/// let (d, trigger) = Deferred::new();
+/// let f: Box<dyn ScheduledFn> = Box::new(move || trigger.callback(3));
+/// f.run();
+/// assert_eq!(success_result_of(d), 3);
+/// ```
+pub trait ScheduledFn: 'static {
+    /// Runs the function, dropping what it returns.
+    ///
+    /// ```
+    /// use defer_core::ScheduledFn;
+    /// let f: Box<dyn ScheduledFn> = Box::new(|| 1 + 1);
+    /// f.run();
+    /// ```
+    fn run(self: Box<Self>);
+}
+
+impl<F, R> ScheduledFn for F
+where
+    F: FnOnce() -> R + 'static,
+{
+    fn run(self: Box<Self>) {
+        drop((*self)())
+    }
+}
+
 impl<S: Scheduler + ?Sized> Scheduler for Rc<S> {
-    fn call_later(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall {
+    fn call_later(&self, delay: Duration, f: Box<dyn ScheduledFn>) -> DelayedCall {
         (**self).call_later(delay, f)
     }
     fn now(&self) -> Duration {
@@ -76,7 +128,7 @@ impl<S: Scheduler + ?Sized> Scheduler for Rc<S> {
 }
 
 impl<S: Scheduler + ?Sized> Scheduler for &S {
-    fn call_later(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall {
+    fn call_later(&self, delay: Duration, f: Box<dyn ScheduledFn>) -> DelayedCall {
         (**self).call_later(delay, f)
     }
     fn now(&self) -> Duration {

@@ -42,7 +42,8 @@
 //! ```
 //!
 //! Outside a `LocalSet` (for example in a plain `#[tokio::main]` multi-thread runtime, or with no
-//! runtime at all) [`from_future`] and [`defer_to_thread`] panic, as `spawn_local` does.
+//! runtime at all) [`from_future`] and [`defer_to_thread`] panic, as `spawn_local` does; the panic
+//! names the line that called them and says to use [`react`] or a `LocalSet`.
 
 use std::future::Future;
 use std::panic::Location;
@@ -74,6 +75,46 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
+/// `spawn_local(future)`, with a panic that names the caller's line and says what to do when
+/// there is no [`LocalSet`] to spawn on (tokio's own panic names a line inside tokio).
+///
+/// With no runtime at all, nothing is spawned and the panic is ours alone. Inside a runtime but
+/// outside a `LocalSet`, tokio has no way to ask first: its panic is caught (the panic hook has
+/// already printed it) and ours follows, located at the caller.
+#[track_caller]
+fn spawn_local_or_explain<F>(function: &'static str, future: F) -> ::tokio::task::JoinHandle<()>
+where
+    F: Future<Output = ()> + 'static,
+{
+    if ::tokio::runtime::Handle::try_current().is_err() {
+        drop(future);
+        outside_local_set(function);
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || spawn_local(future))) {
+        Ok(handle) => handle,
+        Err(payload) => {
+            crate::engine::user_code::drop_payload(payload);
+            outside_local_set(function)
+        }
+    }
+}
+
+/// The panic of a bridge called outside a `LocalSet`, located at the bridge's caller (a function,
+/// not a closure: a closure would locate it here).
+#[track_caller]
+fn outside_local_set(function: &str) -> ! {
+    panic!(
+        "defer_core::tokio::{function} was called outside a tokio `LocalSet`: a Deferred is \
+         `!Send`, so its work runs as a local task. Run the Deferred code with \
+         `defer_core::tokio::react(|| ...)`, or inside `LocalSet::block_on` / `run_until` \
+         (from `#[tokio::main(flavor = \"current_thread\")]`), or in a task spawned there \
+         with `tokio::task::spawn_local`. (Inside `react` too, an `ensure_deferred` or \
+         `#[inline_callbacks]` coroutine that awaited a tokio future directly is resumed by \
+         tokio's wake-up, outside the `LocalSet`: await tokio futures through `from_future`, \
+         or run that async code in a `spawn_local` task.)"
+    )
+}
+
 /// The frame that marks where a failure crossed from a future or a thread into a Deferred.
 fn bridge_frame(function: &'static str, at: &'static Location<'static>) -> Frame {
     Frame::new(function, at.file(), at.line(), at.column())
@@ -92,7 +133,9 @@ fn bridge_frame(function: &'static str, at: &'static Location<'static>) -> Frame
 ///
 /// # Panics
 ///
-/// Outside a [`LocalSet`] (see the [module documentation](self)), as [`spawn_local`] does.
+/// Outside a [`LocalSet`] (see the [module documentation](self)), as [`spawn_local`] does. The
+/// panic is located at the line that called `from_future`, and says to run the code with
+/// [`react`] or inside a `LocalSet`.
 ///
 /// ```
 /// use defer_core::{Failure, tokio::from_future};
@@ -124,7 +167,7 @@ where
         }
     });
     let future = CatchUnwind(Box::pin(future));
-    let handle = spawn_local(async move {
+    let handle = spawn_local_or_explain("from_future", async move {
         let result = match future.await {
             Ok(Ok(value)) => Ok(value),
             // Located at the caller of `from_future`, like a panic here.
@@ -184,8 +227,12 @@ where
     let at = Location::caller();
     // Without a canceller, `cancel` fails the Deferred at once and the late `resolve` is a no-op.
     let (d, trigger) = Deferred::new();
+    if ::tokio::runtime::Handle::try_current().is_err() {
+        // `spawn_blocking` would panic first, inside tokio.
+        spawn_local_or_explain("defer_to_thread", async {});
+    }
     let blocking = spawn_blocking(f);
-    spawn_local(async move {
+    spawn_local_or_explain("defer_to_thread", async move {
         let result = match blocking.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e

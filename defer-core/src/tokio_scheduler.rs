@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ::tokio::time::Instant;
 
-use crate::scheduler::{DelayedCall, DelayedCallError, DelayedCallHandle, Scheduler};
+use crate::scheduler::{DelayedCall, DelayedCallError, DelayedCallHandle, ScheduledFn, Scheduler};
 
 /// A [`Scheduler`] on tokio's timer, for Deferred code running inside a tokio current-thread
 /// runtime's [`LocalSet`](tokio::task::LocalSet). Needs the `tokio` feature.
@@ -59,6 +59,33 @@ impl TokioScheduler {
     }
 }
 
+impl TokioScheduler {
+    /// Runs `f` once, `delay` from now, on this thread's `LocalSet`: [`Scheduler::call_later`]
+    /// for any closure. Whatever `f` returns is dropped, so `move || trigger.callback(v)` (which
+    /// returns a `bool`) is accepted as is, and so is a boxed closure; the same signature is on
+    /// [`Clock`](crate::clock::Clock). Through the [`Scheduler`] trait, box the closure.
+    ///
+    /// ```
+    /// use defer_core::{Deferred, TokioScheduler};
+    /// use std::time::Duration;
+    ///
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let value = tokio::task::LocalSet::new().block_on(&rt, async {
+    ///     let (d, trigger) = Deferred::new();
+    ///     TokioScheduler::new().call_later(Duration::from_millis(5), move || trigger.callback(7));
+    ///     d.await
+    /// });
+    /// assert_eq!(value.unwrap(), 7);
+    /// ```
+    pub fn call_later<R: 'static>(
+        &self,
+        delay: Duration,
+        f: impl FnOnce() -> R + 'static,
+    ) -> DelayedCall {
+        Scheduler::call_later(self, delay, Box::new(move || drop(f())))
+    }
+}
+
 impl Default for TokioScheduler {
     fn default() -> Self {
         TokioScheduler::new()
@@ -74,7 +101,8 @@ impl fmt::Debug for TokioScheduler {
 }
 
 impl Scheduler for TokioScheduler {
-    fn call_later(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall {
+    fn call_later(&self, delay: Duration, f: Box<dyn ScheduledFn>) -> DelayedCall {
+        let f: Box<dyn FnOnce()> = Box::new(move || f.run());
         let now = Instant::now();
         let call = Rc::new(Call {
             epoch: self.epoch,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::rc::Rc;
 
 use crate::engine::value::Value;
@@ -18,7 +19,10 @@ use crate::failure::{Failure, IntoFailure};
 ///
 /// Dropping a trigger without firing it fails its Deferred with
 /// [`TriggerDropped`](crate::errors::TriggerDropped), so a forgotten producer shows up as an error
-/// instead of callbacks that never run (unless nothing at all is listening).
+/// instead of callbacks that never run (unless nothing at all is listening). The failure names the
+/// line where the trigger was created (the call of [`Deferred::new`](crate::Deferred::new) or
+/// [`with_canceller`](crate::Deferred::with_canceller)). To leave a Deferred pending on purpose,
+/// [`detach`](Trigger::detach) the trigger instead of dropping it.
 ///
 /// A step that captures its own chain's trigger keeps the chain alive in a reference cycle until
 /// the chain fires or is cancelled; a chain in that state that is never fired is leaked, as any
@@ -32,17 +36,63 @@ use crate::failure::{Failure, IntoFailure};
 /// ```
 pub struct Trigger<T> {
     cell: Option<Rc<Cell>>,
+    /// Where the trigger was made: named by the `TriggerDropped` its drop raises. Kept here, in
+    /// the handle, rather than in the chain: nothing else needs it.
+    created: &'static Location<'static>,
     /// Invariant in `T`, like every handle: a contravariant trigger would accept a value of
     /// another type (a longer-lived function pointer, say) into the type-erased chain.
     _value: PhantomData<fn(T) -> T>,
 }
 
 impl<T: 'static> Trigger<T> {
-    pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
+    /// A trigger for `cell`, made at `created` (the user's call of `Deferred::new`, or the
+    /// library's own line for a trigger the library makes).
+    pub(crate) fn from_cell(cell: Rc<Cell>, created: &'static Location<'static>) -> Self {
         Trigger {
             cell: Some(cell),
+            created,
             _value: PhantomData,
         }
+    }
+
+    /// Where this trigger was created: the line that called [`Deferred::new`](crate::Deferred::new)
+    /// or [`Deferred::with_canceller`](crate::Deferred::with_canceller) (for a canceller's trigger,
+    /// that same line).
+    ///
+    /// ```
+    /// let (_d, trigger) = defer_core::Deferred::<u8>::new();
+    /// assert_eq!(trigger.created_at().line(), line!() - 1);
+    /// # trigger.callback(0);
+    /// ```
+    pub fn created_at(&self) -> &'static Location<'static> {
+        self.created
+    }
+
+    /// Lets go of the trigger without firing it and without failing the Deferred: the Deferred
+    /// stays pending, and only its canceller (if it has one) can still fire it. For a Deferred
+    /// that is meant never to fire, like a server's "run until stopped", or one that only
+    /// [`cancel`](crate::Deferred::cancel) ends.
+    ///
+    /// Nothing is leaked: the trigger's reference to the chain goes, so when the last handle to
+    /// the Deferred is dropped, the chain and its steps are dropped with it, and nothing is
+    /// reported. (Dropping the trigger instead would fail the Deferred with
+    /// [`TriggerDropped`](crate::errors::TriggerDropped).)
+    ///
+    /// ```
+    /// use defer_core::{Deferred, errors::CancelledError, testing::{assert_no_result, failure_result_of}};
+    ///
+    /// // Runs until cancelled: nothing ever fires it but `cancel`.
+    /// let (serving, trigger) = Deferred::<()>::with_canceller(|_own| {});
+    /// trigger.detach();
+    /// assert_no_result(&serving);          // still pending: no TriggerDropped
+    /// serving.cancel();
+    /// assert!(failure_result_of(serving).check::<CancelledError>());
+    /// ```
+    pub fn detach(self) {
+        let cell = self.into_cell();
+        // Only this reference goes: a chain that nothing else reaches any more (a coroutine
+        // that waited on this Deferred alone, say) is reclaimed as after any other release.
+        chain::reclaim::release(cell);
     }
 
     pub(crate) fn into_cell(mut self) -> Rc<Cell> {
@@ -143,7 +193,11 @@ impl<T> Drop for Trigger<T> {
             if chain::has_listener(&cell, 1) {
                 // Quiet until a step sees it: a handle dropped without ever looking reports
                 // nothing.
-                chain::fire(&cell, Slot::Failure(Failure::new(TriggerDropped).quiet()));
+                // Located at the trigger's creation, the user's line: a `Drop` has no caller
+                // to name, and the line in this file would tell the user nothing.
+                let created = self.created;
+                let failure = Failure::new_at(TriggerDropped::new(created), created);
+                chain::fire(&cell, Slot::Failure(failure.quiet()));
             } else {
                 // Nothing can ever run its hand-overs: drop them, which frees a chain waiting on
                 // this one (the two hold each other) instead of leaking both.
@@ -162,7 +216,12 @@ impl<T> Drop for Trigger<T> {
 impl<T> fmt::Debug for Trigger<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.cell {
-            Some(c) => write!(f, "Trigger(for Deferred at {:p})", Rc::as_ptr(c)),
+            Some(c) => write!(
+                f,
+                "Trigger(for Deferred at {:p}, created at {})",
+                Rc::as_ptr(c),
+                self.created
+            ),
             None => write!(f, "Trigger(spent)"),
         }
     }

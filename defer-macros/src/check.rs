@@ -460,6 +460,19 @@ pub(crate) fn yield_in(context: Forbidden, mac: TokenStream) -> Error {
     Error::new_spanned(mac, message)
 }
 
+/// The error for `return;` in an `#[inline_callbacks]` body, whose value is a
+/// `Result`. (A `return v` whose `v` is not a `Result` can only be told from
+/// its type: the expansion checks it at the `return`, see
+/// `yield_rewrite::typed_return`.)
+pub(crate) fn bare_return(return_token: syn::Token![return]) -> Error {
+    Error::new_spanned(
+        return_token,
+        "`return;` in an `#[inline_callbacks]` body: the body's value is a \
+         `Result<T, Failure>`, so write `return Ok(());` (Twisted's `returnValue(v)` is \
+         `return Ok(v)`, and raising is `return Err(failure)` or `?`)",
+    )
+}
+
 /// The error for `yield_!` whose input is not one expression.
 pub(crate) fn yield_argument(mac: TokenStream) -> Error {
     Error::new_spanned(

@@ -40,9 +40,16 @@ pub(crate) fn inline_callbacks(args: TokenStream, item: TokenStream) -> TokenStr
 
     let fn_name = LitStr::new(&f.sig.ident.unraw().to_string(), f.sig.ident.span());
     let mut block = (*f.block).clone();
+    // The value type, for checking `return v` where it is written: from
+    // `-> Deferred<T>`, or (already reported) `-> Result<T, Failure>`.
+    let value = output
+        .as_ref()
+        .or_else(|| check::result_ok_type(&f.sig.output))
+        .map(infer_impl_trait);
     let site = Site {
         krate: &config.krate,
         fn_name: &fn_name,
+        value: value.as_ref(),
     };
     let rewritten = yield_rewrite::rewrite_body(&mut block, &site, &mut errors);
 

@@ -53,6 +53,12 @@ use proc_macro::TokenStream;
 ///   (take `self`, `self: Rc<Self>`, owned values). For the same reason
 ///   generic type parameters and `impl Trait` arguments need a `'static`
 ///   bound;
+/// - `return v` returns a `Result`: Twisted's `returnValue(v)` is
+///   `return Ok(v)`. A `return` of anything else is one error at that
+///   `return`, and `return;` is `return Ok(());`;
+/// - `yield_!` takes a `Deferred`: a future (an `async fn`'s) is one error
+///   that says to wrap it in `ensure_deferred(..)` (or
+///   `defer_core::tokio::from_future(..)` for a tokio future);
 /// - `yield_!` is used directly in the body, not inside a closure, a nested
 ///   `fn` or a nested `async` block (use `.await` in `async` code). This also
 ///   holds for a closure or `async` block that another macro generates around

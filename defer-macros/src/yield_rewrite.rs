@@ -15,7 +15,7 @@
 //! ```text
 //! {
 //!     if false { let e = Err(PATH::__private::unreachable_failure()); break 'body e; }
-//!     PATH::__private::yield_point(d, "fn_name", FILE, LINE, COLUMN).await
+//!     PATH::Yieldable::__yield_point(d, "fn_name", FILE, LINE, COLUMN).await
 //! }
 //! ```
 //!
@@ -61,6 +61,10 @@ pub(crate) struct Site<'a> {
     pub(crate) krate: &'a Path,
     /// The function's name, recorded in the Failure's trace at each `yield_!`.
     pub(crate) fn_name: &'a LitStr,
+    /// `T` of the function's `Deferred<T>` (with `impl Trait` as `_`), when
+    /// known: each `return v` of the body is checked against
+    /// `Result<T, Failure>` where it is written (see [`typed_return`]).
+    pub(crate) value: Option<&'a syn::Type>,
 }
 
 /// What the rewrite of a body found.
@@ -197,6 +201,29 @@ impl Rewriter<'_> {
         quote!(@#kind #yield_token #label (#krate) #fn_name #file #line #column (#deferred))
     }
 
+    /// A `return` of the body: `return;` is an error (the body's value is a
+    /// `Result`), and `return v` is checked against the body's `Result` type
+    /// at the `return` (see [`typed_return`]).
+    fn body_return(&mut self, r: &mut syn::ExprReturn) {
+        let krate = self.site.krate;
+        match &mut r.expr {
+            None => {
+                self.errors.push(check::bare_return(r.return_token));
+                // So that the inert body adds no second error of its own.
+                let never: Expr = syn::parse_quote_spanned! {r.return_token.span=>
+                    ::core::result::Result::Err(#krate::__private::unreachable_failure())
+                };
+                r.expr = Some(Box::new(never));
+            }
+            Some(value) => {
+                if let Some(t) = self.site.value {
+                    let typed = typed_return(krate, t, r.return_token.span, value);
+                    **value = typed;
+                }
+            }
+        }
+    }
+
     /// Rewrites the `yield_!`s inside another macro's input.
     fn rewrite_foreign_macro(&mut self, mac: &mut Macro) {
         if !contains_yield(mac.tokens.clone()) {
@@ -265,6 +292,24 @@ impl Rewriter<'_> {
     }
 }
 
+/// `return v` becomes `return { let r: Result<T, Failure> = v; r }`, with
+/// the type written at the user's `return`. Without it, a `return v;` (the
+/// natural translation of Twisted's `returnValue(v)`) would make `v`'s type
+/// the type of the whole body, and the compiler would report three errors
+/// elsewhere (at `?`, and twice at the attribute), none at the `return`. With
+/// it, there is one: "expected `Result<T, Failure>`, found ..." at `v`,
+/// "expected due to this" at the `return`, and the compiler's own "try
+/// wrapping the expression in `Ok`". A `return` that is already a `Result`
+/// is unchanged in meaning, and `return Err(e.into())` still infers.
+fn typed_return(krate: &Path, t: &syn::Type, at: Span, value: &Expr) -> Expr {
+    let ty = located_at(quote!(::core::result::Result<#t, #krate::Failure>), at);
+    let name = Ident::new("__defer_return", Span::mixed_site());
+    syn::parse_quote!({
+        let #name: #ty = #value;
+        #name
+    })
+}
+
 /// Removes a trailing `a::b::` (or `::a::`, `$crate::`) from `out` and
 /// returns it: the path before a `yield_` found in a token stream.
 fn take_path_prefix(out: &mut Vec<TokenTree>) -> TokenStream {
@@ -320,6 +365,11 @@ impl VisitMut for Rewriter<'_> {
         match expr {
             Expr::Macro(m) if is_yield(&m.mac.path) => {
                 m.mac.tokens = self.yield_input(&m.mac);
+            }
+            // A `return` of the body itself (not of a closure or nested fn in it).
+            Expr::Return(r) if self.forbidden.is_empty() => {
+                visit_mut::visit_expr_return_mut(self, r);
+                self.body_return(r);
             }
             Expr::Closure(_) => {
                 self.within(Forbidden::Closure, |s| visit_mut::visit_expr_mut(s, expr));
@@ -505,7 +555,7 @@ pub(crate) fn expand_internal(input: TokenStream) -> Option<TokenStream> {
                             ::core::result::Result::Err(#krate::__private::unreachable_failure());
                         break #label #never;
                     }
-                    #krate::__private::yield_point(#deferred, #fn_name, #file, #line, #column).await
+                    #krate::Yieldable::__yield_point(#deferred, #fn_name, #file, #line, #column).await
                 }
             }
         }
@@ -527,8 +577,8 @@ pub(crate) fn expand_internal(input: TokenStream) -> Option<TokenStream> {
             } else {
                 quote::quote_spanned! {span=>
                     {
-                        fn __defer_inert_yield<T>(
-                            _: #krate::Deferred<T>,
+                        fn __defer_inert_yield<T: 'static, D: #krate::Yieldable<T>>(
+                            _: D,
                         ) -> ::core::result::Result<T, #krate::Failure> {
                             loop {}
                         }
@@ -556,6 +606,7 @@ mod tests {
             &Site {
                 krate: &krate,
                 fn_name: &fn_name,
+                value: None,
             },
             &mut errors,
         )
@@ -600,7 +651,7 @@ mod tests {
         out.into_iter().collect()
     }
 
-    const YIELD_POINT: &str = ":: defer_core :: __private :: yield_point";
+    const YIELD_POINT: &str = ":: defer_core :: Yieldable :: __yield_point";
 
     #[test]
     fn expression_and_statement_yields() {
@@ -644,6 +695,7 @@ mod tests {
             &Site {
                 krate: &krate,
                 fn_name: &fn_name,
+                value: None,
             },
             &mut errors,
         );
@@ -700,6 +752,64 @@ mod tests {
         assert!(out.contains("break 'outer"));
         assert!(out.contains("return Ok (v)"));
         assert!(out.contains("continue"));
+    }
+
+    /// As [`rewrite`], for a function whose value type is `u32`.
+    fn rewrite_u32(block: syn::Block) -> (String, Vec<String>) {
+        let krate: Path = parse_quote!(::defer_core);
+        let fn_name = LitStr::new("f", Span::call_site());
+        let value: syn::Type = parse_quote!(u32);
+        let mut block = block;
+        let mut errors = Errors::default();
+        rewrite_body(
+            &mut block,
+            &Site {
+                krate: &krate,
+                fn_name: &fn_name,
+                value: Some(&value),
+            },
+            &mut errors,
+        );
+        (
+            block.into_token_stream().to_string(),
+            check::messages(&errors),
+        )
+    }
+
+    #[test]
+    fn returns_of_the_body_are_typed_where_written() {
+        let (out, errors) = rewrite_u32(parse_quote!({
+            if a {
+                return v;
+            }
+            let c = || {
+                return 1;
+            };
+            fn nested() -> u8 {
+                return 2;
+            }
+            Ok(3)
+        }));
+        assert!(errors.is_empty(), "{errors:?}");
+        let typed = "return { let __defer_return : :: core :: result :: Result < u32 , :: defer_core :: Failure > = v ; __defer_return }";
+        assert!(out.contains(typed), "{out}");
+        // A closure's and a nested fn's own `return`s are theirs: untouched.
+        assert!(out.contains("return 1 ;"), "{out}");
+        assert!(out.contains("return 2 ;"), "{out}");
+    }
+
+    #[test]
+    fn bare_return_is_one_error() {
+        let (out, errors) = rewrite_u32(parse_quote!({
+            if a {
+                return;
+            }
+            Ok(3)
+        }));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("write `return Ok(());`"), "{errors:?}");
+        // Replaced by a placeholder of the right type, so that the inert body adds no error.
+        assert!(out.contains("unreachable_failure"), "{out}");
     }
 
     #[test]

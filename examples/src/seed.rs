@@ -326,6 +326,11 @@ pub struct Pattern {
     pub title: &'static str,
     /// The seed's Python, synchronous then with Deferreds.
     pub python: &'static str,
+    /// The synchronous Rust, as [`sync`](Pattern::sync) runs it (taken from this crate's source).
+    pub sync_rust: String,
+    /// The Deferred Rust, as [`deferred`](Pattern::deferred) runs it (taken from this crate's
+    /// source).
+    pub deferred_rust: String,
     /// The synchronous Rust program.
     pub sync: fn(Input) -> Run,
     /// The Deferred version.
@@ -364,8 +369,10 @@ fn h(log: &Log, y: i32) -> i32 {
     y + 1
 }
 
-// The inline-callbacks and coroutine versions of getUsers, as the seed writes them.
+// The inline-callbacks and coroutine versions of getUsers, as the seed writes them. The code
+// between `// tour:begin NAME` and `// tour:end NAME` is what the tour prints (see `snippet`).
 
+// tour:begin get_users_inline
 #[inline_callbacks]
 fn get_users_inline(net: Rc<Network>, log: Log) -> Deferred<Vec<String>> {
     let response_body = match yield_!(net.make_request("GET", "/users")) {
@@ -378,7 +385,9 @@ fn get_users_inline(net: Rc<Network>, log: Log) -> Deferred<Vec<String>> {
     };
     Ok(serde_json::from_str(&response_body)?)
 }
+// tour:end get_users_inline
 
+// tour:begin get_users_async
 async fn get_users_async(net: Rc<Network>, log: Log) -> Result<Vec<String>, Failure> {
     match net.make_request("GET", "/users").await {
         Ok(body) => Ok(serde_json::from_str(&body)?),
@@ -389,15 +398,65 @@ async fn get_users_async(net: Rc<Network>, log: Log) -> Result<Vec<String>, Fail
         }
     }
 }
+// tour:end get_users_async
 
-fn get_users_sync(sync: &Sync, log: &Log) -> Result<Vec<String>, Box<dyn Error>> {
-    match sync.make_request("GET", "/users") {
+// tour:begin get_users_sync
+fn get_users_sync(x: &Sync, log: &Log) -> Result<Vec<String>, Box<dyn Error>> {
+    match x.make_request("GET", "/users") {
         Ok(body) => Ok(serde_json::from_str(&body)?),
         Err(ConnectionError) => {
             log.say("makeRequest failed due to connection error");
             Ok(vec![])
         }
     }
+}
+// tour:end get_users_sync
+
+/// This file's source, from which the tour takes the Rust it prints: the code shown is the code
+/// that runs.
+const SOURCE: &str = include_str!("seed.rs");
+
+/// The lines of this file between `// tour:begin NAME` and `// tour:end NAME`, with their common
+/// indentation removed; several names are joined with a blank line.
+///
+/// ```
+/// let code = defer_examples::seed::snippet(&["get_users_sync"]);
+/// assert!(code.starts_with("fn get_users_sync("));
+/// ```
+///
+/// # Panics
+///
+/// If a name has no region (a test runs every pattern's names).
+pub fn snippet(names: &[&str]) -> String {
+    let regions: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let begin = format!("// tour:begin {name}");
+            let end = format!("// tour:end {name}");
+            let lines: Vec<&str> = SOURCE
+                .lines()
+                .skip_while(|l| l.trim() != begin)
+                .skip(1)
+                .take_while(|l| l.trim() != end)
+                .collect();
+            assert!(
+                !lines.is_empty(),
+                "no `tour:begin {name}` region in seed.rs"
+            );
+            let indent = lines
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.len() - l.trim_start().len())
+                .min()
+                .unwrap_or(0);
+            lines
+                .iter()
+                .map(|l| l.get(indent..).unwrap_or("").trim_end())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    regions.join("\n\n")
 }
 
 /// All the seed's patterns, in the seed's order.
@@ -410,38 +469,49 @@ pub fn patterns() -> Vec<Pattern> {
         Pattern {
             title: "The joy of order: the pod bay doors",
             python: "pod_bay_doors.open()\npod.launch()\n\nd = pod_bay_doors.open()\nd.addCallback(lambda ignored: pod.launch())",
+            sync_rust: snippet(&["doors.sync"]),
+            deferred_rust: snippet(&["doors.deferred"]),
             sync: |input| {
                 sync_run(input, |x, log| {
+                    // tour:begin doors.sync
                     x.open_doors()?;
                     log.say("pod.launch()");
                     Ok::<_, ConnectionError>(())
+                    // tour:end doors.sync
                 })
             },
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin doors.deferred
                     let log = log.clone();
                     let d = net.open_doors();
                     d.add_callback(move |_ignored| {
                         log.say("pod.launch()");
                         Ok(())
                     })
+                    // tour:end doors.deferred
                 })
             },
         },
         Pattern {
             title: "One thing, then another, then another",
             python: "pprint(sorted(x.get_names()))\n\nx.get_names().addCallback(sorted).addCallback(pprint)",
+            sync_rust: snippet(&["sorted.sync"]),
+            deferred_rust: snippet(&["sorted.deferred"]),
             sync: |input| {
                 sync_run(input, |x, log| {
+                    // tour:begin sorted.sync
                     let names = x.get_names()?;
                     let mut sorted_names = names;
                     sorted_names.sort();
                     log.say(format!("pprint({sorted_names:?})"));
                     Ok::<_, ConnectionError>(())
+                    // tour:end sorted.sync
                 })
             },
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin sorted.deferred
                     let log = log.clone();
                     net.get_names()
                         .add_callback(|mut names| {
@@ -452,20 +522,26 @@ pub fn patterns() -> Vec<Pattern> {
                             log.say(format!("pprint({sorted_names:?})"));
                             Ok(())
                         })
+                    // tour:end sorted.deferred
                 })
             },
         },
         Pattern {
             title: "Simple failure handling",
             python: "try:\n    x.get_names()\nexcept Exception as e:\n    report_error(e)\n\nd = x.get_names()\nd.addErrback(report_error)",
+            sync_rust: snippet(&["report.sync"]),
+            deferred_rust: snippet(&["report.deferred"]),
             sync: |input| {
                 sync_run(input, |x, log| {
+                    // tour:begin report.sync
                     let _ = x.get_names().map_err(|e| report_error(log, &e));
                     Ok::<_, ConnectionError>(())
+                    // tour:end report.sync
                 })
             },
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin report.deferred
                     let log = log.clone();
                     // report_error returns nothing, so the chain carries on with no value.
                     net.get_names()
@@ -474,94 +550,121 @@ pub fn patterns() -> Vec<Pattern> {
                             report_error(&log, &f.message());
                             Ok(())
                         })
+                    // tour:end report.deferred
                 })
             },
         },
         Pattern {
             title: "Handle an error, but do something else on success",
             python: "try:\n    y = f()\nexcept Exception as e:\n    g(e)\nelse:\n    h(y)\n\nd = f()\nd.addCallbacks(h, g)",
+            sync_rust: snippet(&["else.sync"]),
+            deferred_rust: snippet(&["else.deferred"]),
             sync: |input| {
                 sync_run(input, |x, log| {
+                    // tour:begin else.sync
                     let r = match x.f() {
                         Err(e) => g(log, &e),
                         Ok(y) => h(log, y),
                     };
                     Ok::<_, ConnectionError>(r)
+                    // tour:end else.sync
                 })
             },
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin else.deferred
                     let (l1, l2) = (log.clone(), log.clone());
                     net.f()
                         .add_callbacks(move |y| Ok(h(&l1, y)), move |e| Ok(g(&l2, &e.message())))
+                    // tour:end else.deferred
                 })
             },
         },
         Pattern {
             title: "Handle an error, then proceed anyway",
             python: "try:\n    y = f()\nexcept Exception as e:\n    y = g(e)\nh(y)\n\nf().addErrback(g).addCallback(h)",
+            sync_rust: snippet(&["proceed.sync"]),
+            deferred_rust: snippet(&["proceed.deferred"]),
             sync: |input| {
                 sync_run(input, |x, log| {
+                    // tour:begin proceed.sync
                     let y = match x.f() {
                         Ok(y) => y,
                         Err(e) => g(log, &e),
                     };
                     Ok::<_, ConnectionError>(h(log, y))
+                    // tour:end proceed.sync
                 })
             },
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin proceed.deferred
                     let (l1, l2) = (log.clone(), log.clone());
                     net.f()
                         .add_errback(move |e| Ok(g(&l1, &e.message())))
                         .add_callback(move |y| Ok(h(&l2, y)))
+                    // tour:end proceed.deferred
                 })
             },
         },
         Pattern {
             title: "Handle an error for the entire operation",
             python: "try:\n    y = f()\n    z = h(y)\nexcept Exception as e:\n    g(e)\n\nd = f().addCallback(h).addErrback(g)",
+            sync_rust: snippet(&["entire.sync"]),
+            deferred_rust: snippet(&["entire.deferred"]),
             sync: |input| {
                 sync_run(input, |x, log| {
+                    // tour:begin entire.sync
                     let r = (|| -> Result<i32, ConnectionError> {
                         let y = x.f()?;
                         Ok(h(log, y))
                     })();
                     Ok::<_, ConnectionError>(r.unwrap_or_else(|e| g(log, &e)))
+                    // tour:end entire.sync
                 })
             },
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin entire.deferred
                     let (l1, l2) = (log.clone(), log.clone());
                     net.f()
                         .add_callback(move |y| Ok(h(&l1, y)))
                         .add_errback(move |e| Ok(g(&l2, &e.message())))
+                    // tour:end entire.deferred
                 })
             },
         },
         Pattern {
             title: "Do something regardless",
             python: "try:\n    y = f()\nfinally:\n    g()\n\nd = f()\nd.addBoth(g)",
+            sync_rust: snippet(&["finally.sync"]),
+            deferred_rust: snippet(&["finally.deferred"]),
             sync: |input| {
                 sync_run(input, |x, log| {
+                    // tour:begin finally.sync
                     let y = x.f();
                     log.say("g()");
                     y
+                    // tour:end finally.sync
                 })
             },
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin finally.deferred
                     let log = log.clone();
                     net.f().add_both(move |result| {
                         log.say("g()");
                         result // a `finally` re-raises: the failure passes on
                     })
+                    // tour:end finally.deferred
                 })
             },
         },
         Pattern {
             title: "Inline callbacks: using yield_!",
             python: "@inlineCallbacks\ndef getUsers(self):\n    try:\n        responseBody = yield makeRequest(\"GET\", \"/users\")\n    except ConnectionError:\n        log.failure(\"makeRequest failed due to connection error\")\n        returnValue([])\n    returnValue(json.loads(responseBody))",
+            sync_rust: snippet(&["get_users_sync"]),
+            deferred_rust: snippet(&["get_users_inline"]),
             sync: |input| sync_run(input, get_users_sync),
             deferred: |input| {
                 deferred_run(input, |net, log| get_users_inline(net.clone(), log.clone()))
@@ -570,25 +673,34 @@ pub fn patterns() -> Vec<Pattern> {
         Pattern {
             title: "Coroutines with async/await",
             python: "async def getUsers():\n    try:\n        return json.loads(await makeRequest(\"GET\", \"/users\"))\n    except ConnectionError:\n        log.failure(\"makeRequest failed due to connection error\")\n        return []\n\nd = ensureDeferred(getUsers())",
+            sync_rust: snippet(&["get_users_sync"]),
+            deferred_rust: snippet(&["get_users_async", "coroutine.deferred"]),
             sync: |input| sync_run(input, get_users_sync),
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin coroutine.deferred
                     ensure_deferred(get_users_async(net.clone(), log.clone()))
+                    // tour:end coroutine.deferred
                 })
             },
         },
         Pattern {
             title: "Mixing the styles",
             python: "async def bar():\n    baz = await someOtherDeferredFunction()\n    fooResult = await foo()\n    return baz + fooResult\n\nensureDeferred(bar())",
+            sync_rust: snippet(&["mixing.sync"]),
+            deferred_rust: snippet(&["mixing.deferred"]),
             sync: |input| {
                 sync_run(input, |x, log| {
+                    // tour:begin mixing.sync
                     let users = get_users_sync(x, log)?;
                     let names = x.get_names()?;
                     Ok::<_, Box<dyn Error>>(users.len() + names.len())
+                    // tour:end mixing.sync
                 })
             },
             deferred: |input| {
                 deferred_run(input, |net, log| {
+                    // tour:begin mixing.deferred
                     let (net, log) = (net.clone(), log.clone());
                     // An async coroutine awaiting an #[inline_callbacks] function and a plain chain.
                     ensure_deferred(async move {
@@ -596,6 +708,7 @@ pub fn patterns() -> Vec<Pattern> {
                         let names = net.get_names().add_callback(|n| Ok(n.len())).await?;
                         Ok(users.len() + names)
                     })
+                    // tour:end mixing.deferred
                 })
             },
         },

@@ -41,3 +41,43 @@ fn failing_inputs_reach_the_error_handlers() {
         .unwrap();
     assert_eq!(run.outcome, r#"Ok(["ada", "grace"])"#);
 }
+
+#[test]
+fn the_tour_shows_the_rust_that_runs() {
+    for p in patterns() {
+        assert!(!p.sync_rust.trim().is_empty(), "{}", p.title);
+        assert!(!p.deferred_rust.trim().is_empty(), "{}", p.title);
+        // No marker leaks into what is printed.
+        assert!(!p.sync_rust.contains("tour:"), "{}", p.title);
+        assert!(!p.deferred_rust.contains("tour:"), "{}", p.title);
+    }
+    let all = patterns();
+    let by_title = |t: &str| all.iter().find(|p| p.title.starts_with(t)).unwrap();
+    assert!(
+        by_title("Simple failure")
+            .deferred_rust
+            .contains(".add_errback(move |f| {")
+    );
+    assert!(
+        by_title("Do something regardless")
+            .deferred_rust
+            .contains("add_both")
+    );
+    let inline = &by_title("Inline callbacks").deferred_rust;
+    assert!(
+        inline.starts_with("#[inline_callbacks]\nfn get_users_inline("),
+        "{inline}"
+    );
+    assert!(inline.contains("return Ok(vec![]);"));
+    let coroutine = &by_title("Coroutines").deferred_rust;
+    assert!(
+        coroutine.starts_with("async fn get_users_async("),
+        "{coroutine}"
+    );
+    assert!(coroutine.ends_with("ensure_deferred(get_users_async(net.clone(), log.clone()))"));
+    assert!(
+        by_title("Inline callbacks")
+            .sync_rust
+            .starts_with("fn get_users_sync(")
+    );
+}

@@ -208,8 +208,8 @@ fn c30_inner_callbacks_run_before_the_outer_chain_continues() {
 
 #[test]
 fn c32_the_continuation_need_not_be_the_inner_deferreds_first_step() {
-    // Twisted's test uses `gatherResults([a])` (issue 4); a step of `a` that wraps its value in a
-    // one-element vector is the same pending Deferred with a step of its own.
+    // As Twisted's test: the inner Deferred is `gatherResults([a])`, a pending Deferred whose
+    // continuation (the outer chain's hand-over) is not its first step.
     let results: Log<String> = log();
     let (a, at) = Deferred::<&str>::new();
     let (outer, ot) = Deferred::<&str>::new();
@@ -222,7 +222,7 @@ fn c32_the_continuation_need_not_be_the_inner_deferreds_first_step() {
             let ret = d
                 .add_callback(move |()| {
                     r1.borrow_mut().push("firstCallback ()".to_owned());
-                    a.add_callback(|v| Ok(vec![v]))
+                    defer_core::gather_results([a])
                 })
                 .add_callback(move |v: Vec<&str>| {
                     r2.borrow_mut().push(format!("secondCallback {v:?}"));

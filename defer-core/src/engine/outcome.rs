@@ -7,6 +7,7 @@ mod sealed {
     pub trait Sealed {}
     impl<T> Sealed for Result<T, crate::Failure> {}
     impl<T> Sealed for crate::Deferred<T> {}
+    impl<T: 'static> Sealed for super::StepResult<T> {}
 }
 
 /// What a step returns: either `Result<U, Failure>` (`Ok` is a success, `Err` or `?` a failure)
@@ -24,6 +25,11 @@ mod sealed {
 ///     .add_callback(|x| Ok::<_, defer_core::Failure>(format!("{x}")));
 /// assert_eq!(success_result_of(d), "20");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "a step returns `Result<_, Failure>` or a `Deferred`, not `{Self}`",
+    label = "wrap the value in `Ok(..)`: a step returns `Ok(value)`, `Err(failure)` or a `Deferred`",
+    note = "Twisted's `return value` in a callback is `Ok(value)` here, and `raise` is `Err(failure)` or `?`"
+)]
 pub trait Outcome: sealed::Sealed + 'static {
     /// The success type of the chain after the step.
     type Value: 'static;
@@ -56,5 +62,15 @@ impl<T: 'static> Outcome for Deferred<T> {
     #[inline]
     fn into_step_result(self) -> StepResult<T> {
         StepResult::Wait(self)
+    }
+}
+
+/// What an errback's [`Recovery`](crate::Recovery) becomes: the errback's result as the chain
+/// sees it.
+impl<T: 'static> Outcome for StepResult<T> {
+    type Value = T;
+    #[inline]
+    fn into_step_result(self) -> StepResult<T> {
+        self
     }
 }

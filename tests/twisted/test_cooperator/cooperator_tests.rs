@@ -244,7 +244,7 @@ struct RecordingScheduler {
 }
 
 impl Scheduler for RecordingScheduler {
-    fn call_later(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall {
+    fn call_later(&self, delay: Duration, f: Box<dyn defer_core::ScheduledFn>) -> DelayedCall {
         if !self.calls.borrow().is_empty() {
             self.double_scheduled.set(true);
         }

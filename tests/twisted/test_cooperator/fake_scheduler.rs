@@ -9,12 +9,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use defer_core::errors::DelayedCallError;
-use defer_core::{DelayedCall, DelayedCallHandle, Scheduler};
+use defer_core::{DelayedCall, DelayedCallHandle, ScheduledFn, Scheduler};
 
 /// A fake delayed call which lets us simulate the scheduler.
 #[derive(Default)]
 pub struct FakeDelayedCall {
-    func: RefCell<Option<Box<dyn FnOnce()>>>,
+    func: RefCell<Option<Box<dyn ScheduledFn>>>,
     cancelled: Cell<bool>,
     called: Cell<bool>,
 }
@@ -31,7 +31,7 @@ impl FakeDelayedCall {
         }
         let f = self.func.borrow_mut().take();
         if let Some(f) = f {
-            f();
+            f.run();
         }
     }
 }
@@ -84,7 +84,7 @@ impl FakeScheduler {
 }
 
 impl Scheduler for FakeScheduler {
-    fn call_later(&self, _delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall {
+    fn call_later(&self, _delay: Duration, f: Box<dyn ScheduledFn>) -> DelayedCall {
         let unit = Rc::new(FakeDelayedCall {
             func: RefCell::new(Some(f)),
             ..FakeDelayedCall::default()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use defer_core::task::{Clock, LoopingCall, WeakLoopingCall};
 use defer_core::testing::{failure_result_of, success_result_of};
-use defer_core::{Deferred, Failure, Scheduler, TokioScheduler, Trigger};
+use defer_core::{Deferred, Failure, TokioScheduler, Trigger};
 use tokio::task::LocalSet;
 
 error_kind!(TestException, DefaultException);

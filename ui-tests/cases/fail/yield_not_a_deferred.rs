@@ -1,5 +1,5 @@
-// Pins: `yield_!` of something that is not a `Deferred` is a type error at
-// that expression.
+// Pins: `yield_!` of something that is not a `Deferred` is one error at that
+// expression, saying how to make a Deferred, and naming no private item.
 use defer_core::{Deferred, inline_callbacks, yield_};
 
 #[inline_callbacks]
