@@ -3585,6 +3585,36 @@ fn pins_a_list_cycle_left_when_another_inputs_step_ran_is_freed() {
     ]);
 }
 
+/// A coroutine awaits `d4`, whose step returns that coroutine's own Deferred when `d4` is fired
+/// through a hand-over (`chain_deferred` from a fired Deferred): a wait cycle that closes inside
+/// the chain loop, reached by the hand-over's reference only. It must be freed.
+#[test]
+fn pins_a_wait_cycle_closed_through_a_hand_over_is_freed() {
+    assert_agrees(vec![
+        Op::New(4),
+        Op::Coro(
+            1,
+            CoroSpec {
+                id: 1,
+                awaits: vec![0],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::Add(4, StepSpec::Both(2, Body::Handle(2))),
+        Op::Coro(
+            2,
+            CoroSpec {
+                id: 3,
+                awaits: vec![4],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::ChainDeferred(1, 4),
+    ]);
+}
+
 /// `d2` waits on `d0`, which is then paused and cancelled; `d2` is `chain_deferred` into `d0`'s
 /// trigger. Nothing reaches the pair any more: it must be freed and `d0`'s CancelledError
 /// reported (the library once leaked the pair and lost the failure).

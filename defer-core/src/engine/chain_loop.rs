@@ -177,15 +177,12 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                                 st.running = false;
                                 put(&mut st.result, waiting);
                                 drop(st);
-                                // Whether nothing reaches the pair any more is decided when the
-                                // reference that started this continuation goes (a trigger's
-                                // release, a handle's drop): see `reclaim.rs`. Unless this loop
-                                // holds the last one besides the chain waited on (a coroutine
-                                // that just finished into it): then now. One comparison on
-                                // the hot path.
-                                if Rc::strong_count(&cur) <= 2 {
-                                    reclaim::reclaim_if_unreachable(&cur, 1);
-                                }
+                                // Whether nothing reaches the pair any more is decided when a
+                                // reference to it goes: this loop's own is one (the hand-over
+                                // that led here, a coroutine that just finished into it), and
+                                // the reference that started this continuation (a trigger, a
+                                // handle) is released after it. See `reclaim.rs`.
+                                reclaim::release(cur);
                                 return;
                             }
                         };
