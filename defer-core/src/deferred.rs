@@ -223,9 +223,15 @@ impl<T: 'static> Deferred<T> {
         }
     }
 
+    #[track_caller]
     pub(crate) fn ready(value: T) -> Self {
+        Deferred::ready_at(value, Location::caller())
+    }
+
+    /// A bare value made at `at` (what `Debug` and the `debug` snapshot show as its origin).
+    pub(crate) fn ready_at(value: T, at: &'static Location<'static>) -> Self {
         Deferred {
-            repr: std::cell::Cell::new(Repr::Ready(Box::new(ValueHolder(Some(value))))),
+            repr: std::cell::Cell::new(Repr::Ready(Box::new(ValueHolder(Some(value), at)))),
             _value: PhantomData,
         }
     }
@@ -240,7 +246,10 @@ impl<T: 'static> Deferred<T> {
     pub(crate) fn cell(&self) -> Rc<Cell> {
         let cell = match self.repr.replace(Repr::Swapping) {
             Repr::Chain(c) => c,
-            Repr::Ready(h) => Cell::fired(Slot::Value(Value::Boxed(h))),
+            Repr::Ready(h) => {
+                let at = h.1;
+                Cell::fired_at(Slot::Value(Value::Boxed(h)), at)
+            }
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         };
         self.repr.set(Repr::Chain(cell.clone()));
@@ -280,24 +289,29 @@ impl<T: 'static> Deferred<T> {
             }
             Repr::Ready(mut h) => {
                 let value = h.0.take().expect("a ready Deferred holds its value");
+                // The Deferred after the step is the same Deferred, as in Twisted: made where
+                // the bare value was.
+                let made = h.1;
                 drop(h);
                 match user_code::call_at(at, move || logic.call(Ok(value))) {
-                    Ok(StepResult::Ok(v)) => Deferred::ready(v),
-                    Ok(StepResult::Err(f)) => Deferred::from_cell(Cell::fired(Slot::Failure(f))),
+                    Ok(StepResult::Ok(v)) => Deferred::ready_at(v, made),
+                    Ok(StepResult::Err(f)) => {
+                        Deferred::from_cell(Cell::fired_at(Slot::Failure(f), made))
+                    }
                     Ok(StepResult::Wait(d)) => match d.into_repr() {
                         Repr::Ready(h) => Deferred::from_repr(Repr::Ready(h)),
                         // The step returned a chain: the Deferred after the step is a chain of
                         // its own that waits on it, as in Twisted, never that chain itself (its
                         // pauses, its state and its later steps are its own).
                         Repr::Chain(inner) => {
-                            let outer = Cell::fired(Slot::Empty);
+                            let outer = Cell::fired_at(Slot::Empty, made);
                             let slot = chain::wait_on(&outer, inner, at);
                             outer.st.borrow_mut().result = slot;
                             Deferred::from_cell(outer)
                         }
                         Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
                     },
-                    Err(f) => Deferred::from_cell(Cell::fired(Slot::Failure(f))),
+                    Err(f) => Deferred::from_cell(Cell::fired_at(Slot::Failure(f), made)),
                 }
             }
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
@@ -630,6 +644,7 @@ impl fmt::Debug for DeferredControl {
 /// use defer_core::{succeed, testing::success_result_of};
 /// assert_eq!(success_result_of(succeed("yes")), "yes");
 /// ```
+#[track_caller]
 pub fn succeed<T: 'static>(value: T) -> Deferred<T> {
     Deferred::ready(value)
 }
@@ -693,8 +708,18 @@ pub fn execute<T: 'static>(f: impl FnOnce() -> T) -> Deferred<T> {
 }
 
 impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
-    /// Twisted's repr: `Deferred(pending)`, `Deferred(current result: Ok(5))`,
-    /// `Deferred(paused 1, current result: ...)`, `Deferred(waiting on Deferred at 0x...)`.
+    /// Twisted's repr, and where the Deferred came from: `Deferred(pending, created at
+    /// src/main.rs:4:18)`, `Deferred(current result: Ok(5), created at ...)`, `Deferred(paused 1,
+    /// current result: ..., 2 steps waiting, created at ...)`, `Deferred(waiting on Deferred at
+    /// 0x... created at src/db.rs:9:5, created at ...)`.
+    ///
+    /// ```
+    /// let (d, _t) = defer_core::Deferred::<u8>::new();
+    /// let d = d.add_callback(|x| Ok(x + 1));
+    /// let shown = format!("{d:?}");
+    /// assert!(shown.starts_with("Deferred(pending, 1 step waiting, created at "), "{shown}");
+    /// assert!(shown.contains(&format!("{}:{}", file!(), line!() - 4)), "{shown}");
+    /// ```
     ///
     /// The value's own `Debug` is user code: it runs with no borrow of the chain held (the value
     /// is lent out meanwhile, and the chain marked running, so a `Debug` that touches this very
@@ -703,11 +728,13 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A bare value gets its chain now (Debug is not a hot path): one code path below.
         let cell = self.cell();
-        let (pauses, lent, shown) = {
+        let (pauses, lent, shown, steps, created_at) = {
             let Ok(mut st) = cell.st.try_borrow_mut() else {
                 return write!(f, "Deferred(running)");
             };
             let pauses = st.pauses;
+            let steps = st.steps.len();
+            let created_at = st.created_at;
             let shown = match &st.result {
                 Slot::Empty if st.called => Shown::Text("current result: None".into()),
                 Slot::Empty => Shown::Text("pending".into()),
@@ -719,9 +746,14 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
                     "pending, chained from Deferred at {:p}",
                     Rc::as_ptr(source)
                 )),
-                Slot::Waiting(inner) => {
-                    Shown::Text(format!("waiting on Deferred at {:p}", Rc::as_ptr(inner)))
-                }
+                Slot::Waiting(inner) => Shown::Text(match inner.st.try_borrow() {
+                    Ok(ist) => format!(
+                        "waiting on Deferred at {:p} created at {}",
+                        Rc::as_ptr(inner),
+                        ist.created_at
+                    ),
+                    Err(_) => format!("waiting on Deferred at {:p} (running)", Rc::as_ptr(inner)),
+                }),
             };
             let lent = match shown {
                 Shown::Value => {
@@ -733,7 +765,7 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
                 }
                 _ => None,
             };
-            (pauses, lent, shown)
+            (pauses, lent, shown, steps, created_at)
         };
         let text = match (&shown, &lent) {
             (Shown::Value, Some(v)) => match v.peek().and_then(|v| v.downcast_ref::<T>()) {
@@ -757,11 +789,17 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
             }
         }
         drop(shown);
+        f.write_str("Deferred(")?;
         if pauses > 0 {
-            write!(f, "Deferred(paused {pauses}, {text})")
-        } else {
-            write!(f, "Deferred({text})")
+            write!(f, "paused {pauses}, ")?;
         }
+        f.write_str(&text)?;
+        match steps {
+            0 => {}
+            1 => f.write_str(", 1 step waiting")?,
+            n => write!(f, ", {n} steps waiting")?,
+        }
+        write!(f, ", created at {created_at})")
     }
 }
 

@@ -54,6 +54,9 @@ struct Inner<E: ?Sized> {
     /// yet seen by any step: if the chain holding it goes, nothing is reported (see
     /// [`Failure::quiet`]).
     quiet: StdCell<bool>,
+    /// Where the Deferred was made whose chain held this failure when it was reported unhandled
+    /// (see [`Failure::unhandled_in`]).
+    unhandled_in: StdCell<Option<&'static Location<'static>>>,
     error: E,
 }
 
@@ -287,6 +290,7 @@ impl Failure {
             type_name,
             location,
             quiet: StdCell::new(false),
+            unhandled_in: StdCell::new(None),
             error,
         });
         Failure {
@@ -310,6 +314,30 @@ impl Failure {
     pub(crate) fn quiet(self) -> Self {
         self.inner().quiet.set(true);
         self
+    }
+
+    /// Where the Deferred was created whose chain held this failure when it was reported as
+    /// unhandled (`None` until then, or for a failure reported by [`log_error`](crate::log_error)).
+    /// The default report names it; a hook ([`unhandled::with_hook`](crate::unhandled::with_hook))
+    /// can read it.
+    ///
+    /// ```
+    /// use defer_core::{fail, Failure, unhandled::with_hook};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let seen = Rc::new(RefCell::new(None));
+    /// let s = seen.clone();
+    /// with_hook(move |f| *s.borrow_mut() = f.unhandled_in().map(|l| l.line()), || {
+    ///     drop(fail::<u8>(Failure::msg("lost")));
+    /// });
+    /// assert_eq!(*seen.borrow(), Some(line!() - 2));
+    /// ```
+    pub fn unhandled_in(&self) -> Option<&'static Location<'static>> {
+        self.inner().unhandled_in.get()
+    }
+
+    /// Records where the Deferred holding this unhandled failure was created.
+    pub(crate) fn set_unhandled_in(&self, at: &'static Location<'static>) {
+        self.inner().unhandled_in.set(Some(at));
     }
 
     /// Whether the failure is [`quiet`](Failure::quiet) and no step has seen it yet.

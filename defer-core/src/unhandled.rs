@@ -93,12 +93,13 @@ pub fn with_hook<R>(hook: impl Fn(&Failure) + 'static, body: impl FnOnce() -> R)
     body()
 }
 
-/// The default report: one block on stderr, `Unhandled error in Deferred:` then the failure
-/// with its trace.
+/// The default report: one block on stderr, `Unhandled error in Deferred (created at
+/// FILE:LINE:COL):` (where the Deferred that held it was made) then the failure with its trace.
 ///
 /// With the `tracing` feature, it is instead a `tracing::error!` event, `Unhandled error in
-/// Deferred`, with the fields `failure.type` (the error's type name), `failure.message` and
-/// `failure.trace` (the `yield_!` / `.await` points, outermost first, then where it was raised).
+/// Deferred`, with the fields `failure.type` (the error's type name), `failure.message`,
+/// `failure.trace` (the `yield_!` / `.await` points, outermost first, then where it was raised)
+/// and `deferred.created_at` (where the Deferred that held it was made).
 /// When no subscriber is interested in that event (none is installed, or it filters errors out
 /// of this crate), the report still goes to stderr, so it is never lost.
 ///
@@ -111,15 +112,22 @@ pub fn default_report(failure: &Failure) {
         let l = failure.location();
         let mut trace: String = failure.frames().map(|f| format!("{f}\n")).collect();
         trace += &format!("raised at {}:{}:{}", l.file(), l.line(), l.column());
+        let created_at = failure
+            .unhandled_in()
+            .map_or_else(String::new, |l| l.to_string());
         tracing::error!(
             failure.r#type = failure.type_name(),
             failure.message = %failure.message(),
             failure.trace = %trace,
+            deferred.created_at = %created_at,
             "Unhandled error in Deferred"
         );
         return;
     }
-    write_stderr(&format!("Unhandled error in Deferred:\n{failure}"));
+    write_stderr(&match failure.unhandled_in() {
+        Some(at) => format!("Unhandled error in Deferred (created at {at}):\n{failure}"),
+        None => format!("Unhandled error in Deferred:\n{failure}"),
+    });
 }
 
 /// A pass-through errback that logs: Twisted's `defer.logError`. It reports `failure` now,

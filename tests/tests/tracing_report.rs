@@ -182,7 +182,9 @@ fn with_no_subscriber_the_report_falls_back_to_stderr() {
     }
     let stderr = child_stderr("with_no_subscriber_the_report_falls_back_to_stderr");
     assert!(
-        stderr.contains("Unhandled error in Deferred:\n") && stderr.contains("nobody subscribed"),
+        stderr.contains("Unhandled error in Deferred (created at ")
+            && stderr.contains("tracing_report.rs:")
+            && stderr.contains("nobody subscribed"),
         "{stderr}"
     );
 }

@@ -39,6 +39,10 @@ pub(crate) struct State {
     pub(crate) held_by_join: bool,
     pub(crate) canceller: Canceller,
     pub(crate) awaiter: Option<Awaiter>,
+    /// Where the Deferred was made (`Deferred::new`, `succeed`, a combinator, a coroutine): for
+    /// `Debug`, the unhandled-failure report and the `debug` snapshot. A `&'static` costs nothing
+    /// to keep.
+    pub(crate) created_at: &'static Location<'static>,
 }
 
 /// The chain's current result.
@@ -100,6 +104,13 @@ impl Steps {
             Some(Step::Hand(target, _)) => Some(target),
             _ => None,
         }
+    }
+
+    /// How many steps wait.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some())
+            + usize::from(self.second.is_some())
+            + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
     /// Every step, front to back.
@@ -219,19 +230,37 @@ impl Default for Cell {
 }
 
 impl Cell {
+    /// A new chain, made where the chain of `#[track_caller]` functions that called this began
+    /// (the user's `Deferred::new`, `DeferredList::build`, ...).
+    #[track_caller]
     pub(crate) fn new(canceller: Canceller) -> Rc<Cell> {
+        Cell::new_at(canceller, Location::caller())
+    }
+
+    /// A new chain made at `at`.
+    pub(crate) fn new_at(canceller: Canceller, at: &'static Location<'static>) -> Rc<Cell> {
         // `Rc::default` builds the state in place in the new allocation; `Rc::new` builds it on
         // the stack and copies it in (a `memcpy` as costly as the rest of the constructor).
         let mut cell = Rc::<Cell>::default();
+        let only = Rc::get_mut(&mut cell).expect("a new Rc is unique");
+        let st = only.st.get_mut();
+        st.created_at = at;
         if !matches!(canceller, Canceller::None) {
-            let only = Rc::get_mut(&mut cell).expect("a new Rc is unique");
-            only.st.get_mut().canceller = canceller;
+            st.canceller = canceller;
         }
         cell
     }
 
+    /// A chain that has fired with `result`, made where the caller's `#[track_caller]` chain
+    /// began.
+    #[track_caller]
     pub(crate) fn fired(result: Slot) -> Rc<Cell> {
-        let cell = Cell::new(Canceller::None);
+        Cell::fired_at(result, Location::caller())
+    }
+
+    /// A chain that has fired with `result`, made at `at`.
+    pub(crate) fn fired_at(result: Slot, at: &'static Location<'static>) -> Rc<Cell> {
+        let cell = Cell::new_at(Canceller::None, at);
         {
             let mut st = cell.st.borrow_mut();
             st.called = true;
@@ -258,8 +287,10 @@ impl Drop for Cell {
         if let Slot::Failure(_) = st.result
             && let Slot::Failure(f) = std::mem::replace(&mut st.result, Slot::Empty)
         {
-            // Reported unless nobody ever listened for it (`Failure::quiet`).
+            // Reported unless nobody ever listened for it (`Failure::quiet`), naming the
+            // Deferred it was left in.
             if !f.is_quiet() {
+                f.set_unhandled_in(st.created_at);
                 crate::unhandled::report(&f);
             }
         }
@@ -299,6 +330,8 @@ impl State {
             held_by_join: false,
             canceller: Canceller::None,
             awaiter: None,
+            // Replaced by `Cell::new` with the caller's.
+            created_at: Location::caller(),
         }
     }
 }

@@ -50,8 +50,12 @@ fn wrong_type<T>() -> crate::failure::Failure {
     ))
 }
 
-/// The holder of a large value that entered the chain from outside (`callback`, `succeed`).
-pub(crate) struct ValueHolder<T>(pub(crate) Option<T>);
+/// The holder of a large value that entered the chain from outside (`callback`, `succeed`), and
+/// where it did (a `succeed` Deferred's creation site, before it has a chain).
+pub(crate) struct ValueHolder<T>(
+    pub(crate) Option<T>,
+    pub(crate) &'static std::panic::Location<'static>,
+);
 
 impl<T: 'static> Holder for ValueHolder<T> {
     fn slot(&mut self) -> &mut dyn Any {
@@ -76,7 +80,10 @@ impl Value {
     pub(crate) fn new<T: 'static>(v: T) -> Value {
         match Small::new(v) {
             Ok(small) => Value::Small(small),
-            Err(v) => Value::Boxed(Box::new(ValueHolder(Some(v)))),
+            Err(v) => Value::Boxed(Box::new(ValueHolder(
+                Some(v),
+                std::panic::Location::caller(),
+            ))),
         }
     }
 

@@ -648,11 +648,12 @@ fn test_immediate_success() {
 #[test]
 fn test_succeed_matches_manual_success() {
     // Twisted compares the two objects' `__dict__`; here their observable state: what `Debug`
-    // shows (result, pauses), whether they have fired, and their result.
+    // shows (result, pauses; not where each was made), whether they have fired, and their
+    // result.
     let (d, t) = Deferred::<&str>::new();
     t.callback("success");
     let d2 = succeed("success");
-    assert_eq!(format!("{d:?}"), format!("{d2:?}"));
+    assert_eq!(repr(&d), repr(&d2));
     assert_eq!(d.is_called(), d2.is_called());
     assert_eq!(d.is_paused(), d2.is_paused());
     assert_eq!(success_result_of(d), success_result_of(d2));
@@ -1629,11 +1630,24 @@ fn test_chain_deferred_records_explicit_chain() {
     let b_address = address(&b);
     b.chain_deferred(a_t);
     assert_eq!(
-        format!("{a:?}"),
+        repr(&a),
         format!("Deferred(pending, chained from Deferred at {b_address})")
     );
     b_t.callback(());
     success_result_of(a);
+}
+
+/// A Deferred's `Debug` without its last part, where it was created (checked to be this file).
+fn repr<T: std::fmt::Debug>(d: &Deferred<T>) -> String {
+    let shown = format!("{d:?}");
+    let at = shown
+        .rfind(", created at ")
+        .unwrap_or_else(|| panic!("no creation site in {shown}"));
+    assert!(
+        shown[at..].contains("deferred_tests.rs:"),
+        "the creation site is this file's: {shown}"
+    );
+    format!("{})", &shown[..at])
 }
 
 #[test]
@@ -1645,7 +1659,7 @@ fn test_explicit_chain_cleared_when_resolved() {
     // `a._chainedTo is None`: nothing about b any more, only a's own result.
     let shown = format!("{a:?}");
     assert!(!shown.contains("chained"), "{shown}");
-    assert_eq!(shown, "Deferred(current result: Ok(()))");
+    assert_eq!(repr(&a), "Deferred(current result: Ok(()))");
     success_result_of(a);
 }
 
@@ -1657,10 +1671,10 @@ fn test_chain_deferred_records_implicit_chain() {
     let a = a.add_callback(move |_ignored| b);
     a_t.callback(());
     // `a._chainedTo is b`
-    assert_eq!(
-        format!("{a:?}"),
-        format!("Deferred(waiting on Deferred at {b_address})")
-    );
+    // The Deferred waited on is named by address and by where it was created.
+    let shown = repr(&a);
+    let expected = format!("Deferred(waiting on Deferred at {b_address} created at ");
+    assert!(shown.starts_with(&expected), "{shown}");
     b_t.callback(());
     success_result_of(a);
 }
@@ -1718,14 +1732,14 @@ fn test_repr() {
     // Twisted: "<Deferred at 0x…>". The Debug form names the state; the address is the
     // chain's (see `address`), not part of it.
     let (d, _t) = Deferred::<()>::new();
-    assert_eq!(format!("{d:?}"), "Deferred(pending)");
+    assert_eq!(repr(&d), "Deferred(pending)");
 }
 
 #[test]
 fn test_repr_with_result() {
     let (d, t) = Deferred::<&str>::new();
     t.callback("orange");
-    assert_eq!(format!("{d:?}"), "Deferred(current result: Ok(\"orange\"))");
+    assert_eq!(repr(&d), "Deferred(current result: Ok(\"orange\"))");
     success_result_of(d);
 }
 
@@ -1738,7 +1752,7 @@ fn test_repr_with_chaining() {
     let b_address = address(&b);
     b.chain_deferred(a_t);
     assert_eq!(
-        format!("{a:?}"),
+        repr(&a),
         format!("Deferred(pending, chained from Deferred at {b_address})")
     );
     b_t.callback(());
