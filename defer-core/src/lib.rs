@@ -6,6 +6,8 @@ mod coroutine;
 mod deferred;
 pub mod errors;
 mod failure;
+// Each thread's inbox, through which other threads reach its Deferreds and coroutines.
+mod home;
 // The engine's mechanisms, one file each: the work loop, the one place user code is called,
 // the drop queue, cancellation, the chain's state and its loop.
 mod engine;
@@ -22,6 +24,9 @@ mod queue;
 mod scheduler;
 mod semaphore;
 mod timeout;
+// Threads and the std run loop, with std alone.
+pub mod reactor;
+pub mod threads;
 #[cfg(feature = "tokio")]
 mod tokio_scheduler;
 
@@ -36,6 +41,7 @@ pub use lock::DeferredLock;
 pub use queue::DeferredQueue;
 pub use scheduler::{DelayedCall, DelayedCallHandle, Scheduler};
 pub use semaphore::DeferredSemaphore;
+pub use reactor::{Reactor, react};
 pub use timeout::defer_later;
 #[cfg(feature = "tokio")]
 pub use tokio_scheduler::TokioScheduler;
