@@ -418,9 +418,16 @@ impl<T: 'static> Resume for Driver<T> {
     fn stuck_on(&self) -> Option<Vec<Rc<Cell>>> {
         if self.polling.get()
             || self.body.borrow().is_none()
-            || self.waker_state.woken.load(Ordering::Relaxed)
             || Arc::strong_count(&self.waker_state) > 2
         {
+            return None;
+        }
+        // Read after the count, behind an acquire fence: a future on another thread that woke us
+        // and then dropped its clone of the waker (the count just read) has its `woken` seen
+        // here. Read before the count, it could be missed, and a coroutine about to be resumed
+        // taken for stuck and freed.
+        fence(Ordering::Acquire);
+        if self.waker_state.woken.load(Ordering::Relaxed) {
             return None;
         }
         Some(self.awaited_now())

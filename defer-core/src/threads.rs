@@ -67,9 +67,10 @@ type Job = Box<dyn FnOnce(bool) + Send>;
 /// A pool of threads that run blocking closures: Twisted's `ThreadPool`.
 ///
 /// Threads are started on demand, up to the pool's size, and reused: an idle thread waits for
-/// the next job. Dropping the pool (or [`stop`](ThreadPool::stop)) lets the jobs already
-/// running finish and deliver their results; each job still queued is not run, and its
-/// Deferred fails with [`PoolStopped`]. No job is lost silently.
+/// the next job. [`stop`](ThreadPool::stop) runs the jobs already submitted and waits for them.
+/// Dropping the pool does not wait: the jobs already running finish and deliver their results,
+/// and each job still queued is not run: its Deferred fails with [`PoolStopped`]. No job is
+/// lost silently.
 ///
 /// ```
 /// use defer_core::threads::{ThreadPool, defer_to_thread_pool};
@@ -236,8 +237,8 @@ impl ThreadPool {
         }
     }
 
-    /// Stops the pool and waits for the threads to finish the jobs they are running (Twisted's
-    /// `ThreadPool.stop`). Jobs still queued are not run: each one's Deferred fails with
+    /// Stops the pool and waits for its threads to finish the jobs already submitted (Twisted's
+    /// `ThreadPool.stop`). A job submitted afterwards is not run: its Deferred fails with
     /// [`PoolStopped`] (delivered home like any result).
     ///
     /// ```
@@ -253,7 +254,7 @@ impl ThreadPool {
     /// assert!(result.unwrap_err().check::<PoolStopped>());
     /// ```
     pub fn stop(&self) {
-        let handles = self.shutdown();
+        let handles = self.shutdown(false);
         let me = thread::current().id();
         for h in handles {
             if h.thread().id() != me {
@@ -262,15 +263,18 @@ impl ThreadPool {
         }
     }
 
-    /// Marks the pool stopped, fails the queued jobs, and hands back the threads to join.
-    fn shutdown(&self) -> Vec<JoinHandle<()>> {
+    /// Marks the pool stopped, fails the queued jobs (`fail_queued`; else the threads run them
+    /// before they exit), and hands back the threads to join.
+    fn shutdown(&self, fail_queued: bool) -> Vec<JoinHandle<()>> {
         let (jobs, handles) = {
             let mut st = self.shared.lock();
             st.stopped = true;
-            (
-                std::mem::take(&mut st.queue),
-                std::mem::take(&mut st.handles),
-            )
+            let jobs = if fail_queued || st.threads == 0 {
+                std::mem::take(&mut st.queue)
+            } else {
+                VecDeque::new()
+            };
+            (jobs, std::mem::take(&mut st.handles))
         };
         self.shared.work.notify_all();
         for job in jobs {
@@ -281,9 +285,10 @@ impl ThreadPool {
 }
 
 impl Drop for ThreadPool {
-    /// Stops the pool without waiting for running jobs (their results are still delivered).
+    /// Stops the pool without waiting: jobs running finish and deliver their results; jobs still
+    /// queued fail with [`PoolStopped`].
     fn drop(&mut self) {
-        drop(self.shutdown());
+        drop(self.shutdown(true));
     }
 }
 
