@@ -330,6 +330,18 @@ fn default_pool() -> &'static ThreadPool {
     POOL.get_or_init(|| ThreadPool::new(DEFAULT_POOL_SIZE))
 }
 
+/// Runs `f` on a thread of the pool [`defer_to_thread`] uses, with no Deferred: Twisted's
+/// `reactor.callInThread`. A panic in `f` is reported as an unhandled failure.
+///
+/// ```
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// defer_core::threads::call_in_thread(move || tx.send(std::thread::current().id()).unwrap());
+/// assert_ne!(rx.recv().unwrap(), std::thread::current().id());
+/// ```
+pub fn call_in_thread(f: impl FnOnce() + Send + 'static) {
+    default_pool().call_in_thread(f);
+}
+
 /// Sets the size of the pool [`defer_to_thread`] uses (Twisted's `suggestThreadPoolSize`).
 ///
 /// ```
