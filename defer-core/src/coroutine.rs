@@ -541,6 +541,60 @@ where
 /// let d = ensure_deferred(async { Ok(succeed(20).await? + 1) });
 /// assert_eq!(success_result_of(d), 21);
 /// ```
+///
+/// # Dropping it cancels
+///
+/// Dropping the future before it completes — the losing branch of a `select!`, a `timeout`
+/// that gave up, an aborted task — [cancels](Deferred::cancel) the Deferred, as cancelling the
+/// future of Twisted's `Deferred.asFuture` does: its canceller runs (a coroutine's Deferred is
+/// cancelled at the coroutine's suspension point), and the result that follows belongs to the
+/// dropped future and is discarded without being reported. A Deferred that already has its
+/// result is left alone.
+///
+/// ```
+/// use defer_core::Deferred;
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+///
+/// let cancelled = Rc::new(Cell::new(0));
+/// let count = cancelled.clone();
+/// let (slow, producer) = Deferred::<u32>::with_canceller(move |_| count.set(count.get() + 1));
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let winner = rt.block_on(async {
+///     tokio::select! {
+///         r = slow => r.map(|_| "slow"),
+///         _ = tokio::time::sleep(Duration::from_millis(1)) => Ok("timer"),
+///     }
+/// });
+/// assert_eq!(winner.unwrap(), "timer");
+/// assert_eq!(cancelled.get(), 1);      // the canceller ran once
+/// assert!(producer.is_cancelled());   // and the producer can tell
+/// ```
+///
+/// # Wakes from other threads
+///
+/// A coroutine may await any future, also one completed on another thread (a channel, a
+/// timer of another runtime): it is resumed on its own thread, when that thread runs one of
+///
+/// 1. [`react`](crate::react) (the std run loop);
+/// 2. a tokio `LocalSet` (or the `tokio` feature's `react`), awaiting a Deferred there;
+/// 3. `futures`' `block_on` or `LocalPool`, awaiting a Deferred there.
+///
+/// ```
+/// use defer_core::ensure_deferred;
+/// use std::future::IntoFuture;
+///
+/// let d = ensure_deferred(async {
+///     let (tx, rx) = futures::channel::oneshot::channel();
+///     std::thread::spawn(move || tx.send(20).unwrap());
+///     Ok(rx.await.unwrap() + 1)
+/// });
+/// // Way 3: futures' block_on runs this thread until the coroutine finishes.
+/// assert_eq!(futures::executor::block_on(d.into_future()).unwrap(), 21);
+/// ```
+///
+/// A thread that does none of these (it blocks in a plain `recv`, say) never resumes the
+/// coroutine; its Deferred's `Debug` then says that it waits for this thread to run.
 #[must_use = "futures do nothing unless polled"]
 pub struct DeferredFuture<T> {
     cell: Option<Rc<Cell>>,
@@ -571,13 +625,7 @@ impl<T: 'static> DeferredFuture<T> {
         }
     }
 
-    fn output(&mut self, result: Result<Value, Failure>) -> Result<T, Failure> {
-        if self.attending {
-            self.attending = false;
-            if let Some(cell) = &self.cell {
-                home::leave(Rc::as_ptr(cell) as usize);
-            }
-        }
+    fn output(&self, result: Result<Value, Failure>) -> Result<T, Failure> {
         match result {
             Ok(value) => value.take::<T>(),
             Err(f) => {
@@ -606,9 +654,12 @@ impl<T: 'static> Future for DeferredFuture<T> {
         let mut st = cell.st.borrow_mut();
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
-            let out = this.output(result);
-            this.cell = None;
-            return Poll::Ready(out);
+            if let Some(cell) = this.cell.take()
+                && this.attending
+            {
+                stop_attending(&cell);
+            }
+            return Poll::Ready(this.output(result));
         }
         // Our own driver (only our code runs meanwhile): register it under the same borrow.
         match current_driver().map(|d| d.awaiter_for(cx.waker(), cell)) {
@@ -627,25 +678,34 @@ impl<T: 'static> Future for DeferredFuture<T> {
             }
             Some(Registration::Foreign) | None => {}
         }
-        // A foreign waker: its clone is user code (its executor's vtable), made with no borrow
-        // held; it may have run anything, this chain's firing included, so look again. Before
-        // that, the thread's inbox gets the waker and is drained: a result or a wake that
-        // another thread sent may be what this chain waits for.
         drop(st);
-        let key = Rc::as_ptr(cell) as usize;
-        this.attending = true;
-        home::attend(key, cx.waker());
-        let awaiter = Awaiter::Waker(cx.waker().clone());
-        let Some(cell) = this.cell.as_ref() else {
-            unreachable!("only a completed poll clears the chain")
+        this.poll_foreign(cx)
+    }
+}
+
+impl<T: 'static> DeferredFuture<T> {
+    /// [`poll`](Future::poll) under a foreign waker (an executor's): out of line, so that the
+    /// coroutine's own path stays small enough to inline.
+    #[inline(never)]
+    fn poll_foreign(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Failure>> {
+        let Some(cell) = self.cell.clone() else {
+            unreachable!("poll checked the chain")
         };
+        // The thread's inbox gets the waker and is drained: a result or a wake that another
+        // thread sent may be what this chain waits for.
+        self.attending = true;
+        home::attend(Rc::as_ptr(&cell) as usize, cx.waker());
+        // The waker's clone is user code (its executor's vtable), made with no borrow held; it
+        // (and the drain) may have run anything, this chain's firing included, so look again.
+        let awaiter = Awaiter::Waker(cx.waker().clone());
         let mut st = cell.st.borrow_mut();
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
             user_code::drop_value(awaiter);
-            let out = this.output(result);
-            this.cell = None;
-            return Poll::Ready(out);
+            self.cell = None;
+            self.attending = false;
+            stop_attending(&cell);
+            return Poll::Ready(self.output(result));
         }
         let old = st.awaiter.replace(awaiter);
         drop(st);
@@ -656,33 +716,51 @@ impl<T: 'static> Future for DeferredFuture<T> {
     }
 }
 
+/// A future that left its waker with the inbox (`home::attend`) has completed or gone.
+#[cold]
+#[inline(never)]
+fn stop_attending(cell: &Rc<Cell>) {
+    home::leave(Rc::as_ptr(cell) as usize);
+}
+
+/// A `DeferredFuture` dropped before it completed: it stops awaiting, and cancels (see
+/// [`DeferredFuture`]'s docs). Out of line and not generic: dropping a completed future (the
+/// common case) is one test.
+#[inline(never)]
+fn abandon(cell: Rc<Cell>, attending: bool) {
+    if attending {
+        stop_attending(&cell);
+    }
+    let (old, unfinished) = match cell.st.try_borrow_mut() {
+        Ok(mut st) => (st.awaiter.take(), !st.is_ready()),
+        Err(_) => (None, false),
+    };
+    user_code::drop_value(old);
+    let by_engine = ENGINE_DROP.try_with(StdCell::get).unwrap_or(true);
+    if unfinished && !by_engine {
+        // Dropping an unfinished await cancels what it awaits, as cancelling the future of
+        // Twisted's `asFuture` does; the result that follows (`CancelledError`, or what the
+        // canceller gave) is this future's, and is consumed with it.
+        chain::cancel(&cell);
+        if let Some(result) = chain::take_ready(&cell) {
+            user_code::drop_value(result);
+        }
+    }
+    chain::reclaim::release(cell);
+}
+
 impl<T> Drop for DeferredFuture<T> {
     fn drop(&mut self) {
         // An abandoned await must not keep resuming (or keep alive) whoever awaited it.
         if let Some(cell) = self.cell.take() {
-            if self.attending {
-                home::leave(Rc::as_ptr(&cell) as usize);
-            }
-            let (old, unfinished) = match cell.st.try_borrow_mut() {
-                Ok(mut st) => (st.awaiter.take(), !st.is_ready()),
-                Err(_) => (None, false),
-            };
-            user_code::drop_value(old);
-            let by_engine = ENGINE_DROP.try_with(StdCell::get).unwrap_or(true);
-            if unfinished && !by_engine {
-                // Dropping an unfinished await cancels what it awaits, as cancelling the future
-                // of Twisted's `asFuture` does; the result that follows (`CancelledError`, or
-                // what the canceller gave) is this future's, and is consumed with it.
-                chain::cancel(&cell);
-                if let Some(result) = chain::take_ready(&cell) {
-                    user_code::drop_value(result);
-                }
-            }
-            chain::reclaim::release(cell);
+            abandon(cell, self.attending);
         }
     }
 }
 
+/// `d.await` (and `d` in `select!`, `timeout`, `join!`): a [`DeferredFuture`]. Dropping that
+/// future before it completes cancels the Deferred (see [`DeferredFuture`], with a
+/// `tokio::select!` example).
 impl<T: 'static> IntoFuture for Deferred<T> {
     type Output = Result<T, Failure>;
     type IntoFuture = DeferredFuture<T>;

@@ -39,9 +39,9 @@ pub use trigger::Trigger;
 pub use list::{DeferredList, Gather, gather_results, race};
 pub use lock::DeferredLock;
 pub use queue::DeferredQueue;
+pub use reactor::{Reactor, react};
 pub use scheduler::{DelayedCall, DelayedCallHandle, Scheduler};
 pub use semaphore::DeferredSemaphore;
-pub use reactor::{Reactor, react};
 pub use timeout::defer_later;
 #[cfg(feature = "tokio")]
 pub use tokio_scheduler::TokioScheduler;

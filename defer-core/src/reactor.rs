@@ -487,7 +487,10 @@ impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
             .field("running", &self.inner.running.get())
-            .field("timers", &self.inner.timers.try_borrow().map_or(0, |t| t.len()))
+            .field(
+                "timers",
+                &self.inner.timers.try_borrow().map_or(0, |t| t.len()),
+            )
             .finish()
     }
 }

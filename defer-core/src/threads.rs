@@ -446,9 +446,12 @@ where
             };
             let result = match outcome {
                 Outcome2::Done(Ok(v)) => Ok(v),
-                Outcome2::Done(Err(e)) => Err(e
-                    .into_failure_at(at)
-                    .with_frame(Frame::new("defer_to_thread", at.file(), at.line(), at.column()))),
+                Outcome2::Done(Err(e)) => Err(e.into_failure_at(at).with_frame(Frame::new(
+                    "defer_to_thread",
+                    at.file(),
+                    at.line(),
+                    at.column(),
+                ))),
                 Outcome2::Panicked(payload) => Err(Failure::from_panic_at(payload, at)),
                 Outcome2::Stopped => Err(Failure::new_at(PoolStopped, at)),
             };
@@ -621,7 +624,10 @@ impl<T: Send + 'static> RemoteTrigger<T> {
         self.resolve_with(move || Err(Failure::new(error)))
     }
 
-    fn resolve_with(mut self, result: impl FnOnce() -> Result<T, Failure> + Send + 'static) -> bool {
+    fn resolve_with(
+        mut self,
+        result: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+    ) -> bool {
         let Some(kept) = self.kept.take() else {
             return false;
         };

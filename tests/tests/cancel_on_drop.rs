@@ -90,7 +90,11 @@ fn dropping_the_await_of_a_coroutine_cancels_it_at_its_suspension_point() {
         }
     });
     assert_eq!(won, "sleep");
-    assert_eq!(runs.get(), 1, "what the coroutine awaited was cancelled once");
+    assert_eq!(
+        runs.get(),
+        1,
+        "what the coroutine awaited was cancelled once"
+    );
     assert!(producer.is_cancelled());
     assert!(saw.get(), "the coroutine saw CancelledError at its await");
 }

@@ -48,7 +48,9 @@ fn cancel_reset_and_delay_of_a_reactor_call() {
     react(move |reactor| {
         let start = Instant::now();
         let l1 = l.clone();
-        let cancelled = reactor.call_later(Duration::from_millis(1), move || l1.borrow_mut().push("cancelled"));
+        let cancelled = reactor.call_later(Duration::from_millis(1), move || {
+            l1.borrow_mut().push("cancelled")
+        });
         cancelled.cancel().unwrap();
         assert!(!cancelled.active());
         let l2 = l.clone();
@@ -59,7 +61,9 @@ fn cancel_reset_and_delay_of_a_reactor_call() {
         moved.reset(Duration::from_millis(4)).unwrap();
         moved.delay(Duration::from_millis(2)).unwrap();
         let l3 = l.clone();
-        reactor.call_later(Duration::from_millis(3), move || l3.borrow_mut().push("first"));
+        reactor.call_later(Duration::from_millis(3), move || {
+            l3.borrow_mut().push("first")
+        });
         defer_later(reactor, Duration::from_millis(10), || Ok(()))
     })
     .unwrap();
@@ -131,7 +135,10 @@ fn the_loop_parks_instead_of_busy_waiting() {
     let wall = started.elapsed();
     let cpu = Duration::from_nanos(cpu_ns() - before);
     assert!(wall >= Duration::from_millis(100));
-    assert!(cpu < Duration::from_millis(30), "the loop used {cpu:?} of CPU in {wall:?}");
+    assert!(
+        cpu < Duration::from_millis(30),
+        "the loop used {cpu:?} of CPU in {wall:?}"
+    );
 }
 
 #[test]

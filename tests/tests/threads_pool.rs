@@ -48,7 +48,10 @@ fn ten_thousand_jobs_on_a_pool_of_four_with_panics_among_them() {
                             (1, 0, 0)
                         }
                         Err(f) if f.check::<Panicked>() => {
-                            assert_eq!(f.downcast_ref::<Panicked>().unwrap().message(), format!("job {i}"));
+                            assert_eq!(
+                                f.downcast_ref::<Panicked>().unwrap().message(),
+                                format!("job {i}")
+                            );
                             (0, 1, 0)
                         }
                         Err(f) => {
@@ -214,9 +217,10 @@ fn blocking_call_from_thread_reports_a_panic_as_failed() {
     let handle = ThreadHandle::current();
     let r = react(move |_| {
         defer_to_thread(move || {
-            Ok::<_, Boom>(blocking_call_from_thread(&handle, || -> Result<u32, Failure> {
-                panic!("at home")
-            }))
+            Ok::<_, Boom>(blocking_call_from_thread(
+                &handle,
+                || -> Result<u32, Failure> { panic!("at home") },
+            ))
         })
     })
     .unwrap();

@@ -29,7 +29,11 @@ struct Checked<F> {
 impl<F: Future> Future for Checked<F> {
     type Output = F::Output;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        assert_eq!(thread::current().id(), self.home, "polled off the home thread");
+        assert_eq!(
+            thread::current().id(),
+            self.home,
+            "polled off the home thread"
+        );
         assert!(!self.done, "polled again after it completed");
         let r = self.inner.as_mut().poll(cx);
         if r.is_ready() {

@@ -75,9 +75,7 @@ fn test_runs_until_async_errback() {
 fn test_runs_until_sync_errback() {
     let (r, reported) = counting_reports(|| {
         react(|_| {
-            ensure_deferred(async {
-                fail::<()>(Failure::new(ExpectedException::new("x"))).await
-            })
+            ensure_deferred(async { fail::<()>(Failure::new(ExpectedException::new("x"))).await })
         })
     });
     assert!(r.unwrap_err().check::<ExpectedException>());
@@ -144,9 +142,8 @@ fn test_default_reactor() {
 
 #[test]
 fn test_exit_with_defined_code() {
-    let r = react(|_| {
-        ensure_deferred(async { fail::<()>(Failure::new(SystemExit::new("23"))).await })
-    });
+    let r =
+        react(|_| ensure_deferred(async { fail::<()>(Failure::new(SystemExit::new("23"))).await }));
     assert_eq!(r.unwrap_err().downcast_ref::<SystemExit>().unwrap().0, "23");
 }
 

@@ -80,9 +80,8 @@ fn test_runs_until_async_errback() {
 
 #[test]
 fn test_runs_until_sync_errback() {
-    let (r, reported) = counting_reports(|| {
-        react(|_| fail::<()>(Failure::new(ExpectedException::new("x"))))
-    });
+    let (r, reported) =
+        counting_reports(|| react(|_| fail::<()>(Failure::new(ExpectedException::new("x")))));
     assert!(r.unwrap_err().check::<ExpectedException>());
     assert_eq!(reported, 0);
 }

@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use defer_core::threads::{ThreadHandle, call_in_thread, defer_to_thread, suggest_thread_pool_size};
+use defer_core::threads::{
+    ThreadHandle, call_in_thread, defer_to_thread, suggest_thread_pool_size,
+};
 use defer_core::{Deferred, react};
 
 error_kind!(NewError, ZeroDivisionError);

@@ -27,16 +27,14 @@ where
             waiter.send(r).unwrap();
         });
         CURRENT.with(|r| *r.borrow_mut() = Some(reactor.clone()));
-        defer_core::threads::defer_to_thread(move || {
-            done.recv_timeout(Duration::from_secs(120))
-        })
-        .add_callback(|r| {
-            CURRENT.with(|c| c.borrow_mut().take());
-            Ok(match r {
-                Ok(v) => (vec![v], vec![]),
-                Err(e) => (vec![], vec![e]),
+        defer_core::threads::defer_to_thread(move || done.recv_timeout(Duration::from_secs(120)))
+            .add_callback(|r| {
+                CURRENT.with(|c| c.borrow_mut().take());
+                Ok(match r {
+                    Ok(v) => (vec![v], vec![]),
+                    Err(e) => (vec![], vec![e]),
+                })
             })
-        })
     })
     .unwrap()
 }
@@ -67,9 +65,8 @@ fn test_async_blocking_call_from_thread() {
 
 #[test]
 fn test_error_blocking_call_from_thread() {
-    let (_, errors) = blocking_call_test(|_| {
-        fail::<String>(Failure::new(RuntimeError::new("bar")))
-    });
+    let (_, errors) =
+        blocking_call_test(|_| fail::<String>(Failure::new(RuntimeError::new("bar"))));
     assert!(errors[0].kind().unwrap().ends_with("RuntimeError"));
     assert_eq!(errors[0].message(), Some("bar"));
 }
