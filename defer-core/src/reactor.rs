@@ -396,9 +396,7 @@ impl Inner {
                 if top.0.at > now {
                     return Some(top.0.at);
                 }
-                let Some(Reverse(entry)) = timers.pop() else {
-                    return None;
-                };
+                let Reverse(entry) = timers.pop()?;
                 drop(timers);
                 let mut st = entry.call.st.borrow_mut();
                 if st.status != Status::Pending || st.at != entry.at {
