@@ -1,4 +1,5 @@
-//! The workloads W1–W7 of `peer-baselines.md`, one function per workload per implementation.
+//! The workloads W1–W7 of `peer-baselines.md`, one function per workload per implementation,
+//! and X1–X2 (threads: issue 12).
 //!
 //! The criterion benches (`benches/workloads.rs`) and the `workloads` binary both run the
 //! [`Workload`]s that [`all`] lists, so they measure the same code. Every function returns a
@@ -35,6 +36,8 @@ pub const N_DEEP: u64 = 100_000;
 pub const N_FIRED: u64 = 100_000;
 /// Yields / awaits of a pending Deferred in W5 and W6b, and Deferreds gathered in W7.
 pub const N_PENDING: u64 = 10_000;
+/// Round trips to another thread in X1, and jobs in X2.
+pub const N_THREAD: u64 = 1_000;
 
 /// The error W2 raises: it carries the value, as `ValueError(x)` does in the Python version.
 #[derive(Debug)]
@@ -502,6 +505,114 @@ pub fn gather_tokio(rt: &tokio::runtime::Runtime, n: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// X1 / X2: threads. A worker thread completes, the home thread resumes. ns per round trip / job.
+// Timed by the wall clock (`--wall`): the time is mostly the two threads waking each other, which
+// the home thread's CPU time does not see.
+// ---------------------------------------------------------------------------------------------
+
+/// `X1_thread_round_trip`: under `react`, a coroutine awaits `defer_to_thread(|| Ok(i))` n times
+/// in turn: the pool thread runs the job, posts the result home, the loop unparks, fires the
+/// Deferred and resumes the coroutine, which submits the next job.
+pub fn x1_thread_round_trip(n: u64) -> u64 {
+    defer_core::react(move |_| {
+        ensure_deferred(async move {
+            let mut s = 0;
+            for i in 0..n {
+                s += defer_core::threads::defer_to_thread(move || {
+                    Ok::<_, std::convert::Infallible>(black_box(i))
+                })
+                .await?;
+            }
+            Ok::<_, Failure>(s)
+        })
+    })
+    .expect("the round trips succeed")
+}
+
+/// `X1_thread_round_trip@tokio`: `spawn_blocking(|| i).await` n times in turn, in a
+/// current-thread runtime (tokio's blocking pool, its threads reused).
+pub fn thread_round_trip_tokio(rt: &tokio::runtime::Runtime, n: u64) -> u64 {
+    rt.block_on(async move {
+        let mut s = 0;
+        for i in 0..n {
+            s += tokio::task::spawn_blocking(move || black_box(i))
+                .await
+                .expect("the job ran");
+        }
+        s
+    })
+}
+
+/// `X1_thread_round_trip@mpsc`: the floor: a worker thread that receives `i` on one
+/// `std::sync::mpsc` channel and sends it back on another; the home thread blocks on `recv`.
+pub fn thread_round_trip_mpsc(worker: &MpscWorker, n: u64) -> u64 {
+    let mut s = 0;
+    for i in 0..n {
+        worker.to.send(i).expect("the worker runs");
+        s += worker.from.recv().expect("the worker answers");
+    }
+    s
+}
+
+/// The worker thread of [`thread_round_trip_mpsc`], made once and reused.
+pub struct MpscWorker {
+    to: std::sync::mpsc::Sender<u64>,
+    from: std::sync::mpsc::Receiver<u64>,
+}
+
+impl MpscWorker {
+    /// Starts the worker; it exits when this is dropped.
+    pub fn new() -> Self {
+        let (to, rx) = std::sync::mpsc::channel::<u64>();
+        let (tx, from) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for i in rx {
+                if tx.send(black_box(i)).is_err() {
+                    return;
+                }
+            }
+        });
+        MpscWorker { to, from }
+    }
+}
+
+impl Default for MpscWorker {
+    fn default() -> Self {
+        MpscWorker::new()
+    }
+}
+
+/// `X2_defer_to_thread`: under `react`, n empty jobs submitted at once with `defer_to_thread`,
+/// gathered.
+pub fn x2_defer_to_thread(n: u64) -> u64 {
+    defer_core::react(move |_| {
+        let ds: Vec<Deferred<u64>> = (0..n)
+            .map(|i| {
+                defer_core::threads::defer_to_thread(move || {
+                    Ok::<_, std::convert::Infallible>(black_box(i))
+                })
+            })
+            .collect();
+        gather_results(ds).add_callback(|v| Ok(v.into_iter().sum()))
+    })
+    .expect("the jobs succeed")
+}
+
+/// `X2_defer_to_thread@tokio`: n `spawn_blocking` of an empty job at once, then awaited in turn.
+pub fn defer_to_thread_tokio(rt: &tokio::runtime::Runtime, n: u64) -> u64 {
+    rt.block_on(async move {
+        let handles: Vec<_> = (0..n)
+            .map(|i| tokio::task::spawn_blocking(move || black_box(i)))
+            .collect();
+        let mut s = 0;
+        for h in handles {
+            s += h.await.expect("the job ran");
+        }
+        s
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // The targets.
 // ---------------------------------------------------------------------------------------------
 
@@ -557,6 +668,8 @@ pub const TARGETS: &[Target] = &[
     ),
     target("W7_gather", "W7_gather@futures", 0.8),
     target("W3_deep_pending_100000", "W3_deep_pending_1000", 1.3),
+    // Measured with `--wall` (see X1).
+    target("X1_thread_round_trip", "X1_thread_round_trip@tokio", 1.2),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -572,6 +685,7 @@ pub const TARGETS: &[Target] = &[
 pub struct Executors {
     pool: RefCell<LocalPool>,
     rt: tokio::runtime::Runtime,
+    mpsc: MpscWorker,
 }
 
 impl Executors {
@@ -582,6 +696,7 @@ impl Executors {
             rt: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("a current-thread runtime"),
+            mpsc: MpscWorker::new(),
         })
     }
 }
@@ -819,6 +934,37 @@ pub fn all() -> Vec<Workload> {
         N_PENDING,
         sum_below,
         on_tokio(gather_tokio),
+    );
+    add(
+        "X1_thread_round_trip",
+        N_THREAD,
+        sum_below,
+        Box::new(x1_thread_round_trip),
+    );
+    add(
+        "X1_thread_round_trip@tokio",
+        N_THREAD,
+        sum_below,
+        on_tokio(thread_round_trip_tokio),
+    );
+    let mpsc_ex = ex.clone();
+    add(
+        "X1_thread_round_trip@mpsc",
+        N_THREAD,
+        sum_below,
+        Box::new(move |n| thread_round_trip_mpsc(&mpsc_ex.mpsc, n)),
+    );
+    add(
+        "X2_defer_to_thread",
+        N_THREAD,
+        sum_below,
+        Box::new(x2_defer_to_thread),
+    );
+    add(
+        "X2_defer_to_thread@tokio",
+        N_THREAD,
+        sum_below,
+        on_tokio(defer_to_thread_tokio),
     );
     v
 }

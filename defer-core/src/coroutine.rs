@@ -12,9 +12,14 @@
 //! Everywhere else (inside tokio, `futures`' executors, or a combinator that swaps the waker) a
 //! `DeferredFuture` is an ordinary future: it stores the context's waker and wakes it. The
 //! driver's own waker is honest too: waking it on the driver's thread resumes the driver, so a
-//! coroutine may await other futures that complete on this thread. A wake from another thread
-//! cannot reach a `!Send` coroutine; bridge such futures with an executor (see the `tokio`
-//! feature).
+//! coroutine may await other futures that complete on this thread.
+//!
+//! **Wakes from other threads.** The driver's waker is `Send + Sync`. Woken on another thread,
+//! it posts the coroutine's id to its home thread's inbox (`home.rs`), and the home thread
+//! resumes the coroutine when it next attends to its inbox: under [`react`](crate::react), or
+//! when a tokio or `futures` executor polls a Deferred's future there. A coroutine is never
+//! resumed on another thread, and a wake is never lost: the `woken` flag and the inbox together
+//! cover a wake that lands while the coroutine is being polled (see `resume`).
 
 use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
@@ -22,8 +27,8 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 
@@ -34,6 +39,7 @@ use crate::engine::work_loop::{self, Work};
 use crate::engine::{self as chain, Awaiter, Canceller, Cell, Resume, Slot};
 use crate::errors::{CancelledError, CircularChainError};
 use crate::failure::{Failure, Frame};
+use crate::home::{self, Home, Mail};
 
 type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
 
@@ -94,6 +100,47 @@ thread_local! {
     /// Drivers suspended on something other than a Deferred, kept alive until their waker fires.
     static PARKED: RefCell<HashMap<u64, Rc<dyn Resume>>> = RefCell::new(HashMap::new());
     static NEXT_ID: StdCell<u64> = const { StdCell::new(0) };
+    /// Set while the engine drops a coroutine's body (reclaimed, cancelled on a foreign future,
+    /// or freed): the awaits inside it are abandoned by the engine, not by the program, and do
+    /// not cancel what they await.
+    static ENGINE_DROP: StdCell<bool> = const { StdCell::new(false) };
+}
+
+/// Drops a coroutine's body as the engine does (see `ENGINE_DROP`).
+fn drop_body<B>(body: B) {
+    let was = ENGINE_DROP.try_with(|f| f.replace(true)).unwrap_or(false);
+    user_code::drop_value(body);
+    let _ = ENGINE_DROP.try_with(|f| f.set(was));
+}
+
+/// Resumes the coroutine `id` if it is parked on this thread: a wake from another thread,
+/// delivered by the home thread's inbox.
+pub(crate) fn wake_here(id: u64) {
+    if let Some(driver) = unpark(id) {
+        work_loop::enter(Work::Resume(driver));
+    }
+}
+
+/// What a coroutine's pending Deferred shows in its `Debug`, if its coroutine waits on a future
+/// other than a Deferred (one another thread may wake).
+pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<&'static str> {
+    let id = PARKED
+        .try_with(|p| {
+            let p = p.try_borrow().ok()?;
+            p.iter()
+                .find(|(_, d)| Rc::ptr_eq(&d.own_cell(), cell))
+                .map(|(id, _)| *id)
+        })
+        .ok()
+        .flatten()?;
+    let woken = home::current().is_some_and(|h| h.has_wake_for(id));
+    Some(if woken {
+        "its coroutine was woken from another thread and waits for this thread to resume it \
+         (run it under defer_core::react, a tokio LocalSet, or futures' block_on or LocalPool)"
+    } else {
+        "its coroutine awaits a future; a wake from another thread resumes it only while this \
+         thread runs defer_core::react, a tokio LocalSet, or futures' block_on or LocalPool"
+    })
 }
 
 /// The driver polling now, if any (none during thread teardown).
@@ -122,6 +169,9 @@ fn unpark(id: u64) -> Option<Rc<dyn Resume>> {
 struct DriverWaker {
     id: u64,
     home: ThreadId,
+    /// The home thread's inbox, published the first time the coroutine parks (the only state in
+    /// which a wake from another thread has something to resume): nothing on the hot path.
+    inbox: OnceLock<Arc<Home>>,
     /// Set by every wake. A wake that arrives while the driver is polling (a future that wakes
     /// itself at once, as `yield_now` does) cannot find it in `PARKED`: the driver reads this
     /// flag after the poll and polls again, instead of losing the wake and hanging.
@@ -134,7 +184,7 @@ impl Wake for DriverWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         if thread::current().id() != self.home {
-            // A !Send coroutine cannot be resumed from another thread.
+            self.wake_from_elsewhere();
             return;
         }
         self.woken.store(true, Ordering::Relaxed);
@@ -143,6 +193,35 @@ impl Wake for DriverWaker {
         if let Some(driver) = unpark(self.id) {
             work_loop::enter(Work::Resume(driver));
         }
+    }
+}
+
+impl DriverWaker {
+    /// A wake on another thread: the `!Send` coroutine is resumed on its home thread, by its
+    /// inbox. Cold: a thread hop costs microseconds anyway.
+    #[cold]
+    #[inline(never)]
+    fn wake_from_elsewhere(&self) {
+        // Seen by a poll in progress (which then polls again) ...
+        self.woken.store(true, Ordering::SeqCst);
+        // ... and, with the driver's fence after publishing the inbox, either this wake sees
+        // the inbox or the driver sees `woken`: the wake is never lost between the two.
+        fence(Ordering::SeqCst);
+        if let Some(home) = self.inbox.get() {
+            home.post(Mail::Wake(self.id));
+        }
+    }
+
+    /// Publishes the home inbox (first park only), then tells whether a wake from another
+    /// thread came in meanwhile (one that may have found no inbox to post to).
+    fn woken_while_parking(&self) -> bool {
+        if self.inbox.get().is_none()
+            && let Some(home) = home::current()
+        {
+            let _ = self.inbox.set(home);
+        }
+        fence(Ordering::SeqCst);
+        self.woken.load(Ordering::Relaxed)
     }
 }
 
@@ -244,6 +323,21 @@ impl<T: 'static> Resume for Driver<T> {
                             })
                             .unwrap_or(false);
                         self.parked.set(parked);
+                        if self.waker_state.woken_while_parking() {
+                            // Woken from another thread before its inbox was known: poll again.
+                            if self.parked.replace(false) {
+                                user_code::drop_value(unpark(self.id));
+                            }
+                            continue;
+                        }
+                    } else {
+                        // A foreign future that woke us from another thread may have dropped
+                        // its clone of the waker before `strong_count` was read: the acquire
+                        // fence makes its `woken` visible then (on x86, no instruction at all).
+                        fence(Ordering::Acquire);
+                        if self.waker_state.woken.load(Ordering::Relaxed) {
+                            continue;
+                        }
                     }
                     self.polling.set(false);
                     if self.cancel_requested.replace(false) {
@@ -314,7 +408,7 @@ impl<T: 'static> Resume for Driver<T> {
             let parked = unpark(self.id);
             self.parked.set(false);
             let body = self.body.borrow_mut().take();
-            user_code::drop_value(body);
+            drop_body(body);
             chain::fire(&self.cell, Slot::Failure(Failure::new(CancelledError)));
             user_code::drop_value(parked);
         }
@@ -324,9 +418,16 @@ impl<T: 'static> Resume for Driver<T> {
     fn stuck_on(&self) -> Option<Vec<Rc<Cell>>> {
         if self.polling.get()
             || self.body.borrow().is_none()
-            || self.waker_state.woken.load(Ordering::Relaxed)
             || Arc::strong_count(&self.waker_state) > 2
         {
+            return None;
+        }
+        // Read after the count, behind an acquire fence: a future on another thread that woke us
+        // and then dropped its clone of the waker (the count just read) has its `woken` seen
+        // here. Read before the count, it could be missed, and a coroutine about to be resumed
+        // taken for stuck and freed.
+        fence(Ordering::Acquire);
+        if self.waker_state.woken.load(Ordering::Relaxed) {
             return None;
         }
         Some(self.awaited_now())
@@ -340,7 +441,7 @@ impl<T: 'static> Resume for Driver<T> {
         self.parked.set(false);
         let body = self.body.borrow_mut().take();
         let me = unpark(self.id);
-        user_code::drop_value(body);
+        drop_body(body);
         user_code::drop_value(me);
     }
 }
@@ -356,7 +457,7 @@ impl<T> Drop for Driver<T> {
         }
         // The body's `Drop` is user code.
         let body = self.body.get_mut().take();
-        user_code::drop_value(body);
+        drop_body(body);
     }
 }
 
@@ -376,6 +477,7 @@ where
     let waker_state = Arc::new(DriverWaker {
         id,
         home: thread::current().id(),
+        inbox: OnceLock::new(),
         woken: AtomicBool::new(false),
     });
     let driver = Rc::new(Driver {
@@ -439,12 +541,69 @@ where
 /// let d = ensure_deferred(async { Ok(succeed(20).await? + 1) });
 /// assert_eq!(success_result_of(d), 21);
 /// ```
+///
+/// # Dropping it cancels
+///
+/// Dropping the future before it completes — the losing branch of a `select!`, a `timeout`
+/// that gave up, an aborted task — [cancels](Deferred::cancel) the Deferred, as cancelling the
+/// future of Twisted's `Deferred.asFuture` does: its canceller runs (a coroutine's Deferred is
+/// cancelled at the coroutine's suspension point), and the result that follows belongs to the
+/// dropped future and is discarded without being reported. A Deferred that already has its
+/// result is left alone.
+///
+/// ```
+/// use defer_core::Deferred;
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+///
+/// let cancelled = Rc::new(Cell::new(0));
+/// let count = cancelled.clone();
+/// let (slow, producer) = Deferred::<u32>::with_canceller(move |_| count.set(count.get() + 1));
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let winner = rt.block_on(async {
+///     tokio::select! {
+///         r = slow => r.map(|_| "slow"),
+///         _ = tokio::time::sleep(Duration::from_millis(1)) => Ok("timer"),
+///     }
+/// });
+/// assert_eq!(winner.unwrap(), "timer");
+/// assert_eq!(cancelled.get(), 1);      // the canceller ran once
+/// assert!(producer.is_cancelled());   // and the producer can tell
+/// ```
+///
+/// # Wakes from other threads
+///
+/// A coroutine may await any future, also one completed on another thread (a channel, a
+/// timer of another runtime): it is resumed on its own thread, when that thread runs one of
+///
+/// 1. [`react`](crate::react) (the std run loop);
+/// 2. a tokio `LocalSet` (or the `tokio` feature's `react`), awaiting a Deferred there;
+/// 3. `futures`' `block_on` or `LocalPool`, awaiting a Deferred there.
+///
+/// ```
+/// use defer_core::ensure_deferred;
+/// use std::future::IntoFuture;
+///
+/// let d = ensure_deferred(async {
+///     let (tx, rx) = futures::channel::oneshot::channel();
+///     std::thread::spawn(move || tx.send(20).unwrap());
+///     Ok(rx.await.unwrap() + 1)
+/// });
+/// // Way 3: futures' block_on runs this thread until the coroutine finishes.
+/// assert_eq!(futures::executor::block_on(d.into_future()).unwrap(), 21);
+/// ```
+///
+/// A thread that does none of these (it blocks in a plain `recv`, say) never resumes the
+/// coroutine; its Deferred's `Debug` then says that it waits for this thread to run.
 #[must_use = "futures do nothing unless polled"]
 pub struct DeferredFuture<T> {
     cell: Option<Rc<Cell>>,
     /// The value of a Deferred that was a bare value (`succeed`): no chain to look at.
     ready: Option<Box<ValueHolder<T>>>,
     frame: Frame,
+    /// Polled by an executor and pending: its waker is left with the thread's inbox (`home.rs`),
+    /// so that mail from other threads gets this thread's Deferreds going.
+    attending: bool,
     /// Invariant in `T`, like every handle: the chain is type-erased, and variance would let a
     /// value of another type into it.
     _invariant: PhantomData<fn(T) -> T>,
@@ -461,6 +620,7 @@ impl<T: 'static> DeferredFuture<T> {
             cell,
             ready,
             frame,
+            attending: false,
             _invariant: PhantomData,
         }
     }
@@ -494,7 +654,11 @@ impl<T: 'static> Future for DeferredFuture<T> {
         let mut st = cell.st.borrow_mut();
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
-            this.cell = None;
+            if let Some(cell) = this.cell.take()
+                && this.attending
+            {
+                stop_attending(&cell);
+            }
             return Poll::Ready(this.output(result));
         }
         // Our own driver (only our code runs meanwhile): register it under the same borrow.
@@ -514,16 +678,34 @@ impl<T: 'static> Future for DeferredFuture<T> {
             }
             Some(Registration::Foreign) | None => {}
         }
-        // A foreign waker: its clone is user code (its executor's vtable), made with no borrow
-        // held; it may have run anything, this chain's firing included, so look again.
         drop(st);
+        this.poll_foreign(cx)
+    }
+}
+
+impl<T: 'static> DeferredFuture<T> {
+    /// [`poll`](Future::poll) under a foreign waker (an executor's): out of line, so that the
+    /// coroutine's own path stays small enough to inline.
+    #[inline(never)]
+    fn poll_foreign(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Failure>> {
+        let Some(cell) = self.cell.clone() else {
+            unreachable!("poll checked the chain")
+        };
+        // The thread's inbox gets the waker and is drained: a result or a wake that another
+        // thread sent may be what this chain waits for.
+        self.attending = true;
+        home::attend(Rc::as_ptr(&cell) as usize, cx.waker());
+        // The waker's clone is user code (its executor's vtable), made with no borrow held; it
+        // (and the drain) may have run anything, this chain's firing included, so look again.
         let awaiter = Awaiter::Waker(cx.waker().clone());
         let mut st = cell.st.borrow_mut();
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
             user_code::drop_value(awaiter);
-            this.cell = None;
-            return Poll::Ready(this.output(result));
+            self.cell = None;
+            self.attending = false;
+            stop_attending(&cell);
+            return Poll::Ready(self.output(result));
         }
         let old = st.awaiter.replace(awaiter);
         drop(st);
@@ -534,21 +716,51 @@ impl<T: 'static> Future for DeferredFuture<T> {
     }
 }
 
+/// A future that left its waker with the inbox (`home::attend`) has completed or gone.
+#[cold]
+#[inline(never)]
+fn stop_attending(cell: &Rc<Cell>) {
+    home::leave(Rc::as_ptr(cell) as usize);
+}
+
+/// A `DeferredFuture` dropped before it completed: it stops awaiting, and cancels (see
+/// [`DeferredFuture`]'s docs). Out of line and not generic: dropping a completed future (the
+/// common case) is one test.
+#[inline(never)]
+fn abandon(cell: Rc<Cell>, attending: bool) {
+    if attending {
+        stop_attending(&cell);
+    }
+    let (old, unfinished) = match cell.st.try_borrow_mut() {
+        Ok(mut st) => (st.awaiter.take(), !st.is_ready()),
+        Err(_) => (None, false),
+    };
+    user_code::drop_value(old);
+    let by_engine = ENGINE_DROP.try_with(StdCell::get).unwrap_or(true);
+    if unfinished && !by_engine {
+        // Dropping an unfinished await cancels what it awaits, as cancelling the future of
+        // Twisted's `asFuture` does; the result that follows (`CancelledError`, or what the
+        // canceller gave) is this future's, and is consumed with it.
+        chain::cancel(&cell);
+        if let Some(result) = chain::take_ready(&cell) {
+            user_code::drop_value(result);
+        }
+    }
+    chain::reclaim::release(cell);
+}
+
 impl<T> Drop for DeferredFuture<T> {
     fn drop(&mut self) {
         // An abandoned await must not keep resuming (or keep alive) whoever awaited it.
         if let Some(cell) = self.cell.take() {
-            let old = cell
-                .st
-                .try_borrow_mut()
-                .ok()
-                .and_then(|mut st| st.awaiter.take());
-            user_code::drop_value(old);
-            chain::reclaim::release(cell);
+            abandon(cell, self.attending);
         }
     }
 }
 
+/// `d.await` (and `d` in `select!`, `timeout`, `join!`): a [`DeferredFuture`]. Dropping that
+/// future before it completes cancels the Deferred (see [`DeferredFuture`], with a
+/// `tokio::select!` example).
 impl<T: 'static> IntoFuture for Deferred<T> {
     type Output = Result<T, Failure>;
     type IntoFuture = DeferredFuture<T>;

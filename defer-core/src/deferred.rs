@@ -728,13 +728,14 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A bare value gets its chain now (Debug is not a hot path): one code path below.
         let cell = self.cell();
-        let (pauses, lent, shown, steps, created_at) = {
+        let (pauses, lent, shown, steps, created_at, coroutine) = {
             let Ok(mut st) = cell.st.try_borrow_mut() else {
                 return write!(f, "Deferred(running)");
             };
             let pauses = st.pauses;
             let steps = st.steps.len();
             let created_at = st.created_at;
+            let coroutine = matches!(st.canceller, Canceller::Coroutine(_));
             let shown = match &st.result {
                 Slot::Empty if st.called => Shown::Text("current result: None".into()),
                 Slot::Empty => Shown::Text("pending".into()),
@@ -765,7 +766,7 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
                 }
                 _ => None,
             };
-            (pauses, lent, shown, steps, created_at)
+            (pauses, lent, shown, steps, created_at, coroutine)
         };
         let text = match (&shown, &lent) {
             (Shown::Value, Some(v)) => match v.peek().and_then(|v| v.downcast_ref::<T>()) {
@@ -773,6 +774,13 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
                 None => "current result: <value>".to_owned(),
             },
             (Shown::Failure(e), _) => format!("current result: Err({e:?})"),
+            // A coroutine suspended on a future another thread may wake says so.
+            (Shown::Text(t), _) if coroutine && t == "pending" => {
+                match crate::coroutine::waiting_note(&cell) {
+                    Some(note) => format!("pending: {note}"),
+                    None => t.clone(),
+                }
+            }
             (Shown::Text(t), _) => t.clone(),
             (Shown::Value, None) => "current result: <value>".to_owned(),
         };

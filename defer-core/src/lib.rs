@@ -6,6 +6,8 @@ mod coroutine;
 mod deferred;
 pub mod errors;
 mod failure;
+// Each thread's inbox, through which other threads reach its Deferreds and coroutines.
+mod home;
 // The engine's mechanisms, one file each: the work loop, the one place user code is called,
 // the drop queue, cancellation, the chain's state and its loop.
 mod engine;
@@ -27,6 +29,9 @@ mod scheduler;
 mod semaphore;
 pub mod task;
 mod timeout;
+// Threads and the std run loop, with std alone.
+pub mod reactor;
+pub mod threads;
 #[cfg(feature = "tokio")]
 mod tokio_scheduler;
 
@@ -43,6 +48,7 @@ pub use deferred_filesystem_lock::DeferredFilesystemLock;
 pub use list::{DeferredList, Gather, gather_results, race};
 pub use lock::{DeferredLock, LockGuard};
 pub use queue::DeferredQueue;
+pub use reactor::{Reactor, react};
 pub use scheduler::{DelayedCall, DelayedCallHandle, ScheduledFn, Scheduler};
 pub use semaphore::{DeferredSemaphore, SemaphoreGuard};
 pub use timeout::defer_later;

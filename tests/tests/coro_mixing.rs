@@ -258,8 +258,10 @@ fn select_of_a_deferred_and_a_foreign_future_resumes_on_the_foreign_one() {
     let ctl = r.control();
     tx.send(7).unwrap();
     assert_eq!(success_result_of(r), "foreign 7");
-    // The loser's Deferred is no longer awaited: its late result is dropped quietly.
-    assert!(t.callback(1));
+    // The loser's await was dropped unfinished, which cancels its Deferred (issue 12): its
+    // producer can tell, and its late result is a no-op.
+    assert!(t.is_cancelled());
+    assert!(!t.callback(1));
     // Nothing keeps the finished coroutine alive.
     assert!(!ctl.is_called(), "the coroutine's chain is gone");
 }
