@@ -847,7 +847,7 @@ fn print_sizes(markdown: bool) {
             size_of::<DeferredFuture<u64>>(),
         ),
         (
-            "the future of `d.await` (IntoFuture)",
+            "<Deferred<u64> as IntoFuture>::IntoFuture",
             size_of::<<Deferred<u64> as IntoFuture>::IntoFuture>(),
         ),
         (
