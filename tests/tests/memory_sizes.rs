@@ -26,7 +26,7 @@ mod counting_alloc;
 
 use std::mem::size_of;
 
-use counting_alloc::{Counts, counts, on_fresh_thread};
+use counting_alloc::{Counts, counts, measure, on_fresh_thread};
 use defer_core::testing::success_result_of;
 use defer_core::{
     Deferred, DeferredFuture, Failure, Trigger, ensure_deferred, gather_results, inline_callbacks,
@@ -131,7 +131,10 @@ impl Measured {
             self.counts,
             self.units
         );
-        assert_eq!(self.counts.reallocs, 0, "{what}: building a unit reallocated");
+        assert_eq!(
+            self.counts.reallocs, 0,
+            "{what}: building a unit reallocated"
+        );
     }
 }
 
@@ -283,8 +286,16 @@ fn s3_an_input_of_gather_results() {
 #[test]
 fn the_handles_stay_small() {
     let sizes = [
-        ("Deferred<u64>", size_of::<Deferred<u64>>(), DEFERRED_HANDLE_MAX),
-        ("Trigger<u64>", size_of::<Trigger<u64>>(), TRIGGER_HANDLE_MAX),
+        (
+            "Deferred<u64>",
+            size_of::<Deferred<u64>>(),
+            DEFERRED_HANDLE_MAX,
+        ),
+        (
+            "Trigger<u64>",
+            size_of::<Trigger<u64>>(),
+            TRIGGER_HANDLE_MAX,
+        ),
         (
             "DeferredFuture<u64>",
             size_of::<DeferredFuture<u64>>(),
@@ -303,8 +314,7 @@ fn the_counter_sees_requested_bytes() {
     // and freeing it takes them off again.
     on_fresh_thread(|| {
         let before = counts();
-        let block = std::hint::black_box(vec![0u8; 1000]);
-        let held = counts().since(before);
+        let (block, held) = measure(|| std::hint::black_box(vec![0u8; 1000]));
         drop(block);
         let after = counts().since(before);
         assert_eq!((held.live, held.live_bytes), (1, 1000));
