@@ -5,6 +5,9 @@
 //!   implementation, listed by [`workloads::all`] for the criterion benches
 //!   (`cargo bench -p defer-bench`) and the `workloads` binary
 //!   (`cargo run --release -p defer-bench --bin workloads`).
+//! - The `memory` binary (`cargo run --release -p defer-bench --bin memory`): bytes per pending
+//!   unit (a pending Deferred, a suspended coroutine, a gathered input) beside `futures` and
+//!   tokio, issue 11's shapes S1–S3.
 //!
 //! ```
 //! let w = defer_bench::workloads::all();

@@ -1,5 +1,5 @@
-//! A global allocator that counts, per thread, the heap blocks allocated and freed, delegating the
-//! work itself to [`std::alloc::System`].
+//! A global allocator that counts, per thread, the heap blocks allocated and freed and the bytes
+//! they were asked for, delegating the work itself to [`std::alloc::System`].
 //!
 //! Include it in a test binary with `#[path = "support/counting_alloc.rs"] mod counting_alloc;`:
 //! the `#[global_allocator]` below then serves that whole binary.
@@ -26,6 +26,7 @@ thread_local! {
     // `const`-initialised `Cell`s of plain integers: no lazy initialisation and no destructor, so
     // touching them from inside the allocator never allocates and never re-enters it.
     static LIVE: Cell<isize> = const { Cell::new(0) };
+    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
     static REALLOCS: Cell<u64> = const { Cell::new(0) };
 }
@@ -33,6 +34,10 @@ thread_local! {
 fn bump_live(delta: isize) {
     // `try_with`: during thread teardown the slot may already be gone; the count is then moot.
     let _ = LIVE.try_with(|c| c.set(c.get() + delta));
+}
+
+fn bump_bytes(delta: isize) {
+    let _ = LIVE_BYTES.try_with(|c| c.set(c.get() + delta));
 }
 
 fn bump(counter: &'static std::thread::LocalKey<Cell<u64>>) {
@@ -48,6 +53,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
             bump_live(1);
+            bump_bytes(layout.size() as isize);
             bump(&ALLOCS);
         }
         ptr
@@ -58,6 +64,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let ptr = unsafe { System.alloc_zeroed(layout) };
         if !ptr.is_null() {
             bump_live(1);
+            bump_bytes(layout.size() as isize);
             bump(&ALLOCS);
         }
         ptr
@@ -68,6 +75,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // to which every allocation was forwarded) with this `layout`.
         unsafe { System.dealloc(ptr, layout) };
         bump_live(-1);
+        bump_bytes(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -76,8 +84,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // alignment, which is all `System.realloc` requires.
         let new = unsafe { System.realloc(ptr, layout, new_size) };
         if !new.is_null() {
-            // One block stays one block: the live count does not change.
+            // One block stays one block: the live count does not change; its size does.
             bump(&REALLOCS);
+            bump_bytes(new_size as isize - layout.size() as isize);
         }
         new
     }
@@ -88,6 +97,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
 pub struct Counts {
     /// Blocks allocated and not yet freed on this thread (since it started).
     pub live: isize,
+    /// Bytes asked for (the `Layout` sizes, not what the system allocator rounds them up to) by
+    /// the blocks allocated and not yet freed on this thread.
+    pub live_bytes: isize,
     /// `alloc`/`alloc_zeroed` calls that succeeded on this thread.
     pub allocs: u64,
     /// `realloc` calls (a block growing or shrinking in place or by moving).
@@ -99,6 +111,7 @@ impl Counts {
     pub fn since(self, earlier: Counts) -> Counts {
         Counts {
             live: self.live - earlier.live,
+            live_bytes: self.live_bytes - earlier.live_bytes,
             allocs: self.allocs - earlier.allocs,
             reallocs: self.reallocs - earlier.reallocs,
         }
@@ -109,6 +122,7 @@ impl Counts {
 pub fn counts() -> Counts {
     Counts {
         live: LIVE.with(Cell::get),
+        live_bytes: LIVE_BYTES.with(Cell::get),
         allocs: ALLOCS.with(Cell::get),
         reallocs: REALLOCS.with(Cell::get),
     }
