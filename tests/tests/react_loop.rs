@@ -198,5 +198,8 @@ fn a_loop_run_inside_another_leaves_the_outer_one_wakeable() {
         d
     });
     assert_eq!(r.unwrap(), 2);
-    assert!(started.elapsed() < Duration::from_secs(30), "the post did not wake the loop");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the post did not wake the loop"
+    );
 }
