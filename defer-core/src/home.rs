@@ -109,9 +109,10 @@ impl Home {
             .any(|m| matches!(m, Mail::Wake(i) if *i == id))
     }
 
-    /// Makes the std loop on this (the home) thread the one a post unparks, or none.
-    pub(crate) fn set_parker(&self, parker: Option<Thread>) {
-        self.lock().parker = parker;
+    /// Makes the std loop on this (the home) thread the one a post unparks, or none; returns
+    /// the previous one (a loop run inside another's callback restores it when it ends).
+    pub(crate) fn set_parker(&self, parker: Option<Thread>) -> Option<Thread> {
+        std::mem::replace(&mut self.lock().parker, parker)
     }
 
     /// Unparks the std loop if it runs (a reactor that must look at its timers again).

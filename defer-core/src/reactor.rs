@@ -16,7 +16,7 @@ use std::error::Error;
 use std::fmt;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::thread;
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::deferred::Deferred;
@@ -354,19 +354,20 @@ impl Reactor {
     }
 }
 
-/// `running` and the parker, set for the life of a `run_until`.
-struct Running<'a>(&'a Inner);
+/// `running` and the parker, set for the life of a `run_until` (and the parker of a loop this
+/// one runs inside, restored after it).
+struct Running<'a>(&'a Inner, Option<Thread>);
 
 impl<'a> Running<'a> {
     fn new(inner: &'a Inner) -> Self {
-        inner.home.set_parker(Some(thread::current()));
-        Running(inner)
+        let outer = inner.home.set_parker(Some(thread::current()));
+        Running(inner, outer)
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.home.set_parker(None);
+        self.0.home.set_parker(self.1.take());
         self.0.running.set(false);
     }
 }

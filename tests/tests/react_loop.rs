@@ -174,3 +174,32 @@ fn run_until_on_a_reactor_made_beforehand_and_coroutines_with_timers() {
     assert!(!reactor.is_running());
     assert_eq!(reactor.run_until(succeed(1)).unwrap(), 1);
 }
+
+/// A second reactor run inside a callback of the first (Twisted forbids it; here each has its
+/// own loop): when it ends, a post from another thread still wakes the outer loop.
+#[test]
+fn a_loop_run_inside_another_leaves_the_outer_one_wakeable() {
+    let started = Instant::now();
+    let r = react(|reactor| {
+        let (d, t) = Deferred::new();
+        let remote = reactor.thread_handle().remote(t);
+        reactor.call_later(Duration::from_millis(1), move || {
+            let inner = Reactor::new();
+            let v = inner
+                .run_until(defer_later(&inner, Duration::from_millis(1), || Ok(1)))
+                .unwrap();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                remote.callback(v + 1);
+            });
+        });
+        // A far timer: only the post can end this loop soon.
+        reactor.call_later(Duration::from_secs(60), || {});
+        d
+    });
+    assert_eq!(r.unwrap(), 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the post did not wake the loop"
+    );
+}
