@@ -118,7 +118,9 @@ fn guarded_step(d: Deferred<u8>, drops: &Rc<Cell<u32>>) -> Deferred<u8> {
 }
 
 /// The combinators, each over one pending input (and, for the tuple gather, one that has fired).
-fn combinators() -> [(&'static str, fn(Deferred<u8>) -> Deferred<u8>); 6] {
+type Combinator = (&'static str, fn(Deferred<u8>) -> Deferred<u8>);
+
+fn combinators() -> [Combinator; 6] {
     use defer_core::{DeferredList, Gather, gather_results, race};
     [
         ("DeferredList", |a| {

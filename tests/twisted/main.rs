@@ -6,6 +6,12 @@
 #[macro_use]
 mod error_kinds;
 
+// Shared by several classes' files: loaded once here (a module loaded twice is two copies).
+#[path = "../tests/support/child_process.rs"]
+mod child_process;
+#[path = "../tests/support/small_stack.rs"]
+mod small_stack;
+
 mod test_cooperator;
 mod test_defer;
 mod test_defer_await;

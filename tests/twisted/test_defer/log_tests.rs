@@ -10,8 +10,7 @@ use std::time::Duration;
 use defer_core::testing::unhandled_during;
 use defer_core::{Deferred, Failure, fail};
 
-#[path = "../../tests/support/child_process.rs"]
-mod child_process;
+use crate::child_process;
 
 error_kind!(ZeroDivisionError, RuntimeError);
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 use defer_core::testing::{failure_result_of, unhandled_during};
 use defer_core::{Failure, fail, log_error};
 
-#[path = "../../tests/support/child_process.rs"]
-mod child_process;
+use crate::child_process;
 
 error_kind!(RuntimeError);
 

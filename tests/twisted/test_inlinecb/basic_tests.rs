@@ -21,10 +21,8 @@ use defer_core::{
 
 error_kind!(ZeroDivisionError, TerminalException);
 
-#[path = "../../tests/support/child_process.rs"]
-mod child_process;
-#[path = "../../tests/support/small_stack.rs"]
-mod small_stack;
+use crate::child_process;
+use crate::small_stack;
 
 /// Runs a scenario that would overflow the stack if the library recursed, in a child process on a
 /// 2 MiB stack: an overflow then fails this test alone instead of aborting the test binary.
