@@ -160,10 +160,7 @@ impl<T: 'static> Deferred<T> {
     #[track_caller]
     pub fn new() -> (Deferred<T>, Trigger<T>) {
         let cell = Cell::new(Canceller::None);
-        (
-            Deferred::from_cell(cell.clone()),
-            Trigger::from_cell(cell, Location::caller()),
-        )
+        (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
     }
 
     /// Creates a pending Deferred whose [`cancel`](Deferred::cancel) calls `canceller` (at most
@@ -199,14 +196,10 @@ impl<T: 'static> Deferred<T> {
     pub fn with_canceller(
         canceller: impl FnOnce(Trigger<T>) + 'static,
     ) -> (Deferred<T>, Trigger<T>) {
-        let at = Location::caller();
         let cell = Cell::new(Canceller::Once(Box::new(move |cell| {
-            canceller(Trigger::from_cell(cell, at))
+            canceller(Trigger::from_cell(cell))
         })));
-        (
-            Deferred::from_cell(cell.clone()),
-            Trigger::from_cell(cell, at),
-        )
+        (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
     }
 
     pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {

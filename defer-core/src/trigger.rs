@@ -35,22 +35,19 @@ use crate::failure::{Failure, IntoFailure};
 /// assert_eq!(success_result_of(d), 42);
 /// ```
 pub struct Trigger<T> {
+    /// One word: where the trigger was made (named by the `TriggerDropped` its drop raises) is
+    /// where its Deferred was, which the chain keeps.
     cell: Option<Rc<Cell>>,
-    /// Where the trigger was made: named by the `TriggerDropped` its drop raises. Kept here, in
-    /// the handle, rather than in the chain: nothing else needs it.
-    created: &'static Location<'static>,
     /// Invariant in `T`, like every handle: a contravariant trigger would accept a value of
     /// another type (a longer-lived function pointer, say) into the type-erased chain.
     _value: PhantomData<fn(T) -> T>,
 }
 
 impl<T: 'static> Trigger<T> {
-    /// A trigger for `cell`, made at `created` (the user's call of `Deferred::new`, or the
-    /// library's own line for a trigger the library makes).
-    pub(crate) fn from_cell(cell: Rc<Cell>, created: &'static Location<'static>) -> Self {
+    /// A trigger for `cell` (made where the chain was: its `created_at`).
+    pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
         Trigger {
             cell: Some(cell),
-            created,
             _value: PhantomData,
         }
     }
@@ -65,7 +62,7 @@ impl<T: 'static> Trigger<T> {
     /// # trigger.callback(0);
     /// ```
     pub fn created_at(&self) -> &'static Location<'static> {
-        self.created
+        created_at(self.cell.as_ref())
     }
 
     /// Lets go of the trigger without firing it and without failing the Deferred: the Deferred
@@ -195,7 +192,7 @@ impl<T> Drop for Trigger<T> {
                 // nothing.
                 // Located at the trigger's creation, the user's line: a `Drop` has no caller
                 // to name, and the line in this file would tell the user nothing.
-                let created = self.created;
+                let created = created_at(Some(&cell));
                 let failure = Failure::new_at(TriggerDropped::new(created), created);
                 chain::fire(&cell, Slot::Failure(failure.quiet()));
             } else {
@@ -213,6 +210,13 @@ impl<T> Drop for Trigger<T> {
     }
 }
 
+/// Where the chain (and so its trigger) was made. Never borrowed while user code runs, so the
+/// borrow succeeds; this file's line if it ever does not.
+fn created_at(cell: Option<&Rc<Cell>>) -> &'static Location<'static> {
+    cell.and_then(|c| c.st.try_borrow().ok().map(|st| st.created_at))
+        .unwrap_or_else(|| Location::caller())
+}
+
 impl<T> fmt::Debug for Trigger<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.cell {
@@ -220,7 +224,7 @@ impl<T> fmt::Debug for Trigger<T> {
                 f,
                 "Trigger(for Deferred at {:p}, created at {})",
                 Rc::as_ptr(c),
-                self.created
+                created_at(Some(c))
             ),
             None => write!(f, "Trigger(spent)"),
         }
