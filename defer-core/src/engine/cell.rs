@@ -55,72 +55,84 @@ pub(crate) enum Slot {
     Waiting(Rc<Cell>),
 }
 
-/// A chain's queue of steps: the steps to run, then at most one hand-over, which always comes
-/// last (a hand-over is added through the chain's last handle, consumed by adding it). The first
-/// step and the hand-over live inline: most chains have one step, or one step and the hand-over
-/// back (a Deferred returned by a step), and a `VecDeque` allocates a buffer at its first push.
+/// A chain's queue of steps. The first two live inline: most chains have one or two steps (a
+/// Deferred returned by a step has its own step and the hand-over back), and a `VecDeque`
+/// allocates a buffer at its first push.
 #[derive(Default)]
 pub(crate) struct Steps {
-    /// Invariant: the queue is `first`, then `rest`, then `hand`, front to back. Popping takes
-    /// `first` if occupied and never shifts the others; pushing goes to `rest` as soon as `first`
-    /// or `rest` is occupied.
-    first: Option<RunEntry>,
-    /// Boxed, so that a chain with one step carries one word for it and has nothing to free
-    /// (clippy's `box_collection` assumes the box buys nothing).
+    /// Invariant: the queue is `first`, then `second`, then `rest`, front to back, where an empty
+    /// inline slot is simply skipped. Popping takes the first occupied place and never shifts
+    /// the others; pushing goes to `rest` as soon as anything behind an inline slot is occupied.
+    first: Option<Step>,
+    second: Option<Step>,
+    /// Boxed, so that a chain with at most two steps (most chains) carries one word for it and
+    /// has nothing to free (clippy's `box_collection` assumes the box buys nothing).
     #[allow(clippy::box_collection)]
-    rest: Option<Box<VecDeque<RunEntry>>>,
-    /// The hand-over, if any: two words (the `Hand` leaves the `Option` a niche).
-    hand: Option<(Rc<Cell>, Hand)>,
+    rest: Option<Box<VecDeque<Step>>>,
 }
-
-/// A step to run, and where it was added (`Step::Run`'s fields).
-type RunEntry = (Box<dyn RunStep>, &'static Location<'static>);
 
 impl Steps {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.first.is_none()
-            && self.hand.is_none()
+            && self.second.is_none()
             && self.rest.as_ref().is_none_or(|r| r.is_empty())
     }
 
-    /// Whether the only step is the hand-over: its target and kind.
-    pub(crate) fn only_hand_over(&self) -> Option<(&Rc<Cell>, Hand)> {
-        if self.first.is_some() || self.rest.as_ref().is_some_and(|r| !r.is_empty()) {
-            return None;
+    /// The step, if there is exactly one.
+    pub(crate) fn only(&self) -> Option<&Step> {
+        let rest = self.rest.as_ref().map_or(0, |r| r.len());
+        match (&self.first, &self.second, rest) {
+            (Some(s), None, 0) | (None, Some(s), 0) => Some(s),
+            (None, None, 1) => self.rest.as_ref().and_then(|r| r.front()),
+            _ => None,
         }
-        self.hand.as_ref().map(|(c, h)| (c, *h))
     }
 
-    /// Whether the last step hands the result to another chain.
-    #[inline]
+    /// Whether the last step hands the result to another chain (a hand-over is always last).
     pub(crate) fn has_hand_over(&self) -> bool {
-        self.hand.is_some()
+        self.hand_over_target().is_some()
     }
 
-    /// The chain the hand-over hands the result to, if there is one.
+    /// The chain the last step hands the result to, if it is a hand-over.
     pub(crate) fn hand_over_target(&self) -> Option<&Rc<Cell>> {
-        self.hand.as_ref().map(|(c, _)| c)
+        let last = match self.rest.as_ref().and_then(|r| r.back()) {
+            Some(step) => Some(step),
+            None => self.second.as_ref().or(self.first.as_ref()),
+        };
+        match last {
+            Some(Step::Hand(target, _)) => Some(target),
+            _ => None,
+        }
     }
 
     /// How many steps wait.
     pub(crate) fn len(&self) -> usize {
         usize::from(self.first.is_some())
-            + usize::from(self.hand.is_some())
+            + usize::from(self.second.is_some())
             + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
-    /// Every step to run (not the hand-over), front to back.
-    pub(crate) fn runs(&self) -> impl Iterator<Item = &dyn RunStep> {
+    /// Every step, front to back.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Step> {
         self.first
             .iter()
+            .chain(self.second.iter())
             .chain(self.rest.iter().flat_map(|r| r.iter()))
-            .map(|(step, _)| &**step)
     }
 
-    /// Takes the hand-over out, and gives its target.
+    /// Takes the last step out if it is a hand-over, and gives its target.
     pub(crate) fn take_hand_over(&mut self) -> Option<Rc<Cell>> {
-        self.hand.take().map(|(c, _)| c)
+        self.hand_over_target()?;
+        let last = match self.rest.as_mut().filter(|r| !r.is_empty()) {
+            Some(rest) => rest.pop_back(),
+            None if self.second.is_some() => self.second.take(),
+            None => self.first.take(),
+        };
+        match last {
+            Some(Step::Hand(target, _)) => Some(target),
+            _ => unreachable!("checked: the last step is a hand-over"),
+        }
     }
 
     /// Takes every step out, leaving the queue empty.
@@ -130,42 +142,26 @@ impl Steps {
 
     #[inline]
     pub(crate) fn push_back(&mut self, step: Step) {
-        match step {
-            Step::Run(run, at) => {
-                // Never after a hand-over: the handle it would be added through was consumed.
-                debug_assert!(self.hand.is_none(), "a step added after the hand-over");
-                if self.first.is_some() || self.rest.as_ref().is_some_and(|r| !r.is_empty()) {
-                    self.rest.get_or_insert_default().push_back((run, at));
-                } else {
-                    self.first = Some((run, at));
-                }
-            }
-            Step::Hand(target, hand) => {
-                // At most one: adding it consumed the chain's last handle.
-                debug_assert!(self.hand.is_none(), "a second hand-over");
-                if let Some(old) = self.hand.replace((target, hand)) {
-                    // Never; kept rather than leaked if it ever happens (dropped outside).
-                    super::drop_queue::dispose_value(old);
-                }
-            }
+        if self.second.is_some() || self.rest.as_ref().is_some_and(|r| !r.is_empty()) {
+            self.rest.get_or_insert_default().push_back(step);
+        } else if self.first.is_none() {
+            self.first = Some(step);
+        } else {
+            self.second = Some(step);
         }
     }
 
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Step> {
-        // Checked before taking: once `first` is spent, a long chain pops from `rest` without
-        // writing it again.
-        if let Some((run, at)) = self.first.take() {
-            return Some(Step::Run(run, at));
+        // Checked before taking: once the inline slots are spent, a long chain pops from `rest`
+        // without writing them again.
+        if self.first.is_some() {
+            return self.first.take();
         }
-        if let Some(rest) = self.rest.as_mut()
-            && let Some((run, at)) = rest.pop_front()
-        {
-            return Some(Step::Run(run, at));
+        if self.second.is_some() {
+            return self.second.take();
         }
-        self.hand
-            .take()
-            .map(|(target, hand)| Step::Hand(target, hand))
+        self.rest.as_mut()?.pop_front()
     }
 }
 
@@ -339,4 +335,3 @@ impl State {
         }
     }
 }
-

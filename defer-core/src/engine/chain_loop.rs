@@ -344,8 +344,12 @@ pub(crate) fn forget_unreachable(cell: &Rc<Cell>) -> Option<Rc<Cell>> {
 /// If the only step left is a hand-over, the chain it hands to, and whether that one waits on
 /// this one (a `Continue`) rather than being fired by it (a `ChainTo`).
 fn only_hand_over(st: &State) -> Option<(Rc<Cell>, bool)> {
-    let (next, hand) = st.steps.only_hand_over()?;
-    Some((next.clone(), matches!(hand, Hand::Continue)))
+    let step = st.steps.only()?;
+    match step {
+        Step::Hand(next, Hand::Continue) => Some((next.clone(), true)),
+        Step::Hand(next, Hand::ChainTo) => Some((next.clone(), false)),
+        Step::Run(..) => None,
+    }
 }
 
 pub(crate) fn pause(cell: &Rc<Cell>) {

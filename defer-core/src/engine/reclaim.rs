@@ -26,7 +26,7 @@
 
 use std::rc::Rc;
 
-use super::cell::{Awaiter, Canceller, Cell, Slot};
+use super::cell::{Awaiter, Canceller, Cell, Slot, Step};
 use super::join::Join;
 use super::user_code;
 
@@ -271,7 +271,13 @@ fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
     let joins = if st.steps.is_empty() {
         Vec::new()
     } else {
-        st.steps.runs().filter_map(|step| step.join()).collect()
+        st.steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Run(step, _) => step.join(),
+                Step::Hand(..) => None,
+            })
+            .collect()
     };
     let awaiting_driver = match &st.awaiter {
         Some(Awaiter::Driver(d)) => Some(d.clone()),
