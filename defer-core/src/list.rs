@@ -413,11 +413,17 @@ impl<T: 'static> Join for RefCell<ListState<T>> {
     fn holds(&self) -> Option<Option<Rc<Cell>>> {
         Some(held(self.try_borrow().ok()?.trigger.as_ref()))
     }
+    fn held_leading_somewhere(&self) -> Option<Rc<Cell>> {
+        held_leading_somewhere(self.try_borrow().ok()?.trigger.as_ref())
+    }
 }
 
 impl<T: 'static> Join for RefCell<RaceState<T>> {
     fn holds(&self) -> Option<Option<Rc<Cell>>> {
         Some(held(self.try_borrow().ok()?.trigger.as_ref()))
+    }
+    fn held_leading_somewhere(&self) -> Option<Rc<Cell>> {
+        held_leading_somewhere(self.try_borrow().ok()?.trigger.as_ref())
     }
 }
 
@@ -425,6 +431,15 @@ impl<V: 'static, O: 'static> Join for RefCell<TupleState<V, O>> {
     fn holds(&self) -> Option<Option<Rc<Cell>>> {
         Some(held(self.try_borrow().ok()?.trigger.as_ref()))
     }
+    fn held_leading_somewhere(&self) -> Option<Rc<Cell>> {
+        held_leading_somewhere(self.try_borrow().ok()?.trigger.as_ref())
+    }
+}
+
+/// The chain a combinator's trigger fires, if it could close a cycle (`join::leads_anywhere`).
+fn held_leading_somewhere<T: 'static>(trigger: Option<&Trigger<T>>) -> Option<Rc<Cell>> {
+    let out = trigger.and_then(Trigger::cell)?;
+    crate::engine::join::leads_anywhere(out).then(|| out.clone())
 }
 
 /// The chain a combinator's trigger fires, while it has not fired.

@@ -22,6 +22,22 @@ pub(crate) trait Join {
     /// The chain this node holds a strong reference to (the combined Deferred's, through its
     /// trigger, until it fires): `Some(None)` if none, `None` if it cannot tell now (in use).
     fn holds(&self) -> Option<Option<Rc<Cell>>>;
+
+    /// The chain it holds, if that chain could lead back into a cycle through this node (see
+    /// [`leads_anywhere`]); `None` otherwise, or if it cannot tell now. Checked before cloning:
+    /// it runs each time an input's step lets go of the node.
+    fn held_leading_somewhere(&self) -> Option<Rc<Cell>>;
+}
+
+/// Whether a chain references anything that could lead back to a combinator feeding it: a
+/// hand-over, a chain it waits on, a coroutine awaiting it. A chain with none of these (the
+/// common case: the user holds the combined Deferred, with steps of their own) closes no cycle.
+pub(crate) fn leads_anywhere(out: &Rc<Cell>) -> bool {
+    out.st.try_borrow().is_ok_and(|st| {
+        st.steps.has_hand_over()
+            || matches!(st.result, super::cell::Slot::Waiting(_))
+            || matches!(st.awaiter, Some(super::cell::Awaiter::Driver(_)))
+    })
 }
 
 /// An input step's reference to its combinator's state. Letting go of it (the step ran, or was
@@ -43,7 +59,7 @@ impl<S: Join + 'static> JoinRef<S> {
 impl<S: Join + 'static> Drop for JoinRef<S> {
     fn drop(&mut self) {
         let Some(node) = self.0.take() else { return };
-        let out = node.holds().flatten();
+        let out = node.held_leading_somewhere();
         drop(node);
         if let Some(out) = out {
             super::reclaim::release(out);
