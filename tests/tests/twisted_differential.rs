@@ -321,3 +321,29 @@ fn the_outer_and_the_inner_have_pause_counts_of_their_own() {
     assert!(inner_ctl.unpause());
     assert_eq!(success_result_of(outer), 5);
 }
+
+/// Two combinators in a ring: the first's Deferred is an input of the second, whose Deferred is
+/// chained into the first's input. The first's other input fires (its step lets go of the first
+/// combinator's state): nothing outside reaches the ring any more, and it is freed.
+#[test]
+fn a_ring_of_two_combinators_is_freed_once_nothing_outside_reaches_it() {
+    let drops = Rc::new(Cell::new(0));
+    let reports = unhandled_during(|| {
+        let (a, a_t) = Deferred::<u8>::new();
+        let (b, b_t) = Deferred::<u8>::new();
+        let a = guarded_step(a, &drops);
+        let first = defer_core::DeferredList::new([a, b])
+            .build()
+            .add_callback(|_| Ok(0u8));
+        let second = defer_core::gather_results([first]).add_callback(|_| Ok(0u8));
+        guarded_step(second, &drops).chain_deferred(a_t);
+        assert_eq!(drops.get(), 0, "b's trigger still reaches the ring");
+        assert!(b_t.callback(1));
+        assert_eq!(
+            drops.get(),
+            2,
+            "the ring was freed when b's step let go of the list"
+        );
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}

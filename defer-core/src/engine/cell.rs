@@ -113,6 +113,19 @@ impl Steps {
             + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
+    /// Whether a step feeds a combinator's state (`join.rs`). Written out, not as an iterator:
+    /// it runs each time a combinator's input lets go of its state.
+    pub(crate) fn feeds_a_join(&self) -> bool {
+        let feeds =
+            |step: &Option<Step>| matches!(step, Some(Step::Run(s, _)) if s.join().is_some());
+        feeds(&self.first)
+            || feeds(&self.second)
+            || self.rest.as_ref().is_some_and(|r| {
+                r.iter()
+                    .any(|step| matches!(step, Step::Run(s, _) if s.join().is_some()))
+            })
+    }
+
     /// Every step, front to back.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Step> {
         self.first
@@ -335,3 +348,4 @@ impl State {
         }
     }
 }
+

@@ -30,13 +30,15 @@ pub(crate) trait Join {
 }
 
 /// Whether a chain references anything that could lead back to a combinator feeding it: a
-/// hand-over, a chain it waits on, a coroutine awaiting it. A chain with none of these (the
-/// common case: the user holds the combined Deferred, with steps of their own) closes no cycle.
+/// hand-over, a chain it waits on, a coroutine awaiting it, another combinator it feeds. A chain
+/// with none of these (the common case: the user holds the combined Deferred, with steps of
+/// their own) closes no cycle the walk could see.
 pub(crate) fn leads_anywhere(out: &Rc<Cell>) -> bool {
     out.st.try_borrow().is_ok_and(|st| {
         st.steps.has_hand_over()
             || matches!(st.result, super::cell::Slot::Waiting(_))
             || matches!(st.awaiter, Some(super::cell::Awaiter::Driver(_)))
+            || st.steps.feeds_a_join()
     })
 }
 
@@ -62,7 +64,9 @@ impl<S: Join + 'static> Drop for JoinRef<S> {
         let out = node.held_leading_somewhere();
         drop(node);
         if let Some(out) = out {
-            super::reclaim::release(out);
+            // Straight to the walk's own precheck: `release`'s shortcuts look for the edges
+            // between chains only, not for the combinators a chain feeds.
+            super::reclaim::reclaim_if_unreachable(&out, 1);
         }
     }
 }
