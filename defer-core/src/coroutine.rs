@@ -498,11 +498,16 @@ impl<T: 'static> Resume for Driver<T> {
                     // Raised in this body itself (it crossed no yield point here): name the
                     // function it was raised in, as a traceback's innermost frame would.
                     let name = self.name.get();
-                    let f = if !name.is_empty() && f.frames().next().is_none() {
+                    let f = if name.is_empty() {
+                        f
+                    } else if f.frames().next().is_none() {
                         let l = f.location();
                         f.with_frame(Frame::new(name, l.file(), l.line(), l.column()))
                     } else {
-                        f
+                        // The `.await` it crossed last is this body's (or a nested `async fn`'s
+                        // in it, which Rust gives no name to record): name it after the
+                        // coroutine, as a traceback's frame would be.
+                        f.name_outermost(name)
                     };
                     Slot::Failure(f)
                 }
