@@ -467,16 +467,17 @@ impl<T: 'static> Resume for Driver<T> {
                         // awaits (a continuation of the work loop, queued if deep).
                         chain::cancel(&self.cell);
                     }
-                    let unheld =
-                        Rc::strong_count(&self.cell) == 1
-                            || (Rc::strong_count(&self.cell) == 2
-                                && self.cell.st.try_borrow().is_ok_and(|st| {
-                                    matches!(st.awaiter, Some(Awaiter::Driver(_)))
-                                }));
+                    // Nothing but this coroutine and the chains its Deferred's own edges lead to
+                    // (another coroutine awaiting it, the chain it is `chain_deferred` into,
+                    // ...) may hold its Deferred: it may just have suspended on something only
+                    // those reach, which nothing can ever resume (`engine/reclaim.rs`). The
+                    // driver's own reference is in the budget (its `Coroutine` canceller). A
+                    // handle held by the program (the hot path) is one more: no walk.
+                    let unheld = Rc::strong_count(&self.cell) == 1
+                        || self.cell.st.try_borrow().is_ok_and(|st| {
+                            Rc::strong_count(&self.cell) <= chain::reclaim::ref_budget(&st)
+                        });
                     if unheld {
-                        // Nothing but this coroutine (and another one awaiting it) holds its
-                        // Deferred: it may just have suspended on something only such
-                        // coroutines reach, which nothing can ever resume (`engine/reclaim.rs`).
                         chain::reclaim::release(self.cell.clone());
                     }
                     return None;
