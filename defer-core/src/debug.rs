@@ -72,7 +72,7 @@ const FOLLOW: usize = 64;
 /// let done = ensure_deferred(wait(d));
 /// let snap = debug::snapshot();
 /// let c = snap.coroutines().iter().find(|c| c.name() == "wait").unwrap();
-/// assert_eq!(c.suspended_at().unwrap().line(), line!() - 7);
+/// assert_eq!(c.suspended_at().unwrap().line(), line!() - 6);
 /// trigger.callback(());
 /// assert!(done.is_called());
 /// assert!(debug::snapshot().coroutines().iter().all(|c| c.name() != "wait"));
@@ -207,8 +207,9 @@ impl Coroutine {
     /// ```
     /// let (d, _t) = defer_core::Deferred::<()>::new();
     /// let _c = defer_core::ensure_deferred(async move { d.await });
-    /// let c = &defer_core::debug::snapshot().coroutines()[0];
-    /// assert_eq!((c.created_at().file(), c.created_at().line()), (file!(), line!() - 2));
+    /// let snap = defer_core::debug::snapshot();
+    /// let made = snap.coroutines()[0].created_at();
+    /// assert_eq!((made.file(), made.line()), (file!(), line!() - 3));
     /// ```
     pub fn created_at(&self) -> &'static Location<'static> {
         self.created_at
