@@ -242,14 +242,16 @@ pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<String> {
         .ok()
         .flatten()?;
     let woken = home::current().is_some_and(|h| h.has_wake_for(id));
-    Some(if woken {
-        "its coroutine was woken from another thread and waits for this thread to resume it \
+    Some(
+        if woken {
+            "its coroutine was woken from another thread and waits for this thread to resume it \
          (run it under defer_core::react, a tokio LocalSet, or futures' block_on or LocalPool)"
-    } else {
-        "its coroutine awaits a future; a wake from another thread resumes it only while this \
+        } else {
+            "its coroutine awaits a future; a wake from another thread resumes it only while this \
          thread runs defer_core::react, a tokio LocalSet, or futures' block_on or LocalPool"
-    }
-    .to_owned())
+        }
+        .to_owned(),
+    )
 }
 
 /// The driver polling now, if any (none during thread teardown).
@@ -416,7 +418,9 @@ impl<T: 'static> Resume for Driver<T> {
                 let prev = CURRENT.try_with(|c| c.replace(Some(ctx))).ok().flatten();
                 let mut cx = Context::from_waker(&self.waker);
                 #[cfg(feature = "tracing")]
-                let polled = self.spans.poll_in(|| user_code::call(|| fut.as_mut().poll(&mut cx)));
+                let polled = self
+                    .spans
+                    .poll_in(|| user_code::call(|| fut.as_mut().poll(&mut cx)));
                 #[cfg(not(feature = "tracing"))]
                 let polled = user_code::call(|| fut.as_mut().poll(&mut cx));
                 let ours = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
@@ -582,9 +586,17 @@ impl<T: 'static> Resume for Driver<T> {
             name: self.name.get(),
             created_at: self.created_at(),
             running,
-            finished: self.body.try_borrow().map_or(false, |b| b.is_none()),
-            suspended_at: if running { None } else { self.suspended_at.get() },
-            awaiting: if running { Vec::new() } else { self.awaited_now() },
+            finished: self.body.try_borrow().is_ok_and(|b| b.is_none()),
+            suspended_at: if running {
+                None
+            } else {
+                self.suspended_at.get()
+            },
+            awaiting: if running {
+                Vec::new()
+            } else {
+                self.awaited_now()
+            },
             own: self.cell.clone(),
         }
     }

@@ -276,9 +276,13 @@ impl Coroutine {
         }
         match (self.running, self.suspended_at) {
             (true, _) => f.write_str(" running")?,
-            (false, Some(at)) => {
-                write!(f, " suspended at {}:{}:{}", at.file(), at.line(), at.column())?
-            }
+            (false, Some(at)) => write!(
+                f,
+                " suspended at {}:{}:{}",
+                at.file(),
+                at.line(),
+                at.column()
+            )?,
             (false, None) => f.write_str(" awaiting a future that is not a Deferred")?,
         }
         writeln!(f, " (created at {})", self.created_at)
@@ -437,7 +441,10 @@ mod tests {
 
     #[test]
     fn names_of_future_types() {
-        assert_eq!(function_name("app::db::get_users::{{closure}}"), "get_users");
+        assert_eq!(
+            function_name("app::db::get_users::{{closure}}"),
+            "get_users"
+        );
         assert_eq!(function_name("app::get<u8>::{{closure}}"), "get");
         assert_eq!(
             function_name("app::get<alloc::string::String>::{{closure}}::{{closure}}"),

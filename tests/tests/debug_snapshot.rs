@@ -65,7 +65,10 @@ fn a_coroutine_stuck_on_another_stuck_on_a_never_fired_deferred_shows_both_lines
     let i = cs.iter().position(|c| c.name() == "stuck_inner").unwrap();
     assert_eq!(cs[o].waits_for(), Some(i));
     assert_eq!(cs[i].waits_for(), None);
-    assert_eq!(cs[i].waiting_on().unwrap().line(), line_of("// made: never"));
+    assert_eq!(
+        cs[i].waiting_on().unwrap().line(),
+        line_of("// made: never")
+    );
     // An `#[inline_callbacks]` coroutine is made at its function, in the user's file.
     assert_eq!(cs[o].created_at().file(), file!());
     assert!(!cs[o].is_running());
@@ -160,7 +163,10 @@ fn ensure_deferred_is_located_at_its_caller_and_named_after_the_async_fn() {
         line_of("// stop: waits")
     );
     assert!(shown.contains(&expected), "{shown}");
-    assert!(shown.contains(" waiting on Deferred created at "), "{shown}");
+    assert!(
+        shown.contains(" waiting on Deferred created at "),
+        "{shown}"
+    );
     assert!(
         shown.ends_with(&format!(
             "created at {}:{}:{})",
@@ -189,7 +195,8 @@ fn inline_callbacks_deferred_debug_shows_its_yield() {
 
 #[test]
 fn a_panic_in_a_coroutine_is_located_where_it_was_made() {
-    let d = ensure_deferred(async { // made: panics
+    let d = ensure_deferred(async {
+        // made: panics
         if true {
             panic!("boom");
         }

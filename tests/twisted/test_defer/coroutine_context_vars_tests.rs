@@ -76,7 +76,11 @@ impl Subscriber for SpanTracker {
     }
     fn current_span(&self) -> tracing_core::span::Current {
         let top = ENTERED.with(|e| e.borrow().last().copied());
-        match top.and_then(|id| NAMES.with(|n| n.borrow().get(&id).copied()).map(|m| (id, m))) {
+        match top.and_then(|id| {
+            NAMES
+                .with(|n| n.borrow().get(&id).copied())
+                .map(|m| (id, m))
+        }) {
             Some((id, meta)) => tracing_core::span::Current::new(Id::from_u64(id), meta),
             None => tracing_core::span::Current::none(),
         }

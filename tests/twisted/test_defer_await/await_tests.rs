@@ -145,7 +145,10 @@ fn test_synchronous_deferred_failure_traceback() {
         let tb = failure.to_string();
         // ", in doomed": the await in doomed, named after the `async fn`.
         let await_line = marked_line("// await: synchronous doomed");
-        assert!(tb.contains(", in doomed") || tb.contains("in doomed at"), "{tb}");
+        assert!(
+            tb.contains(", in doomed") || tb.contains("in doomed at"),
+            "{tb}"
+        );
         let frames: Vec<_> = failure
             .frames()
             .map(|f| (f.function(), f.file(), f.line()))
