@@ -75,42 +75,20 @@ struct Driver<T> {
     repoll: StdCell<bool>,
     /// `cancel()` was called from inside the body: it takes effect at the next suspension.
     cancel_requested: StdCell<bool>,
-    name: Name,
+    /// The function's name (`#[inline_callbacks]`), or the future's type name (`ensure_deferred`),
+    /// from which the name is derived only when asked (`name()`): nothing on creation.
+    name: &'static str,
     /// Where the body is suspended: the `yield_!` or `.await` that registered the driver on a
     /// Deferred (the first one, under a `join`); `None` while it runs, or while it waits on a
     /// future that is not a Deferred. Written once per suspension, read only by `Debug` and
     /// `debug::snapshot`.
     suspended_at: StdCell<Option<Frame>>,
     /// Its place in this thread's registry of live coroutines (`REGISTRY`).
-    slot: usize,
+    slot: u32,
     /// With the `tracing` feature: the span current when the coroutine was made, entered around
     /// every poll, and the spans the body itself left entered when it suspended.
     #[cfg(feature = "tracing")]
     spans: crate::debug::CoroutineSpans,
-}
-
-/// A coroutine's name: the function's (`#[inline_callbacks]`), or derived from the future's type
-/// when asked (`ensure_deferred`): deriving it costs a little, so it is not done on creation.
-#[derive(Clone, Copy)]
-enum Name {
-    Given(&'static str),
-    OfType(fn() -> &'static str),
-}
-
-impl Name {
-    fn get(self) -> &'static str {
-        match self {
-            Name::Given(n) => n,
-            Name::OfType(f) => f(),
-        }
-    }
-}
-
-/// The name of the function whose future `F` is: an `async fn`'s future type is named
-/// `path::name::{{closure}}`, which gives `name`. An `async` block's type is named after the
-/// function it is written in, which gives that function's name. Anything else has no name (`""`).
-fn name_of_future<F>() -> &'static str {
-    crate::debug::function_name(std::any::type_name::<F>())
 }
 
 /// What a [`DeferredFuture`] needs of the driver polling it.
@@ -119,7 +97,7 @@ trait DriverCtx {
     /// the awaiter that resumes it; else gives the driver back. One dynamic call per pending
     /// await.
     /// `at` is the `yield_!` or `.await`, kept as the coroutine's suspension point.
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: Frame) -> Registration;
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: &Frame) -> Registration;
 }
 
 /// The answer of [`DriverCtx::awaiter_for`].
@@ -154,22 +132,22 @@ struct Registry {
     next_id: u64,
     live: Vec<Option<Weak<dyn Resume>>>,
     /// Slots freed by dropped drivers, reused first.
-    free: Vec<usize>,
+    free: Vec<u32>,
 }
 
 impl Registry {
     /// A new coroutine's id and slot.
-    fn register(&mut self, driver: Weak<dyn Resume>) -> (u64, usize) {
+    fn register(&mut self, driver: Weak<dyn Resume>) -> (u64, u32) {
         let id = self.next_id;
         self.next_id = id.wrapping_add(1);
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.live[slot] = Some(driver);
+                self.live[slot as usize] = Some(driver);
                 slot
             }
             None => {
                 self.live.push(Some(driver));
-                self.live.len() - 1
+                u32::try_from(self.live.len() - 1).unwrap_or(u32::MAX)
             }
         };
         (id, slot)
@@ -337,7 +315,7 @@ impl DriverWaker {
 }
 
 impl<T: 'static> DriverCtx for Driver<T> {
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: Frame) -> Registration {
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: &Frame) -> Registration {
         if !waker.will_wake(&self.waker) {
             return Registration::Foreign;
         }
@@ -347,7 +325,7 @@ impl<T: 'static> DriverCtx for Driver<T> {
         let mut awaiting = self.awaiting.borrow_mut();
         if awaiting.is_none() {
             *awaiting = Some(Rc::downgrade(cell));
-            self.suspended_at.set(Some(at));
+            self.suspended_at.set(Some(*at));
         } else {
             self.awaiting_more.borrow_mut().push(Rc::downgrade(cell));
         }
@@ -373,6 +351,16 @@ impl<T: 'static> Driver<T> {
                 })
             })
             .collect()
+    }
+
+    /// The coroutine's function: the name given, or the one its future's type name gives
+    /// (`debug::function_name`).
+    fn name(&self) -> &'static str {
+        if self.name.contains("::") {
+            crate::debug::function_name(self.name)
+        } else {
+            self.name
+        }
     }
 
     /// Where the coroutine was made: its own Deferred's creation site.
@@ -407,7 +395,7 @@ impl<T: 'static> Resume for Driver<T> {
             self.waker_state.woken.store(false, Ordering::Relaxed);
             self.awaiting.borrow_mut().take();
             self.awaiting_more.borrow_mut().clear();
-            self.suspended_at.set(None);
+            // (`suspended_at` is left: it means something only while `awaiting` is set.)
             let polled = {
                 let mut body = self.body.borrow_mut();
                 let Some(fut) = body.as_mut() else {
@@ -477,10 +465,20 @@ impl<T: 'static> Resume for Driver<T> {
                     // those reach, which nothing can ever resume (`engine/reclaim.rs`). The
                     // driver's own reference is in the budget (its `Coroutine` canceller). A
                     // handle held by the program (the hot path) is one more: no walk.
-                    let unheld = Rc::strong_count(&self.cell) == 1
-                        || self.cell.st.try_borrow().is_ok_and(|st| {
-                            Rc::strong_count(&self.cell) <= chain::reclaim::ref_budget(&st)
-                        });
+                    // (A coroutine's own Deferred has no trigger and has not fired: of its edges,
+                    // only an awaiting coroutine and a hand-over may add to the budget. Checked
+                    // first, so the hot path — the program holds the handle — costs two tests.)
+                    let count = Rc::strong_count(&self.cell);
+                    let unheld = count == 1
+                        || (count <= 3
+                            && match self.cell.st.try_borrow() {
+                                Ok(st) => {
+                                    (matches!(st.awaiter, Some(Awaiter::Driver(_)))
+                                        || (!st.steps.is_empty() && st.steps.has_hand_over()))
+                                        && count <= chain::reclaim::ref_budget(&st)
+                                }
+                                Err(_) => false,
+                            });
                     if unheld {
                         chain::reclaim::release(self.cell.clone());
                     }
@@ -502,7 +500,7 @@ impl<T: 'static> Resume for Driver<T> {
                 Err(f) => {
                     // Raised in this body itself (it crossed no yield point here): name the
                     // function it was raised in, as a traceback's innermost frame would.
-                    let name = self.name.get();
+                    let name = self.name();
                     let f = if name.is_empty() {
                         f
                     } else if f.frames().next().is_none() {
@@ -583,11 +581,11 @@ impl<T: 'static> Resume for Driver<T> {
     fn inspect(&self) -> Inspected {
         let running = self.polling.get();
         Inspected {
-            name: self.name.get(),
+            name: self.name(),
             created_at: self.created_at(),
             running,
             finished: self.body.try_borrow().is_ok_and(|b| b.is_none()),
-            suspended_at: if running {
+            suspended_at: if running || self.awaiting.borrow().is_none() {
                 None
             } else {
                 self.suspended_at.get()
@@ -607,7 +605,7 @@ impl<T> Drop for Driver<T> {
         let slot = self.slot;
         let _ = REGISTRY.try_with(|r| {
             if let Ok(mut r) = r.try_borrow_mut()
-                && let Some(entry) = r.live.get_mut(slot)
+                && let Some(entry) = r.live.get_mut(slot as usize)
             {
                 *entry = None;
                 r.free.push(slot);
@@ -634,17 +632,18 @@ where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + 'static,
 {
+    // The type name is a constant: the name is derived from it only when asked.
     let name = if name.is_empty() {
-        Name::OfType(name_of_future::<F>)
+        std::any::type_name::<F>()
     } else {
-        Name::Given(name)
+        name
     };
     drive_named(name, Location::caller(), Box::pin(body))
 }
 
 /// The untyped-body part of `drive`: one copy per `T`, not per body type.
 fn drive_named<T: 'static>(
-    name: Name,
+    name: &'static str,
     at: &'static Location<'static>,
     body: BoxedBody<T>,
 ) -> Deferred<T> {
@@ -655,9 +654,9 @@ fn drive_named<T: 'static>(
             .try_with(|r| {
                 r.try_borrow_mut()
                     .map(|mut r| r.register(me.clone()))
-                    .unwrap_or((u64::MAX, usize::MAX))
+                    .unwrap_or((u64::MAX, u32::MAX))
             })
-            .unwrap_or((u64::MAX, usize::MAX));
+            .unwrap_or((u64::MAX, u32::MAX));
         let waker_state = Arc::new(DriverWaker {
             id,
             home: thread::current().id(),
@@ -851,7 +850,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
             return Poll::Ready(this.output(result));
         }
         // Our own driver (only our code runs meanwhile): register it under the same borrow.
-        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, this.frame)) {
+        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, &this.frame)) {
             Some(Registration::Driver(awaiter)) => {
                 let old = st.awaiter.replace(awaiter);
                 drop(st);

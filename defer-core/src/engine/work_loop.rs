@@ -41,7 +41,6 @@ pub(crate) const INLINE_DEPTH: u32 = 32;
 pub(crate) enum Work {
     /// Run a chain that may have steps to run.
     Run(Rc<Cell>),
-    /// Cancel a chain (and what it waits on).
     /// Cancel a chain (and what it waits on); the `CancelledError` is located at the `cancel()`.
     Cancel(Rc<Cell>, &'static std::panic::Location<'static>),
     /// Poll a coroutine whose waker was woken.
