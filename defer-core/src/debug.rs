@@ -227,8 +227,8 @@ impl Coroutine {
         self.running
     }
 
-    /// The `yield_!` or `.await` it is suspended at; `None` while it runs, or while it awaits a
-    /// future that is not a Deferred.
+    /// The `yield_!` or `.await` it is suspended at (the frame is named after the coroutine);
+    /// `None` while it runs, or while it awaits a future that is not a Deferred.
     ///
     /// ```
     /// let (d, _t) = defer_core::Deferred::<()>::new();
