@@ -380,8 +380,8 @@ pub(crate) fn function_name(type_name: &'static str) -> &'static str {
 #[cfg(feature = "tracing")]
 pub(crate) struct CoroutineSpans {
     base: tracing::Span,
-    /// Outermost first.
-    inside: std::cell::RefCell<Vec<tracing::Span>>,
+    /// Outermost first; `None` (no allocation) in the usual case.
+    inside: std::cell::Cell<Option<Box<[tracing::Span]>>>,
 }
 
 #[cfg(feature = "tracing")]
@@ -392,18 +392,18 @@ impl CoroutineSpans {
     pub(crate) fn current() -> Self {
         CoroutineSpans {
             base: tracing::Span::current(),
-            inside: std::cell::RefCell::new(Vec::new()),
+            inside: std::cell::Cell::new(None),
         }
     }
 
     /// Runs `poll` inside the coroutine's spans.
     pub(crate) fn poll_in<R>(&self, poll: impl FnOnce() -> R) -> R {
         enter(&self.base);
-        let inside = std::mem::take(&mut *self.inside.borrow_mut());
-        for s in &inside {
-            enter(s);
+        if let Some(inside) = self.inside.take() {
+            for s in inside.iter() {
+                enter(s);
+            }
         }
-        drop(inside);
         let r = poll();
         let mut left = Vec::new();
         let mut cur = tracing::Span::current();
@@ -418,8 +418,10 @@ impl CoroutineSpans {
             }
             cur = next;
         }
-        left.reverse();
-        *self.inside.borrow_mut() = left;
+        if !left.is_empty() {
+            left.reverse();
+            self.inside.set(Some(left.into_boxed_slice()));
+        }
         exit(&self.base);
         r
     }
