@@ -195,8 +195,8 @@ fn inline_callbacks_deferred_debug_shows_its_yield() {
 
 #[test]
 fn a_panic_in_a_coroutine_is_located_where_it_was_made() {
-    let d = ensure_deferred(async {
-        // made: panics
+    #[rustfmt::skip]
+    let d = ensure_deferred(async { // made: panics
         if true {
             panic!("boom");
         }
