@@ -713,6 +713,13 @@ fn drive_named<T: 'static>(
 /// coroutine sees `Err` of [`CancelledError`](crate::errors::CancelledError) at that `.await`
 /// and may recover.
 ///
+/// The returned Deferred is located at this call (its `Debug`, [`debug::snapshot`]), and the
+/// coroutine is named after the `async fn` (or the function around the `async` block): a failure
+/// raised in it, or crossing an `.await` in it, carries that name in its trace, and a panic in it
+/// is located at this call.
+///
+/// [`debug::snapshot`]: crate::debug::snapshot
+///
 /// ```
 /// use defer_core::{ensure_deferred, Deferred, Failure, testing::*};
 ///
