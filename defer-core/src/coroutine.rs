@@ -25,6 +25,7 @@ use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering, fence};
@@ -32,6 +33,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 
+use crate::debug::Inspected;
 use crate::deferred::{Deferred, Repr};
 use crate::engine::user_code;
 use crate::engine::value::{Value, ValueHolder};
@@ -73,7 +75,29 @@ struct Driver<T> {
     repoll: StdCell<bool>,
     /// `cancel()` was called from inside the body: it takes effect at the next suspension.
     cancel_requested: StdCell<bool>,
+    /// The function's name (`#[inline_callbacks]`), or the future's type name (`ensure_deferred`),
+    /// from which the name is derived only when asked (`name()`): nothing on creation.
     name: &'static str,
+    /// Where the body is suspended: the `yield_!` or `.await` that registered the driver on a
+    /// Deferred (the first one, under a `join`); `None` while it runs, or while it waits on a
+    /// future that is not a Deferred. Written once per suspension, read only by `Debug` and
+    /// `debug::snapshot`.
+    suspended_at: StdCell<Option<Point>>,
+    /// Its place in this thread's registry of live coroutines (`REGISTRY`).
+    slot: u32,
+    /// With the `tracing` feature: the span current when the coroutine was made, entered around
+    /// every poll, and the spans the body itself left entered when it suspended.
+    #[cfg(feature = "tracing")]
+    spans: crate::debug::CoroutineSpans,
+}
+
+/// A suspension point: a `Frame` without its function (the coroutine's own), three words to
+/// write per suspension instead of five.
+#[derive(Clone, Copy)]
+struct Point {
+    file: &'static str,
+    line: u32,
+    column: u32,
 }
 
 /// What a [`DeferredFuture`] needs of the driver polling it.
@@ -81,7 +105,8 @@ trait DriverCtx {
     /// If `waker` is this driver's own, records that the coroutine waits on `cell` and returns
     /// the awaiter that resumes it; else gives the driver back. One dynamic call per pending
     /// await.
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>) -> Registration;
+    /// `at` is the `yield_!` or `.await`, kept as the coroutine's suspension point.
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: &Frame) -> Registration;
 }
 
 /// The answer of [`DriverCtx::awaiter_for`].
@@ -99,11 +124,54 @@ thread_local! {
     static CURRENT: StdCell<Option<Rc<dyn DriverCtx>>> = const { StdCell::new(None) };
     /// Drivers suspended on something other than a Deferred, kept alive until their waker fires.
     static PARKED: RefCell<HashMap<u64, Rc<dyn Resume>>> = RefCell::new(HashMap::new());
-    static NEXT_ID: StdCell<u64> = const { StdCell::new(0) };
+    /// Coroutine ids, and every live coroutine of this thread, for `debug::snapshot`: one
+    /// thread-local access per coroutine made (its id and its slot together), one per coroutine
+    /// dropped. Nothing is collected until someone asks.
+    static REGISTRY: RefCell<Registry> = const {
+        RefCell::new(Registry { next_id: 0, live: Vec::new(), free: Vec::new() })
+    };
     /// Set while the engine drops a coroutine's body (reclaimed, cancelled on a foreign future,
     /// or freed): the awaits inside it are abandoned by the engine, not by the program, and do
     /// not cancel what they await.
     static ENGINE_DROP: StdCell<bool> = const { StdCell::new(false) };
+}
+
+/// This thread's live coroutines: a slab of weak references, indexed by the drivers' `slot`.
+struct Registry {
+    next_id: u64,
+    live: Vec<Option<Weak<dyn Resume>>>,
+    /// Slots freed by dropped drivers, reused first.
+    free: Vec<u32>,
+}
+
+impl Registry {
+    /// A new coroutine's id and slot.
+    fn register(&mut self, driver: Weak<dyn Resume>) -> (u64, u32) {
+        let id = self.next_id;
+        self.next_id = id.wrapping_add(1);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.live[slot as usize] = Some(driver);
+                slot
+            }
+            None => {
+                self.live.push(Some(driver));
+                u32::try_from(self.live.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        (id, slot)
+    }
+}
+
+/// Every live coroutine of this thread, in the order of their slots (`debug::snapshot`).
+pub(crate) fn live_coroutines() -> Vec<Rc<dyn Resume>> {
+    REGISTRY
+        .try_with(|r| {
+            r.try_borrow()
+                .map(|r| r.live.iter().flatten().filter_map(Weak::upgrade).collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
 }
 
 /// Drops a coroutine's body as the engine does (see `ENGINE_DROP`).
@@ -121,9 +189,36 @@ pub(crate) fn wake_here(id: u64) {
     }
 }
 
-/// What a coroutine's pending Deferred shows in its `Debug`, if its coroutine waits on a future
-/// other than a Deferred (one another thread may wake).
-pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<&'static str> {
+/// What a coroutine's pending Deferred shows in its `Debug`: where the coroutine is suspended
+/// and what it waits on, or that it waits on a future other than a Deferred (one another thread
+/// may wake).
+pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<String> {
+    let driver = match cell.st.try_borrow().ok().as_deref().map(|st| &st.canceller) {
+        Some(Canceller::Coroutine(d)) => d.upgrade(),
+        _ => None,
+    };
+    if let Some(driver) = driver {
+        let seen = driver.inspect();
+        if seen.running {
+            return Some("its coroutine is running".to_owned());
+        }
+        if let Some(at) = seen.suspended_at {
+            let mut note = format!(
+                "coroutine suspended at {}:{}:{}",
+                at.file(),
+                at.line(),
+                at.column()
+            );
+            if let Some(made) = seen
+                .awaiting
+                .first()
+                .and_then(|c| c.st.try_borrow().ok().map(|st| st.created_at))
+            {
+                note.push_str(&format!(" waiting on Deferred created at {made}"));
+            }
+            return Some(note);
+        }
+    }
     let id = PARKED
         .try_with(|p| {
             let p = p.try_borrow().ok()?;
@@ -134,13 +229,16 @@ pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<&'static str> {
         .ok()
         .flatten()?;
     let woken = home::current().is_some_and(|h| h.has_wake_for(id));
-    Some(if woken {
-        "its coroutine was woken from another thread and waits for this thread to resume it \
+    Some(
+        if woken {
+            "its coroutine was woken from another thread and waits for this thread to resume it \
          (run it under defer_core::react, a tokio LocalSet, or futures' block_on or LocalPool)"
-    } else {
-        "its coroutine awaits a future; a wake from another thread resumes it only while this \
+        } else {
+            "its coroutine awaits a future; a wake from another thread resumes it only while this \
          thread runs defer_core::react, a tokio LocalSet, or futures' block_on or LocalPool"
-    })
+        }
+        .to_owned(),
+    )
 }
 
 /// The driver polling now, if any (none during thread teardown).
@@ -226,7 +324,7 @@ impl DriverWaker {
 }
 
 impl<T: 'static> DriverCtx for Driver<T> {
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>) -> Registration {
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: &Frame) -> Registration {
         if !waker.will_wake(&self.waker) {
             return Registration::Foreign;
         }
@@ -236,6 +334,11 @@ impl<T: 'static> DriverCtx for Driver<T> {
         let mut awaiting = self.awaiting.borrow_mut();
         if awaiting.is_none() {
             *awaiting = Some(Rc::downgrade(cell));
+            self.suspended_at.set(Some(Point {
+                file: at.file(),
+                line: at.line(),
+                column: at.column(),
+            }));
         } else {
             self.awaiting_more.borrow_mut().push(Rc::downgrade(cell));
         }
@@ -263,6 +366,24 @@ impl<T: 'static> Driver<T> {
             .collect()
     }
 
+    /// The coroutine's function: the name given, or the one its future's type name gives
+    /// (`debug::function_name`).
+    fn name(&self) -> &'static str {
+        if self.name.contains("::") {
+            crate::debug::function_name(self.name)
+        } else {
+            self.name
+        }
+    }
+
+    /// Where the coroutine was made: its own Deferred's creation site.
+    fn created_at(&self) -> &'static Location<'static> {
+        self.cell
+            .st
+            .try_borrow()
+            .map_or_else(|_| Location::caller(), |st| st.created_at)
+    }
+
     /// Gives the coroutine's result to its Deferred; returns the chain to run next.
     fn finish(&self, slot: Slot) -> Option<Rc<Cell>> {
         chain::set_result(&self.cell, slot).then(|| self.cell.clone())
@@ -287,6 +408,7 @@ impl<T: 'static> Resume for Driver<T> {
             self.waker_state.woken.store(false, Ordering::Relaxed);
             self.awaiting.borrow_mut().take();
             self.awaiting_more.borrow_mut().clear();
+            // (`suspended_at` is left: it means something only while `awaiting` is set.)
             let polled = {
                 let mut body = self.body.borrow_mut();
                 let Some(fut) = body.as_mut() else {
@@ -296,6 +418,11 @@ impl<T: 'static> Resume for Driver<T> {
                 let ctx: Rc<dyn DriverCtx> = self.clone();
                 let prev = CURRENT.try_with(|c| c.replace(Some(ctx))).ok().flatten();
                 let mut cx = Context::from_waker(&self.waker);
+                #[cfg(feature = "tracing")]
+                let polled = self
+                    .spans
+                    .poll_in(|| user_code::call(|| fut.as_mut().poll(&mut cx)));
+                #[cfg(not(feature = "tracing"))]
                 let polled = user_code::call(|| fut.as_mut().poll(&mut cx));
                 let ours = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
                 drop(body);
@@ -345,22 +472,35 @@ impl<T: 'static> Resume for Driver<T> {
                         // awaits (a continuation of the work loop, queued if deep).
                         chain::cancel(&self.cell);
                     }
-                    let unheld =
-                        Rc::strong_count(&self.cell) == 1
-                            || (Rc::strong_count(&self.cell) == 2
-                                && self.cell.st.try_borrow().is_ok_and(|st| {
-                                    matches!(st.awaiter, Some(Awaiter::Driver(_)))
-                                }));
+                    // Nothing but this coroutine and the chains its Deferred's own edges lead to
+                    // (another coroutine awaiting it, the chain it is `chain_deferred` into,
+                    // ...) may hold its Deferred: it may just have suspended on something only
+                    // those reach, which nothing can ever resume (`engine/reclaim.rs`). The
+                    // driver's own reference is in the budget (its `Coroutine` canceller). A
+                    // handle held by the program (the hot path) is one more: no walk.
+                    // (A coroutine's own Deferred has no trigger and has not fired: of its edges,
+                    // only an awaiting coroutine and a hand-over may add to the budget. Checked
+                    // first, so the hot path — the program holds the handle — costs two tests.)
+                    let count = Rc::strong_count(&self.cell);
+                    let unheld = count == 1
+                        || (count <= 3
+                            && match self.cell.st.try_borrow() {
+                                Ok(st) => {
+                                    (matches!(st.awaiter, Some(Awaiter::Driver(_)))
+                                        || (!st.steps.is_empty() && st.steps.has_hand_over()))
+                                        && count <= chain::reclaim::ref_budget(&st)
+                                }
+                                Err(_) => false,
+                            });
                     if unheld {
-                        // Nothing but this coroutine (and another one awaiting it) holds its
-                        // Deferred: it may just have suspended on something only such
-                        // coroutines reach, which nothing can ever resume (`engine/reclaim.rs`).
                         chain::reclaim::release(self.cell.clone());
                     }
                     return None;
                 }
                 Ok(Poll::Ready(r)) => r,
-                Err(payload) => Err(Failure::from_panic(payload)),
+                // A panic in the body: located where the coroutine was made (the user's call of
+                // `ensure_deferred`, the `#[inline_callbacks]` function), not in this file.
+                Err(payload) => Err(Failure::from_panic_at(payload, self.created_at())),
             };
             // The finished future's `Drop` is user code, and may panic: contained, and the
             // result still delivered.
@@ -373,11 +513,17 @@ impl<T: 'static> Resume for Driver<T> {
                 Err(f) => {
                     // Raised in this body itself (it crossed no yield point here): name the
                     // function it was raised in, as a traceback's innermost frame would.
-                    let f = if !self.name.is_empty() && f.frames().next().is_none() {
-                        let l = f.location();
-                        f.with_frame(Frame::new(self.name, l.file(), l.line(), l.column()))
-                    } else {
+                    let name = self.name();
+                    let f = if name.is_empty() {
                         f
+                    } else if f.frames().next().is_none() {
+                        let l = f.location();
+                        f.with_frame(Frame::new(name, l.file(), l.line(), l.column()))
+                    } else {
+                        // The `.await` it crossed last is this body's (or a nested `async fn`'s
+                        // in it, which Rust gives no name to record): name it after the
+                        // coroutine, as a traceback's frame would be.
+                        f.name_outermost(name)
                     };
                     Slot::Failure(f)
                 }
@@ -444,10 +590,42 @@ impl<T: 'static> Resume for Driver<T> {
         drop_body(body);
         user_code::drop_value(me);
     }
+
+    fn inspect(&self) -> Inspected {
+        let running = self.polling.get();
+        Inspected {
+            name: self.name(),
+            created_at: self.created_at(),
+            running,
+            finished: self.body.try_borrow().is_ok_and(|b| b.is_none()),
+            suspended_at: if running || self.awaiting.borrow().is_none() {
+                None
+            } else {
+                self.suspended_at
+                    .get()
+                    .map(|p| Frame::new(self.name(), p.file, p.line, p.column))
+            },
+            awaiting: if running {
+                Vec::new()
+            } else {
+                self.awaited_now()
+            },
+            own: self.cell.clone(),
+        }
+    }
 }
 
 impl<T> Drop for Driver<T> {
     fn drop(&mut self) {
+        let slot = self.slot;
+        let _ = REGISTRY.try_with(|r| {
+            if let Ok(mut r) = r.try_borrow_mut()
+                && let Some(entry) = r.live.get_mut(slot as usize)
+            {
+                *entry = None;
+                r.free.push(slot);
+            }
+        });
         if self.parked.get() {
             let _ = PARKED.try_with(|p| {
                 if let Ok(mut p) = p.try_borrow_mut() {
@@ -461,41 +639,65 @@ impl<T> Drop for Driver<T> {
     }
 }
 
+/// Starts the coroutine `body`: its Deferred is located at the caller's `#[track_caller]` chain
+/// (the user's `ensure_deferred`, or the `#[inline_callbacks]` function).
+#[track_caller]
 pub(crate) fn drive<T, F>(name: &'static str, body: F) -> Deferred<T>
 where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + 'static,
 {
-    let cell = Cell::new(Canceller::None);
-    let id = NEXT_ID
-        .try_with(|n| {
-            let id = n.get();
-            n.set(id.wrapping_add(1));
-            id
-        })
-        .unwrap_or(u64::MAX);
-    let waker_state = Arc::new(DriverWaker {
-        id,
-        home: thread::current().id(),
-        inbox: OnceLock::new(),
-        woken: AtomicBool::new(false),
+    // The type name is a constant: the name is derived from it only when asked.
+    let name = if name.is_empty() {
+        std::any::type_name::<F>()
+    } else {
+        name
+    };
+    drive_named(name, Location::caller(), Box::pin(body))
+}
+
+/// The untyped-body part of `drive`: one copy per `T`, not per body type.
+fn drive_named<T: 'static>(
+    name: &'static str,
+    at: &'static Location<'static>,
+    body: BoxedBody<T>,
+) -> Deferred<T> {
+    let cell = Cell::new_at(Canceller::None, at);
+    let driver = Rc::new_cyclic(|me: &Weak<Driver<T>>| {
+        let me: Weak<dyn Resume> = me.clone();
+        let (id, slot) = REGISTRY
+            .try_with(|r| {
+                r.try_borrow_mut()
+                    .map(|mut r| r.register(me.clone()))
+                    .unwrap_or((u64::MAX, u32::MAX))
+            })
+            .unwrap_or((u64::MAX, u32::MAX));
+        let waker_state = Arc::new(DriverWaker {
+            id,
+            home: thread::current().id(),
+            inbox: OnceLock::new(),
+            woken: AtomicBool::new(false),
+        });
+        cell.st.borrow_mut().canceller = Canceller::Coroutine(me);
+        Driver {
+            body: RefCell::new(Some(body)),
+            cell: cell.clone(),
+            waker: Waker::from(waker_state.clone()),
+            waker_state,
+            id,
+            awaiting: RefCell::new(None),
+            awaiting_more: RefCell::new(Vec::new()),
+            parked: StdCell::new(false),
+            polling: StdCell::new(false),
+            repoll: StdCell::new(false),
+            cancel_requested: StdCell::new(false),
+            name,
+            suspended_at: StdCell::new(None),
+            slot,
+            #[cfg(feature = "tracing")]
+            spans: crate::debug::CoroutineSpans::current(),
+        }
     });
-    let driver = Rc::new(Driver {
-        body: RefCell::new(Some(Box::pin(body))),
-        cell: cell.clone(),
-        waker: Waker::from(waker_state.clone()),
-        waker_state,
-        id,
-        awaiting: RefCell::new(None),
-        awaiting_more: RefCell::new(Vec::new()),
-        parked: StdCell::new(false),
-        polling: StdCell::new(false),
-        repoll: StdCell::new(false),
-        cancel_requested: StdCell::new(false),
-        name,
-    });
-    let weak: Weak<dyn Resume> = Rc::downgrade(&driver) as Weak<dyn Resume>;
-    cell.st.borrow_mut().canceller = Canceller::Coroutine(weak);
     // The first poll is a continuation like any other: inline, unless coroutines are being
     // created inside coroutines deeper than the work loop lets the stack go.
     work_loop::enter(Work::Resume(driver));
@@ -511,6 +713,13 @@ where
 /// coroutine sees `Err` of [`CancelledError`](crate::errors::CancelledError) at that `.await`
 /// and may recover.
 ///
+/// The returned Deferred is located at this call (its `Debug`, [`debug::snapshot`]), and the
+/// coroutine is named after the `async fn` (or the function around the `async` block): a failure
+/// raised in it, or crossing an `.await` in it, carries that name in its trace, and a panic in it
+/// is located at this call.
+///
+/// [`debug::snapshot`]: crate::debug::snapshot
+///
 /// ```
 /// use defer_core::{ensure_deferred, Deferred, Failure, testing::*};
 ///
@@ -525,6 +734,7 @@ where
 /// server.callback("ada,grace".to_owned());
 /// assert_eq!(success_result_of(users), ["ada", "grace"]);
 /// ```
+#[track_caller]
 pub fn ensure_deferred<T, F>(future: F) -> Deferred<T>
 where
     T: 'static,
@@ -662,7 +872,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
             return Poll::Ready(this.output(result));
         }
         // Our own driver (only our code runs meanwhile): register it under the same borrow.
-        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell)) {
+        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, &this.frame)) {
             Some(Registration::Driver(awaiter)) => {
                 let old = st.awaiter.replace(awaiter);
                 drop(st);

@@ -510,8 +510,10 @@ impl<T: 'static> Deferred<T> {
     /// assert!(producer.is_cancelled());
     /// assert!(failure_result_of(d).check::<CancelledError>());
     /// ```
+    #[track_caller]
     pub fn cancel(&self) {
-        self.with_chain(chain::cancel, ())
+        let at = std::panic::Location::caller();
+        self.with_chain(|c| chain::cancel_at(c, at), ())
     }
 
     /// Whether the Deferred has fired (by its trigger or by `cancel`). Twisted's `called`.
@@ -608,6 +610,7 @@ impl DeferredControl {
     /// d.control().cancel();
     /// assert!(d.is_called() && t.is_cancelled());
     /// ```
+    #[track_caller]
     pub fn cancel(&self) {
         if let Some(c) = self.cell.upgrade() {
             chain::cancel(&c)
@@ -770,7 +773,7 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
             // A coroutine suspended on a future another thread may wake says so.
             (Shown::Text(t), _) if coroutine && t == "pending" => {
                 match crate::coroutine::waiting_note(&cell) {
-                    Some(note) => format!("pending: {note}"),
+                    Some(note) => format!("pending, {note}"),
                     None => t.clone(),
                 }
             }

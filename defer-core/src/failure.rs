@@ -412,6 +412,23 @@ impl Failure {
         })
     }
 
+    /// The same failure with its outermost frame named `function`, if that frame has no name (an
+    /// `.await` in a coroutine's body: the coroutine names it as it hands the failure on).
+    pub(crate) fn name_outermost(mut self, function: &'static str) -> Self {
+        if let Some(node) = self.trace.take() {
+            self.trace = Some(if node.frame.function.is_empty() {
+                let f = node.frame;
+                Rc::new(FrameNode {
+                    frame: Frame::new(function, f.file, f.line, f.column),
+                    next: node.next.clone(),
+                })
+            } else {
+                node
+            });
+        }
+        self
+    }
+
     /// The same failure with `frame` added as the new outermost point of its trace. The
     /// coroutine machinery calls this at every `yield_!` and `.await` a failure crosses.
     ///

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod coroutine;
+pub mod debug;
 mod deferred;
 pub mod errors;
 mod failure;
@@ -66,7 +67,9 @@ pub mod __private {
 
     pub use crate::engine::outcome::StepResult;
 
-    /// Drives the body of an `#[inline_callbacks]` function.
+    /// Drives the body of an `#[inline_callbacks]` function. Its Deferred is located where the
+    /// generated call is: at the user's function.
+    #[track_caller]
     pub fn inline_callbacks<T, F>(function: &'static str, body: F) -> Deferred<T>
     where
         T: 'static,

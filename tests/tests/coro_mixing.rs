@@ -117,16 +117,20 @@ fn caller(style: Style, callee_style: Style, src: Deferred<u32>) -> Deferred<u32
 /// `.await`, which has no function name).
 fn expected_frames(caller: Style, callee: Style) -> Vec<&'static str> {
     let mut frames = Vec::new();
+    // An `.await` frame is named after the `async fn` whose coroutine it is in.
     match (caller, callee) {
         (Style::Chain, _) => {}
         (Style::Inline, _) => frames.push("caller_inline"),
         (Style::Async, Style::Async) => {} // a native await of the callee's future
-        (Style::Async, _) => frames.push(""),
+        (Style::Async, _) => frames.push("caller_async"),
     }
-    match callee {
-        Style::Chain => {}
-        Style::Inline => frames.push("callee_inline"),
-        Style::Async => frames.push(""),
+    match (caller, callee) {
+        (_, Style::Chain) => {}
+        (_, Style::Inline) => frames.push("callee_inline"),
+        // Awaited natively, the callee runs in the caller's coroutine: its `.await` frame (at the
+        // callee's line) is named after the caller's `async fn`, the coroutine's function.
+        (Style::Async, Style::Async) => frames.push("caller_async"),
+        (_, Style::Async) => frames.push("callee_async"),
     }
     frames
 }

@@ -3439,6 +3439,30 @@ fn pins_coroutine_chained_to_what_it_awaits_is_unreachable() {
     ]);
 }
 
+/// A coroutine awaits `d1`, then (once `d1`'s dropped trigger fails it, caught) `d0`, whose
+/// trigger its own Deferred was `chain_deferred` into: only the coroutine can fire what it
+/// waits on. It suspends inside the firing of `d1`, held by nothing but `d0`'s placeholder for
+/// it; the library once leaked it (its suspension check counted only its own reference and an
+/// awaiting coroutine's, not the chain it hands over to).
+#[test]
+fn pins_coroutine_suspended_on_what_only_its_own_deferred_fires_is_freed() {
+    assert_agrees(vec![
+        Op::New(1),
+        Op::NewWithCanceller(0, CancelSpec::Nothing),
+        Op::Coro(
+            3,
+            CoroSpec {
+                id: 1,
+                awaits: vec![1, 0],
+                catch: true,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::ChainDeferred(3, 0),
+        Op::New(1),
+    ]);
+}
+
 /// A coroutine awaits `d2` and its own Deferred is `chain_deferred` into `d2`'s trigger: it can
 /// never finish, and once nothing else reaches them, the coroutine and both Deferreds must be
 /// freed (the library once leaked them: its reclaiming walk did not look through a coroutine's

@@ -13,6 +13,7 @@
 //! finishes.
 
 use std::collections::HashSet;
+use std::panic::Location;
 use std::rc::Rc;
 
 use super::cell::{Canceller, Cell, Slot};
@@ -30,9 +31,16 @@ enum CancelAction {
     Coroutine(Rc<dyn super::cell::Resume>),
 }
 
-/// Cancels `cell`: a continuation of the work loop. Never panics.
+/// Cancels `cell`: a continuation of the work loop. Never panics. The `CancelledError` it may
+/// raise is located where the caller's `#[track_caller]` chain began (the user's `cancel()`).
+#[track_caller]
 pub(crate) fn cancel(cell: &Rc<Cell>) {
-    work_loop::enter(Work::Cancel(cell.clone()));
+    cancel_at(cell, Location::caller());
+}
+
+/// Cancels `cell`, locating the `CancelledError` at `at`.
+pub(crate) fn cancel_at(cell: &Rc<Cell>, at: &'static Location<'static>) {
+    work_loop::enter(Work::Cancel(cell.clone(), at));
 }
 
 /// The chains a walk has visited: a few inline (most walks are one or two long), then a set.
@@ -61,7 +69,7 @@ impl Visited {
 }
 
 /// The walk (see the module docs).
-pub(crate) fn cancel_walk(cell: Rc<Cell>) {
+pub(crate) fn cancel_walk(cell: Rc<Cell>, at: &'static Location<'static>) {
     let mut cur = cell;
     let mut visited = Visited::default();
     loop {
@@ -100,7 +108,7 @@ pub(crate) fn cancel_walk(cell: Rc<Cell>) {
         match action {
             CancelAction::Nothing => return,
             CancelAction::Errback => {
-                fire(&cur, Slot::Failure(Failure::new(CancelledError)));
+                fire(&cur, Slot::Failure(Failure::new_at(CancelledError, at)));
                 return;
             }
             CancelAction::Canceller(k) => {
@@ -109,7 +117,7 @@ pub(crate) fn cancel_walk(cell: Rc<Cell>) {
                 // A canceller that fired the Deferred decides its result. One that panicked
                 // must not leave it unfired: it fails with the panic.
                 let failure = match user_code::call(move || k(target)) {
-                    Ok(()) => Failure::new(CancelledError),
+                    Ok(()) => Failure::new_at(CancelledError, at),
                     Err(payload) => Failure::from_panic(payload),
                 };
                 if work_loop::ever_queued() == before {

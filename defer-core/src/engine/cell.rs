@@ -232,6 +232,8 @@ pub(crate) trait Resume {
     /// Drops the coroutine's body (and with it its awaits), for `engine/reclaim.rs` once it found
     /// the coroutine unreachable.
     fn free_body(&self);
+    /// Where the coroutine is and what it waits on, for `Debug` and `debug::snapshot`.
+    fn inspect(&self) -> crate::debug::Inspected;
 }
 
 impl Default for Cell {

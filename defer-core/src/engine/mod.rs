@@ -30,7 +30,7 @@ pub(crate) mod user_code;
 pub(crate) mod value;
 pub(crate) mod work_loop;
 
-pub(crate) use cancel::cancel;
+pub(crate) use cancel::{cancel, cancel_at};
 pub(crate) use cell::{Awaiter, Canceller, Cell, Hand, Resume, Slot, Step};
 pub(crate) use chain_loop::{
     add_step, fire, forget_unreachable, has_listener, pause, put, set_result, take_ready,

@@ -232,7 +232,7 @@ fn wait_cycle_in(set: &[Rc<Cell>]) -> Option<Rc<Cell>> {
 
 /// How many references to a chain other chains (and coroutines) may hold, given its own edges:
 /// the pairs described in [`unreachable_set`].
-fn ref_budget(st: &super::cell::State) -> usize {
+pub(crate) fn ref_budget(st: &super::cell::State) -> usize {
     usize::from(matches!(st.result, Slot::Waiting(_)))
         + usize::from(st.steps.has_hand_over())
         + usize::from(matches!(st.awaiter, Some(Awaiter::Driver(_))))

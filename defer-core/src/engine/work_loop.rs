@@ -41,8 +41,8 @@ pub(crate) const INLINE_DEPTH: u32 = 32;
 pub(crate) enum Work {
     /// Run a chain that may have steps to run.
     Run(Rc<Cell>),
-    /// Cancel a chain (and what it waits on).
-    Cancel(Rc<Cell>),
+    /// Cancel a chain (and what it waits on); the `CancelledError` is located at the `cancel()`.
+    Cancel(Rc<Cell>, &'static std::panic::Location<'static>),
     /// Poll a coroutine whose waker was woken.
     Resume(Rc<dyn Resume>),
     /// Fail a cancelled chain with this failure unless something fired it meanwhile (the end of
@@ -218,7 +218,7 @@ fn drain() {
 fn perform(work: Work) {
     match work {
         Work::Run(cell) => super::chain_loop::run_chain(cell),
-        Work::Cancel(cell) => super::cancel::cancel_walk(cell),
+        Work::Cancel(cell, at) => super::cancel::cancel_walk(cell, at),
         Work::Resume(driver) => {
             if let Some(cell) = driver.resume() {
                 super::chain_loop::run_chain(cell)

@@ -9,9 +9,11 @@
 //! `var.get()` is the current span's name, read through a small span-tracking subscriber.
 //!
 //! Twisted's assertion becomes "a coroutine resumes inside the span that was current when it was
-//! called". The driver does not do that today: it resumes inside whatever span the code firing
-//! the Deferred is in. The three tests that depend on it are ported as written and `#[ignore]`d
-//! with the finding; they are not counted as ported in `tests/TWISTED.md`.
+//! called", whoever fires the Deferred it waited on: with the `tracing` feature the driver enters
+//! that span around every poll of the body, as `tracing::Instrument` does. A span the body
+//! entered itself and still holds when it suspends (Python's `var.set` inside the coroutine) is
+//! the coroutine's own: the driver exits it at the suspension and enters it again at the
+//! resumption, so `var.reset(token)` after the resumption goes back to the coroutine's value.
 //!
 //! The `async with lock:` tests are the lock and semaphore guards (`acquire_guard`): the guard is
 //! held by the body's scope, and released when the scope ends, by falling off its end or by `?`.
@@ -43,7 +45,7 @@ struct SpanTracker {
 
 thread_local! {
     static ENTERED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
-    static NAMES: RefCell<HashMap<u64, &'static str>> = RefCell::new(HashMap::new());
+    static NAMES: RefCell<HashMap<u64, &'static Metadata<'static>>> = RefCell::new(HashMap::new());
 }
 
 impl Subscriber for SpanTracker {
@@ -55,7 +57,7 @@ impl Subscriber for SpanTracker {
     }
     fn new_span(&self, span: &Attributes<'_>) -> Id {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        NAMES.with(|n| n.borrow_mut().insert(id, span.metadata().name()));
+        NAMES.with(|n| n.borrow_mut().insert(id, span.metadata()));
         Id::from_u64(id)
     }
     fn record(&self, _span: &Id, _values: &Record<'_>) {}
@@ -71,6 +73,17 @@ impl Subscriber for SpanTracker {
                 e.remove(at);
             }
         });
+    }
+    fn current_span(&self) -> tracing_core::span::Current {
+        let top = ENTERED.with(|e| e.borrow().last().copied());
+        match top.and_then(|id| {
+            NAMES
+                .with(|n| n.borrow().get(&id).copied())
+                .map(|m| (id, m))
+        }) {
+            Some((id, meta)) => tracing_core::span::Current::new(Id::from_u64(id), meta),
+            None => tracing_core::span::Current::none(),
+        }
     }
     fn clone_span(&self, id: &Id) -> Id {
         id.clone()
@@ -94,7 +107,7 @@ fn set(n: u8) {
 /// `var.get()`: the current span's name (the innermost entered on this thread).
 fn get() -> &'static str {
     let top = ENTERED.with(|e| e.borrow().last().copied());
-    top.and_then(|id| NAMES.with(|n| n.borrow().get(&id).copied()))
+    top.and_then(|id| NAMES.with(|n| n.borrow().get(&id).map(|m| m.name())))
         .unwrap_or("unset")
 }
 
@@ -155,7 +168,6 @@ fn test_function_ic(
 }
 
 #[test]
-#[ignore = "finding: a coroutine does not resume inside the span current when it was called"]
 fn test_with_inline_callbacks() {
     with_tracker(|| {
         let clock = Clock::new();
@@ -208,7 +220,6 @@ fn yielding_deferred_with_reset(clock: Clock) -> Deferred<()> {
 }
 
 #[test]
-#[ignore = "finding: a coroutine does not resume inside the span current when it was called"]
 fn test_reset_with_inline_callbacks() {
     with_tracker(|| {
         let clock = Clock::new();
@@ -221,7 +232,6 @@ fn test_reset_with_inline_callbacks() {
 }
 
 #[test]
-#[ignore = "finding: a coroutine does not resume inside the span current when it was called"]
 fn test_contextvars_with_async_await() {
     contextvars_with_async_await(false);
 }

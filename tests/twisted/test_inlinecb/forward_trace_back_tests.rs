@@ -5,10 +5,10 @@
 //! calling`, ...). A [`Failure`] records it itself: where the error was raised
 //! ([`Failure::location`]) and the `yield_!` / `.await` points it crossed ([`Failure::frames`],
 //! outermost first), and its `Display` prints them in traceback order. A `yield_!` frame is named
-//! after its `#[inline_callbacks]` function. An `.await` frame and the raise site of an `async`
-//! function have a location but no function name: Rust gives a future no name to record (see
-//! `tests/TWISTED.md`). Each of those is checked by its line here instead, which the marker
-//! comments at line ends locate.
+//! after its `#[inline_callbacks]` function; the raise site of an `async fn` run by
+//! `ensure_deferred`, and the `.await` in it that a failure crossed, are named after that `async
+//! fn` (the coroutine derives the name from its future's type). Each frame is checked by name and
+//! by line, which the marker comments at line ends locate.
 
 use std::time::Duration;
 
@@ -108,9 +108,9 @@ fn test_forward_tracebacks_coro() {
         clock.advance(Duration::ZERO);
         let f = failure_result_of(d);
         let tb = f.to_string();
+        assert_in("in erroring", &tb);
         assert_in("in calling", &tb);
         assert_in("Error Marker", &tb);
-        // "in erroring": the async function is not named, but the failure was raised in it.
         assert_eq!(f.location().line(), marked_line("// raise: coro"));
         assert_in(
             &format!("raised at {}:{}:", file!(), marked_line("// raise: coro")),
@@ -118,7 +118,10 @@ fn test_forward_tracebacks_coro() {
         );
         assert_eq!(
             frames(&f),
-            [("calling", marked_line("// yield: coro calling"))],
+            [
+                ("calling", marked_line("// yield: coro calling")),
+                ("erroring", marked_line("// raise: coro")),
+            ],
             "{tb}"
         );
     });
@@ -197,16 +200,18 @@ fn test_forward_lots_of_tracebacks_coro() {
         assert_in("in erroring", &tb);
         assert_in("in calling", &tb);
         assert_in("in calling2", &tb);
+        assert_in("in calling3", &tb);
         assert_in("Error Marker", &tb);
-        // "in calling3": the `.await` in the async function is recorded by its place, unnamed.
+        assert_in("in erroring", &f.to_string());
+        // "in calling3": the `.await` in the async function, named after it.
         let await_line = marked_line("// await: lots coro calling3");
-        assert_in(&format!("  at {}:{await_line}:", file!()), &tb);
+        assert_in(&format!("  in calling3 at {}:{await_line}:", file!()), &tb);
         assert_eq!(
             frames(&f),
             [
                 ("calling", marked_line("// yield: lots coro calling")),
                 ("calling2", marked_line("// yield: lots coro calling2")),
-                ("", await_line),
+                ("calling3", await_line),
                 ("erroring", marked_line("// raise: lots coro")),
             ],
             "{tb}"
@@ -214,7 +219,7 @@ fn test_forward_lots_of_tracebacks_coro() {
         let order = [
             "in calling at",
             "in calling2 at",
-            &format!("  at {}:{await_line}:", file!()),
+            &format!("  in calling3 at {}:{await_line}:", file!()),
             "in erroring at",
             "Error Marker",
         ]
