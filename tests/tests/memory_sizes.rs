@@ -39,7 +39,9 @@ use defer_core::{
 // History: at 28fb879 a chain's cell was 184 bytes and S2 648. The chain state's creation site
 // (issue 13: +8 per chain) makes a cell 192; a suspended coroutine also holds a `DeferredFuture`
 // that knows whether it registered (cancel on drop, issue 12: +8) and a driver that can be woken
-// from other threads (+16): S2 688. Issue 11's targets are far below all of these (see
+// from other threads (+16): S2 688. The `debug` snapshot's registry slot and the driver's
+// suspension point (issue 13: about +54) and, with the `tracing` feature these tests are built
+// with, the span a coroutine resumes in (about +53): S2 795. Issue 11's targets are far below all of these (see
 // BENCHMARKS.md, "Memory"). A step queue with one inline step and the hand-over in a field of
 // its own made the cell 168, but a chain's second step then allocated its queue: not kept.
 // ---------------------------------------------------------------------------------------------
@@ -56,12 +58,12 @@ const S1_ALLOCS_MAX: usize = 2;
 
 /// S2: a suspended `ensure_deferred` coroutine awaiting its own pending Deferred (the coroutine's
 /// Deferred and the awaited one's trigger kept): both chains, the driver, the body, the waker.
-const S2_ENSURE_DEFERRED_BYTES_MAX: usize = 688;
+const S2_ENSURE_DEFERRED_BYTES_MAX: usize = 795;
 /// Allocations for a suspended `ensure_deferred` coroutine.
 const S2_ENSURE_DEFERRED_ALLOCS_MAX: usize = 5;
 
 /// S2 with `#[inline_callbacks]` and `yield_!(d)`.
-const S2_INLINE_CALLBACKS_BYTES_MAX: usize = 688;
+const S2_INLINE_CALLBACKS_BYTES_MAX: usize = 795;
 /// Allocations for a suspended `#[inline_callbacks]` coroutine.
 const S2_INLINE_CALLBACKS_ALLOCS_MAX: usize = 5;
 
