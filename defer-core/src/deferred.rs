@@ -586,7 +586,10 @@ impl DeferredControl {
     /// ```
     pub fn pause(&self) {
         if let Some(c) = self.cell.upgrade() {
-            chain::pause(&c)
+            chain::pause(&c);
+            // What a pause leaves behind (a chain only the paused one still reaches) is looked
+            // at as the control lets go: see `engine/reclaim.rs`.
+            chain::reclaim::release(c);
         }
     }
 
@@ -600,7 +603,11 @@ impl DeferredControl {
     /// assert!(!ctl.unpause());
     /// ```
     pub fn unpause(&self) -> bool {
-        self.cell.upgrade().is_some_and(|c| chain::unpause(&c))
+        self.cell.upgrade().is_some_and(|c| {
+            let undone = chain::unpause(&c);
+            chain::reclaim::release(c);
+            undone
+        })
     }
 
     /// As [`Deferred::cancel`]; nothing if the chain is gone.
@@ -613,7 +620,10 @@ impl DeferredControl {
     #[track_caller]
     pub fn cancel(&self) {
         if let Some(c) = self.cell.upgrade() {
-            chain::cancel(&c)
+            chain::cancel(&c);
+            // The control's reference may have been the last one from outside a set of chains
+            // the cancel left only holding each other (a coroutine awaiting this paused chain).
+            chain::reclaim::release(c);
         }
     }
 

@@ -3639,6 +3639,58 @@ fn pins_a_wait_cycle_closed_through_a_hand_over_is_freed() {
     ]);
 }
 
+/// A coroutine awaits a queue's `get`, which is then paused and cancelled (the queue's canceller
+/// drops its waiter; the CancelledError waits behind the pause). Nothing can unpause it: the
+/// cancel walk's reference was the last one from outside, and the pair must be freed and the
+/// CancelledError reported.
+#[test]
+fn pins_a_cancelled_paused_get_awaited_by_a_coroutine_is_freed_and_reported() {
+    assert_agrees(vec![
+        Op::Get(0),
+        Op::Coro(
+            1,
+            CoroSpec {
+                id: 1,
+                awaits: vec![0],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::Acquire(1, 0, 2),
+        Op::Pause(0),
+        Op::Cancel(0),
+    ]);
+}
+
+/// A coroutine awaits a `fire_on_one_errback` list's Deferred, whose errback returns another
+/// Deferred, and the list is cancelled: the chains the cancel walk let go of must be freed.
+#[test]
+fn pins_a_cancelled_list_awaited_by_a_coroutine_is_freed() {
+    assert_agrees(vec![
+        Op::New(4),
+        Op::List(
+            2,
+            vec![4],
+            ListKind::All {
+                fooe: true,
+                consume: false,
+            },
+            1,
+        ),
+        Op::Add(2, StepSpec::Callbacks(2, Body::Ret(0), Body::Handle(3))),
+        Op::Coro(
+            3,
+            CoroSpec {
+                id: 3,
+                awaits: vec![2],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::Cancel(2),
+    ]);
+}
+
 /// `d2` waits on `d0`, which is then paused and cancelled; `d2` is `chain_deferred` into `d0`'s
 /// trigger. Nothing reaches the pair any more: it must be freed and `d0`'s CancelledError
 /// reported (the library once leaked the pair and lost the failure).

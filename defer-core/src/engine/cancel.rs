@@ -68,14 +68,23 @@ impl Visited {
     }
 }
 
-/// The walk (see the module docs).
+/// The walk (see the module docs). Every chain it lets go of goes through `reclaim::release`:
+/// the walk's reference may have been the last one from outside a set of chains that now only
+/// hold each other (a coroutine awaiting a paused chain this cancel failed, say).
 pub(crate) fn cancel_walk(cell: Rc<Cell>, at: &'static Location<'static>) {
+    if let Some(last) = walk(cell, at) {
+        super::reclaim::release(last);
+    }
+}
+
+/// The walk itself; returns the chain it holds when it stops, if any.
+fn walk(cell: Rc<Cell>, at: &'static Location<'static>) -> Option<Rc<Cell>> {
     let mut cur = cell;
     let mut visited = Visited::default();
     loop {
         if !visited.insert(&cur) {
             break_cycle(cur);
-            return;
+            return None;
         }
         let action = {
             let mut st = cur.st.borrow_mut();
@@ -106,10 +115,10 @@ pub(crate) fn cancel_walk(cell: Rc<Cell>, at: &'static Location<'static>) {
             }
         };
         match action {
-            CancelAction::Nothing => return,
+            CancelAction::Nothing => return Some(cur),
             CancelAction::Errback => {
                 fire(&cur, Slot::Failure(Failure::new_at(CancelledError, at)));
-                return;
+                return Some(cur);
             }
             CancelAction::Canceller(k) => {
                 let target = cur.clone();
@@ -122,18 +131,20 @@ pub(crate) fn cancel_walk(cell: Rc<Cell>, at: &'static Location<'static>) {
                 };
                 if work_loop::ever_queued() == before {
                     fire(&cur, Slot::Failure(failure));
-                } else {
-                    // The canceller's work was too deep to run inline (a list cancelling its
-                    // inputs, a million levels down): decide once it has all run, as Twisted's
-                    // recursion would have.
-                    work_loop::when_settled(Work::FinishCancel(cur, failure));
+                    return Some(cur);
                 }
-                return;
+                // The canceller's work was too deep to run inline (a list cancelling its
+                // inputs, a million levels down): decide once it has all run, as Twisted's
+                // recursion would have.
+                work_loop::when_settled(Work::FinishCancel(cur, failure));
+                return None;
             }
-            CancelAction::Forward(inner) => cur = inner,
+            CancelAction::Forward(inner) => {
+                super::reclaim::release(std::mem::replace(&mut cur, inner));
+            }
             CancelAction::Coroutine(driver) => match driver.cancel_current() {
-                Some(inner) => cur = inner,
-                None => return,
+                Some(inner) => super::reclaim::release(std::mem::replace(&mut cur, inner)),
+                None => return Some(cur),
             },
         }
     }

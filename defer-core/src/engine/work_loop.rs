@@ -226,6 +226,7 @@ fn perform(work: Work) {
         }
         Work::FinishCancel(cell, failure) => {
             super::chain_loop::fire(&cell, super::cell::Slot::Failure(failure));
+            super::reclaim::release(cell);
         }
     }
 }
