@@ -3691,6 +3691,34 @@ fn pins_a_cancelled_list_awaited_by_a_coroutine_is_freed() {
     ]);
 }
 
+/// A list over `d2`, paused; `d2`'s errback cancels the list (which fails, paused, with its
+/// trigger still in the list's state) and returns the list's own Deferred: `d2` waits on the
+/// paused list, which hands over to `d2`. Nothing can unpause it: both are freed and the
+/// CancelledError reported.
+#[test]
+fn pins_an_input_waiting_on_its_cancelled_paused_list_is_freed_and_reported() {
+    assert_agrees(vec![
+        Op::NewWithCanceller(2, CancelSpec::Nothing),
+        Op::Add(
+            2,
+            StepSpec::Errback(
+                1,
+                Body::Effect(Box::new(Effect::Cancel(3)), Box::new(Body::Handle(3))),
+            ),
+        ),
+        Op::List(
+            3,
+            vec![2],
+            ListKind::All {
+                fooe: false,
+                consume: false,
+            },
+            2,
+        ),
+        Op::Pause(3),
+    ]);
+}
+
 /// `d2` waits on `d0`, which is then paused and cancelled; `d2` is `chain_deferred` into `d0`'s
 /// trigger. Nothing reaches the pair any more: it must be freed and `d0`'s CancelledError
 /// reported (the library once leaked the pair and lost the failure).

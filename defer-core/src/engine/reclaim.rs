@@ -237,7 +237,8 @@ pub(crate) fn ref_budget(st: &super::cell::State) -> usize {
         + usize::from(st.steps.has_hand_over())
         + usize::from(matches!(st.awaiter, Some(Awaiter::Driver(_))))
         + usize::from(matches!(st.canceller, Canceller::Coroutine(_)) && !st.called)
-        + usize::from(st.held_by_join && !st.called)
+        // Until it lets go of the trigger: a cancel fires the chain with the trigger still there.
+        + usize::from(st.held_by_join)
 }
 
 /// What the walk learns of a chain: the chains its references go to (the one it waits on or its
