@@ -285,6 +285,9 @@ impl Wake for DriverWaker {
             self.wake_from_elsewhere();
             return;
         }
+        if !work_loop::in_continuation() && self.resume_through_executor() {
+            return;
+        }
         self.woken.store(true, Ordering::Relaxed);
         // Resumed through the work loop: a pipeline of coroutines, each completing the future
         // the next one awaits, does not nest their polls on the stack.
@@ -295,6 +298,24 @@ impl Wake for DriverWaker {
 }
 
 impl DriverWaker {
+    /// A wake on the home thread from outside the library (an executor's timer or I/O driver,
+    /// which tokio runs outside the `LocalSet`): if an executor drains this thread's inbox, the
+    /// coroutine is resumed by it, inside its context (where `spawn_local` and `from_future`
+    /// work), as a wake from another thread would be. Returns whether it was posted.
+    #[cold]
+    #[inline(never)]
+    fn resume_through_executor(&self) -> bool {
+        let Some(home) = home::current() else {
+            return false;
+        };
+        if !home.attended() {
+            return false;
+        }
+        let _ = self.inbox.set(home.clone());
+        self.woken.store(true, Ordering::SeqCst);
+        home.post(Mail::Wake(self.id))
+    }
+
     /// A wake on another thread: the `!Send` coroutine is resumed on its home thread, by its
     /// inbox. Cold: a thread hop costs microseconds anyway.
     #[cold]

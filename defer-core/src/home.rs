@@ -96,6 +96,13 @@ impl Home {
         true
     }
 
+    /// Whether something drains this inbox: an executor task polling a Deferred's future here,
+    /// or the std loop.
+    pub(crate) fn attended(&self) -> bool {
+        let st = self.lock();
+        !st.wakers.is_empty() || st.parker.is_some()
+    }
+
     /// Whether there is undelivered mail.
     pub(crate) fn has_mail(&self) -> bool {
         self.has_mail.load(Ordering::Acquire)

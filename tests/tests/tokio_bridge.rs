@@ -313,3 +313,37 @@ async fn a_coroutine_awaits_bridged_deferreds() {
         })
         .await;
 }
+
+/// A coroutine under `react` that awaits a tokio timer is woken by tokio's timer driver, which
+/// runs outside the `LocalSet`: it must resume inside it, where `from_future` and `spawn_local`
+/// work (it was resumed by the driver itself, and `from_future` then panicked).
+#[test]
+fn a_coroutine_woken_by_a_tokio_timer_resumes_inside_the_local_set() {
+    let r = defer_core::tokio::react(|| {
+        ensure_deferred(async {
+            ::tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            let inner = from_future(async { Ok::<u32, Failure>(1) }).await?;
+            let spawned = ::tokio::task::spawn_local(async { 2u32 }).await.unwrap();
+            Ok::<u32, Failure>(inner + spawned)
+        })
+    });
+    assert_eq!(r.map_err(|f| f.to_string()), Ok(3));
+}
+
+/// The same when the wake comes from a tokio oneshot that a local task sends after a timer.
+#[test]
+fn a_coroutine_woken_by_a_local_task_resumes_inside_the_local_set() {
+    let r = defer_core::tokio::react(|| {
+        let (tx, rx) = ::tokio::sync::oneshot::channel::<u32>();
+        ::tokio::task::spawn_local(async move {
+            ::tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            let _ = tx.send(5);
+        });
+        ensure_deferred(async move {
+            let v = rx.await.map_err(Failure::new)?;
+            let doubled = from_future(async move { Ok::<u32, Failure>(v * 2) }).await?;
+            Ok::<u32, Failure>(doubled)
+        })
+    });
+    assert_eq!(r.map_err(|f| f.to_string()), Ok(10));
+}

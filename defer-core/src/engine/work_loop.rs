@@ -71,6 +71,11 @@ thread_local! {
     static SETTLE: RefCell<Vec<Work>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether a continuation is running on this thread's stack (the library's own code is below).
+pub(crate) fn in_continuation() -> bool {
+    COUNTERS.with(|c| c.depth.get() > 0)
+}
+
 /// How many continuations were ever queued on this thread (compare two readings).
 pub(crate) fn ever_queued() -> u64 {
     COUNTERS.try_with(|c| c.ever_queued.get()).unwrap_or(0)
