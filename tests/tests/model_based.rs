@@ -3139,6 +3139,7 @@ fn assert_agrees(ops: Vec<Op>) {
         .flat_map(|s| [Clean::DropHandle(s), Clean::DropTrigger(s)])
         .collect();
     let p = number(Program { ops, cleanup });
+
     if let Err(e) = check(&p) {
         panic!("{p:?}\n{e}");
     }
@@ -3716,6 +3717,55 @@ fn pins_an_input_waiting_on_its_cancelled_paused_list_is_freed_and_reported() {
             2,
         ),
         Op::Pause(3),
+    ]);
+}
+
+/// Found by the million-program run: a step of `d3` adds to a coroutine's Deferred a step that
+/// pauses it, and returns it (`d3` waits on it). When the coroutine finishes, its own step pauses
+/// its chain: nothing can unpause it any more, and the pair `d3` / the coroutine's Deferred must
+/// be freed (the chain loop stopping at a pause lets go of the chain through `reclaim`).
+#[test]
+fn pins_a_paused_coroutine_deferred_returned_by_a_step_is_freed() {
+    assert_agrees(vec![
+        Op::New(2),
+        Op::NewWithCanceller(3, CancelSpec::Nothing),
+        Op::Add(
+            2,
+            StepSpec::Callbacks(
+                1,
+                Body::Ret(0),
+                Body::Effect(Box::new(Effect::Pause(0)), Box::new(Body::Ret(0))),
+            ),
+        ),
+        Op::ChainDeferred(2, 3),
+        Op::New(1),
+        Op::Coro(
+            2,
+            CoroSpec {
+                id: 2,
+                awaits: vec![1],
+                catch: false,
+                end: CoroEnd::Ret(0),
+            },
+        ),
+        Op::Add(
+            3,
+            StepSpec::Callbacks(
+                3,
+                Body::Effect(
+                    Box::new(Effect::Add(
+                        2,
+                        Box::new(StepSpec::Both(
+                            4,
+                            Body::Effect(Box::new(Effect::Pause(2)), Box::new(Body::Ret(0))),
+                        )),
+                    )),
+                    Box::new(Body::Handle(2)),
+                ),
+                Body::Ret(0),
+            ),
+        ),
+        Op::Succeed(3, 0),
     ]);
 }
 

@@ -190,8 +190,12 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                     st = cur.st.borrow_mut();
                     st.running = false;
                     if st.pauses > 0 {
-                        // Paused by the step itself (or by code it called): stop here.
+                        // Paused by the step itself (or by code it called): stop here. A chain
+                        // that nothing can unpause any more (a control is weak) is looked at as
+                        // this loop lets go of it, as in the paused branch above.
                         put(&mut st.result, into_slot(current));
+                        drop(st);
+                        reclaim::release(cur);
                         return;
                     }
                 }
