@@ -3769,6 +3769,47 @@ fn pins_a_paused_coroutine_deferred_returned_by_a_step_is_freed() {
     ]);
 }
 
+/// Found by the million-program run: `d3`'s errback makes `d3` wait on `d0`, then `d0`'s errback
+/// pauses `d0` and makes it wait on `d3`: a wait cycle, closed while both handles are held. When
+/// the handles go (in this order), nothing reaches the cycle: it is broken with
+/// `CircularChainError`, reported once, and freed.
+#[test]
+fn pins_a_wait_cycle_through_a_self_paused_chain_is_broken_when_the_handles_go() {
+    quiet_deliberate_panics();
+    let ops = vec![
+        Op::New(0),
+        Op::Add(
+            0,
+            StepSpec::Callbacks(
+                1,
+                Body::Ret(0),
+                Body::Effect(Box::new(Effect::Pause(0)), Box::new(Body::Handle(3))),
+            ),
+        ),
+        Op::NewWithCanceller(3, CancelSpec::Nothing),
+        Op::Add(
+            3,
+            StepSpec::Callbacks(
+                2,
+                Body::Ret(0),
+                Body::Effect(
+                    Box::new(Effect::Add(
+                        0,
+                        Box::new(StepSpec::Callback(3, Body::Ret(0))),
+                    )),
+                    Box::new(Body::Handle(0)),
+                ),
+            ),
+        ),
+    ];
+    use Clean::{DropHandle as H, DropTrigger as T};
+    let cleanup = vec![H(2), T(1), T(2), T(3), T(0), T(4), H(1), H(3), H(0), H(4)];
+    let p = number(Program { ops, cleanup });
+    if let Err(e) = check(&p) {
+        panic!("{p:?}\n{e}");
+    }
+}
+
 /// `d2` waits on `d0`, which is then paused and cancelled; `d2` is `chain_deferred` into `d0`'s
 /// trigger. Nothing reaches the pair any more: it must be freed and `d0`'s CancelledError
 /// reported (the library once leaked the pair and lost the failure).

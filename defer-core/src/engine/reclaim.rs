@@ -132,7 +132,7 @@ fn reclaim_rounds(start: &Rc<Cell>, held: usize) {
     let Some(mut garbage) = unreachable_set(start, held) else {
         return;
     };
-    // At most one more round per chain: each round frees at least one.
+    // At most one more round per chain: each round frees at least one, or breaks a wait cycle.
     for _ in 0..LIMIT {
         if let Some(closing) = wait_cycle_in(&garbage.set) {
             // Fired chains each waiting on the next, round to the first: a wait cycle, which
@@ -141,7 +141,16 @@ fn reclaim_rounds(start: &Rc<Cell>, held: usize) {
             // the failure is reported once when the chains go.
             drop(garbage);
             super::cancel::break_cycle(closing);
-            return;
+            // If the failure cannot flow (a chain of the cycle is paused, and nothing can
+            // unpause it any more), the chains are still garbage: the next round frees them,
+            // reporting it.
+            match unreachable_set(start, held) {
+                Some(more) => {
+                    garbage = more;
+                    continue;
+                }
+                None => return,
+            }
         }
         // A combinator whose inputs are all garbage, but whose own Deferred leads nowhere back
         // into them, only dies with them: its trigger is dropped, and its Deferred fails with
