@@ -63,7 +63,7 @@ pub use defer_macros::{inline_callbacks, yield_};
 pub mod __private {
     use std::future::Future;
 
-    use crate::{Deferred, DeferredFuture, Failure};
+    use crate::{Deferred, Failure};
 
     pub use crate::engine::outcome::StepResult;
 
@@ -76,17 +76,6 @@ pub mod __private {
         F: Future<Output = Result<T, Failure>> + 'static,
     {
         crate::coroutine::drive(function, body)
-    }
-
-    /// What `yield_!(d)` becomes: an await of `d` that records the yield point in failures.
-    pub fn yield_point<T: 'static>(
-        d: Deferred<T>,
-        function: &'static str,
-        file: &'static str,
-        line: u32,
-        column: u32,
-    ) -> DeferredFuture<T> {
-        crate::coroutine::yield_point(d, function, file, line, column)
     }
 
     /// The value of the never-taken `break` that guards `yield_!` against nested closures and
