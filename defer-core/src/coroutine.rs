@@ -193,7 +193,13 @@ pub(crate) fn wake_here(id: u64) {
 /// and what it waits on, or that it waits on a future other than a Deferred (one another thread
 /// may wake).
 pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<String> {
-    let driver = match cell.st.try_borrow().ok().as_deref().map(|st| &st.canceller) {
+    let driver = match cell
+        .st
+        .try_borrow()
+        .ok()
+        .as_deref()
+        .and_then(|st| st.result.canceller())
+    {
         Some(Canceller::Coroutine(d)) => d.upgrade(),
         _ => None,
     };
@@ -683,7 +689,7 @@ fn drive_named<T: 'static>(
     at: &'static Location<'static>,
     body: BoxedBody<T>,
 ) -> Deferred<T> {
-    let cell = Cell::new_at(Canceller::None, at);
+    let cell = Cell::new_at(None, at);
     let driver = Rc::new_cyclic(|me: &Weak<Driver<T>>| {
         let me: Weak<dyn Resume> = me.clone();
         let (id, slot) = REGISTRY
@@ -699,7 +705,10 @@ fn drive_named<T: 'static>(
             inbox: OnceLock::new(),
             woken: AtomicBool::new(false),
         });
-        cell.st.borrow_mut().canceller = Canceller::Coroutine(me);
+        cell.st
+            .borrow_mut()
+            .result
+            .put_canceller(Canceller::Coroutine(me));
         Driver {
             body: RefCell::new(Some(body)),
             cell: cell.clone(),

@@ -37,7 +37,7 @@ use std::fmt;
 use std::panic::Location;
 use std::rc::Rc;
 
-use crate::engine::{Canceller, Cell, Slot};
+use crate::engine::Cell;
 use crate::failure::Frame;
 
 /// What a coroutine driver tells about itself (`Resume::inspect`).
@@ -123,13 +123,13 @@ fn coroutine_at_end(
         }
         let next = {
             let st = cur.st.try_borrow().ok()?;
-            if matches!(st.canceller, Canceller::Coroutine(_)) {
+            if st.result.is_coroutines() {
                 // A coroutine's Deferred, but of one that has finished.
                 return None;
             }
-            match &st.result {
-                Slot::Waiting(next) => next.clone(),
-                _ => return None,
+            match st.result.waits_on() {
+                Some(next) => next.clone(),
+                None => return None,
             }
         };
         cur = next;

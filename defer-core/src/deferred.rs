@@ -159,7 +159,7 @@ impl<T: 'static> Deferred<T> {
     /// ```
     #[track_caller]
     pub fn new() -> (Deferred<T>, Trigger<T>) {
-        let cell = Cell::new(Canceller::None);
+        let cell = Cell::new(None);
         (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
     }
 
@@ -196,9 +196,9 @@ impl<T: 'static> Deferred<T> {
     pub fn with_canceller(
         canceller: impl FnOnce(Trigger<T>) + 'static,
     ) -> (Deferred<T>, Trigger<T>) {
-        let cell = Cell::new(Canceller::Once(Box::new(move |cell| {
+        let cell = Cell::new(Some(Canceller::Once(Box::new(move |cell| {
             canceller(Trigger::from_cell(cell))
-        })));
+        }))));
         (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
     }
 
@@ -455,8 +455,12 @@ impl<T: 'static> Deferred<T> {
                 // pending, stays alive for whoever unpauses it through a control.
                 {
                     let mut tst = target.st.borrow_mut();
-                    if !tst.called {
-                        chain::put(&mut tst.result, Slot::Waiting(c.clone()));
+                    // (Keeping its canceller, which shares the slot until it fires.)
+                    if !tst.called
+                        && let Some(old) = tst.result.hold_source(c.clone())
+                    {
+                        drop(tst);
+                        user_code::drop_value(old);
                     }
                 }
                 chain::add_step(&c, Step::Hand(target, chain::Hand::ChainTo));
@@ -741,10 +745,10 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
             let pauses = st.pauses;
             let steps = st.steps.len();
             let created_at = st.created_at;
-            let coroutine = matches!(st.canceller, Canceller::Coroutine(_));
+            let coroutine = st.result.is_coroutines();
             let shown = match &st.result {
                 Slot::Empty if st.called => Shown::Text("current result: None".into()),
-                Slot::Empty => Shown::Text("pending".into()),
+                Slot::Empty | Slot::Cancellable(_) => Shown::Text("pending".into()),
                 Slot::Value(_) if !st.running => Shown::Value,
                 Slot::Value(_) => Shown::Text("current result: <value>".into()),
                 Slot::Failure(e) => Shown::Failure(e.clone()),
@@ -752,6 +756,10 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
                 Slot::Waiting(source) if !st.called => Shown::Text(format!(
                     "pending, chained from Deferred at {:p}",
                     Rc::as_ptr(source)
+                )),
+                Slot::CancellableWaiting(b) => Shown::Text(format!(
+                    "pending, chained from Deferred at {:p}",
+                    Rc::as_ptr(&b.0)
                 )),
                 Slot::Waiting(inner) => Shown::Text(match inner.st.try_borrow() {
                     Ok(ist) => format!(

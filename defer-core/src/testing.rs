@@ -41,10 +41,13 @@ fn describe(cell: &Rc<Cell>) -> String {
     };
     match &st.result {
         Slot::Empty if st.called => format!("its result was already handed on{paused}"),
-        Slot::Empty => format!("it is still pending{paused}"),
+        Slot::Empty | Slot::Cancellable(_) => format!("it is still pending{paused}"),
         Slot::Value(_) => format!("it holds a success{paused}"),
         // Formatted below, with no borrow held: the error's `Display` is user code.
         Slot::Failure(f) => describe_failure(f.clone(), paused, st),
+        Slot::CancellableWaiting(_) => {
+            format!("it is pending, chained from another Deferred{paused}")
+        }
         Slot::Waiting(_) if !st.called => {
             format!("it is pending, chained from another Deferred{paused}")
         }

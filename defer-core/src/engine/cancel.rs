@@ -89,19 +89,19 @@ fn walk(cell: Rc<Cell>, at: &'static Location<'static>) -> Option<Rc<Cell>> {
         let action = {
             let mut st = cur.st.borrow_mut();
             if !st.called {
-                match std::mem::replace(&mut st.canceller, Canceller::None) {
-                    Canceller::None => {
+                match st.result.take_canceller() {
+                    None => {
                         st.cancelled = true;
                         CancelAction::Errback
                     }
-                    Canceller::Once(k) => {
+                    Some(Canceller::Once(k)) => {
                         st.cancelled = true;
                         CancelAction::Canceller(k)
                     }
-                    Canceller::Coroutine(driver) => {
+                    Some(Canceller::Coroutine(driver)) => {
                         // Cancelling a coroutine may be repeated: put the canceller back.
                         let strong = driver.upgrade();
-                        st.canceller = Canceller::Coroutine(driver);
+                        st.result.put_canceller(Canceller::Coroutine(driver));
                         match strong {
                             Some(d) => CancelAction::Coroutine(d),
                             None => CancelAction::Nothing,

@@ -26,6 +26,7 @@ pub(crate) struct Cell {
 }
 
 pub(crate) struct State {
+    /// The result, and before the chain fires its canceller (see [`Slot`]).
     pub(crate) result: Slot,
     pub(crate) steps: Steps,
     /// `pause()` calls not yet matched by `unpause()`. Waiting on another Deferred is tracked by
@@ -37,7 +38,6 @@ pub(crate) struct State {
     /// Its trigger is held by a combinator's shared state (see `join.rs`): one more reference
     /// that another chain may hold, through that state.
     pub(crate) held_by_join: bool,
-    pub(crate) canceller: Canceller,
     pub(crate) awaiter: Option<Awaiter>,
     /// Where the Deferred was made (`Deferred::new`, `succeed`, a combinator, a coroutine): for
     /// `Debug`, the unhandled-failure report and the `debug` snapshot. A `&'static` costs nothing
@@ -45,14 +45,122 @@ pub(crate) struct State {
     pub(crate) created_at: &'static Location<'static>,
 }
 
-/// The chain's current result.
+/// The chain's current result; before the chain fires, its canceller.
+///
+/// A canceller is needed only until the chain fires (Twisted clears it then), and a result only
+/// from then on, so the two share this slot: a canceller costs a pending chain nothing beyond the
+/// slot it already has (issue 11). The one state with both, an unfired `chain_deferred` target
+/// that holds its source and has a canceller, is rare and boxed.
 pub(crate) enum Slot {
-    /// Not fired yet, or the result was handed on (Twisted's `None` after chaining).
+    /// Not fired yet and no canceller, or the result was handed on (Twisted's `None` after
+    /// chaining).
     Empty,
     Value(Value),
     Failure(Failure),
-    /// A step returned this pending Deferred; the chain resumes with its result.
+    /// A step returned this pending Deferred; the chain resumes with its result. In an unfired
+    /// chain: a `chain_deferred` target holding the source that will fire it.
     Waiting(Rc<Cell>),
+    /// Not fired yet, with a canceller.
+    Cancellable(Canceller),
+    /// Not fired yet, with a canceller, and holding its `chain_deferred` source.
+    CancellableWaiting(Box<(Rc<Cell>, Canceller)>),
+}
+
+impl Slot {
+    /// The chain this one waits on: fired and waiting, or an unfired `chain_deferred` target's
+    /// source.
+    #[inline]
+    pub(crate) fn waits_on(&self) -> Option<&Rc<Cell>> {
+        match self {
+            Slot::Waiting(c) => Some(c),
+            Slot::CancellableWaiting(b) => Some(&b.0),
+            _ => None,
+        }
+    }
+
+    /// Takes out the chain this one waits on (see [`waits_on`](Slot::waits_on)), keeping the
+    /// canceller.
+    pub(crate) fn take_waits_on(&mut self) -> Option<Rc<Cell>> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Waiting(c) => Some(c),
+            Slot::CancellableWaiting(b) => {
+                let (c, k) = *b;
+                *self = Slot::Cancellable(k);
+                Some(c)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// An unfired chain starts holding its `chain_deferred` source, keeping its canceller; what
+    /// it held before (a previous source) is given back to be dropped.
+    pub(crate) fn hold_source(&mut self, source: Rc<Cell>) -> Option<Rc<Cell>> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Cancellable(k) => {
+                *self = Slot::CancellableWaiting(Box::new((source, k)));
+                None
+            }
+            Slot::CancellableWaiting(b) => {
+                let (old, k) = *b;
+                *self = Slot::CancellableWaiting(Box::new((source, k)));
+                Some(old)
+            }
+            Slot::Waiting(old) => {
+                *self = Slot::Waiting(source);
+                Some(old)
+            }
+            _ => {
+                *self = Slot::Waiting(source);
+                None
+            }
+        }
+    }
+
+    /// The canceller of an unfired chain.
+    #[inline]
+    pub(crate) fn canceller(&self) -> Option<&Canceller> {
+        match self {
+            Slot::Cancellable(k) => Some(k),
+            Slot::CancellableWaiting(b) => Some(&b.1),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a coroutine's own (unfired) chain.
+    #[inline]
+    pub(crate) fn is_coroutines(&self) -> bool {
+        matches!(self.canceller(), Some(Canceller::Coroutine(_)))
+    }
+
+    /// Takes out the canceller, keeping a source held.
+    pub(crate) fn take_canceller(&mut self) -> Option<Canceller> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Cancellable(k) => Some(k),
+            Slot::CancellableWaiting(b) => {
+                let (c, k) = *b;
+                *self = Slot::Waiting(c);
+                Some(k)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// Gives an unfired chain its canceller (in place of one it had).
+    pub(crate) fn put_canceller(&mut self, k: Canceller) {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Waiting(c) => *self = Slot::CancellableWaiting(Box::new((c, k))),
+            Slot::CancellableWaiting(b) => {
+                *self = Slot::CancellableWaiting(Box::new((b.0, k)));
+            }
+            _ => *self = Slot::Cancellable(k),
+        }
+    }
 }
 
 /// A chain's queue of steps. The first two live inline: most chains have one or two steps (a
@@ -201,8 +309,8 @@ pub(crate) enum Hand {
 // which made every allocation after it slow.
 const _: () = assert!(size_of::<Step>() == 3 * size_of::<usize>());
 
+/// What cancelling an unfired chain runs (kept in its [`Slot`]).
 pub(crate) enum Canceller {
-    None,
     Once(Box<dyn FnOnce(Rc<Cell>)>),
     /// A coroutine's Deferred: cancelling it cancels what the coroutine waits on, every time.
     Coroutine(std::rc::Weak<dyn Resume>),
@@ -248,20 +356,20 @@ impl Cell {
     /// A new chain, made where the chain of `#[track_caller]` functions that called this began
     /// (the user's `Deferred::new`, `DeferredList::build`, ...).
     #[track_caller]
-    pub(crate) fn new(canceller: Canceller) -> Rc<Cell> {
+    pub(crate) fn new(canceller: Option<Canceller>) -> Rc<Cell> {
         Cell::new_at(canceller, Location::caller())
     }
 
     /// A new chain made at `at`.
-    pub(crate) fn new_at(canceller: Canceller, at: &'static Location<'static>) -> Rc<Cell> {
+    pub(crate) fn new_at(canceller: Option<Canceller>, at: &'static Location<'static>) -> Rc<Cell> {
         // `Rc::default` builds the state in place in the new allocation; `Rc::new` builds it on
         // the stack and copies it in (a `memcpy` as costly as the rest of the constructor).
         let mut cell = Rc::<Cell>::default();
         let only = Rc::get_mut(&mut cell).expect("a new Rc is unique");
         let st = only.st.get_mut();
         st.created_at = at;
-        if !matches!(canceller, Canceller::None) {
-            st.canceller = canceller;
+        if let Some(k) = canceller {
+            st.result = Slot::Cancellable(k);
         }
         cell
     }
@@ -275,7 +383,7 @@ impl Cell {
 
     /// A chain that has fired with `result`, made at `at`.
     pub(crate) fn fired_at(result: Slot, at: &'static Location<'static>) -> Rc<Cell> {
-        let cell = Cell::new_at(Canceller::None, at);
+        let cell = Cell::new_at(None, at);
         {
             let mut st = cell.st.borrow_mut();
             st.called = true;
@@ -317,9 +425,11 @@ impl Drop for Cell {
                 Slot::Empty => true,
                 Slot::Value(v) => !v.needs_drop(),
                 // (A failure was reported and taken out just above.)
-                Slot::Failure(_) | Slot::Waiting(_) => false,
+                Slot::Failure(_)
+                | Slot::Waiting(_)
+                | Slot::Cancellable(_)
+                | Slot::CancellableWaiting(_) => false,
             }
-            && matches!(st.canceller, Canceller::None)
             && st.awaiter.is_none()
         {
             drop(st.steps.rest.take());
@@ -343,7 +453,6 @@ impl State {
             called: false,
             cancelled: false,
             held_by_join: false,
-            canceller: Canceller::None,
             awaiter: None,
             // Replaced by `Cell::new` with the caller's.
             created_at: Location::caller(),

@@ -12,7 +12,7 @@
 use std::panic::Location;
 use std::rc::Rc;
 
-use super::cell::{Awaiter, Canceller, Cell, Hand, Slot, State, Step};
+use super::cell::{Awaiter, Cell, Hand, Slot, State, Step};
 use super::reclaim;
 use super::step::Current;
 use super::user_code;
@@ -45,18 +45,11 @@ pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
     true
 }
 
-#[inline]
-fn drop_canceller(canceller: Canceller) {
-    if !matches!(canceller, Canceller::None) {
-        user_code::drop_value(canceller);
-    }
-}
-
 /// Gives a fired result to a chain without running it (the caller's loop runs it next). Inlined
 /// into `fire`, the hot path of every trigger.
 #[inline(always)]
 pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
-    let (canceller, source) = {
+    let before = {
         let mut st = cell.st.borrow_mut();
         if st.called {
             drop(st);
@@ -64,24 +57,19 @@ pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
             return false;
         }
         st.called = true;
-        // Empty, or (a `chain_deferred` target) `Waiting` on its source: dropped below, with no
-        // borrow held.
-        let source = std::mem::replace(&mut st.result, result);
-        // Twisted clears the canceller when the Deferred fires, breaking the d <-> canceller cycle.
-        (
-            std::mem::replace(&mut st.canceller, Canceller::None),
-            source,
-        )
+        // Empty; or the canceller, which Twisted clears when the Deferred fires (breaking the
+        // d <-> canceller cycle); or (a `chain_deferred` target) the source it held while it
+        // waited: dropped below, with no borrow held.
+        std::mem::replace(&mut st.result, result)
     };
     // The canceller's captured state is the user's: its `Drop` may panic, and must not stop the
     // chain from running.
-    drop_canceller(canceller);
-    drop_source(source);
+    drop_source(before);
     true
 }
 
-/// What a result slot held before the chain fired: nothing, or the source a `chain_deferred`
-/// target held while it waited.
+/// What a result slot held before the chain fired: nothing, its canceller, or the source a
+/// `chain_deferred` target held while it waited.
 #[inline]
 fn drop_source(source: Slot) {
     if matches!(source, Slot::Empty) {
@@ -330,12 +318,10 @@ pub(crate) fn forget_unreachable(cell: &Rc<Cell>) -> Option<Rc<Cell>> {
     let target = steps.hand_over_target().cloned();
     let source = target.as_ref().and_then(|t| {
         let mut tst = t.st.borrow_mut();
-        match &tst.result {
-            // Only an unfired target (`chain_deferred`): a fired one waiting on this chain keeps
-            // showing what it waits on, and the walk below sees the broken pair.
-            Slot::Waiting(s) if !tst.called && Rc::ptr_eq(s, cell) => {
-                Some(std::mem::replace(&mut tst.result, Slot::Empty))
-            }
+        // Only an unfired target (`chain_deferred`): a fired one waiting on this chain keeps
+        // showing what it waits on, and the walk below sees the broken pair.
+        match tst.result.waits_on() {
+            Some(s) if !tst.called && Rc::ptr_eq(s, cell) => tst.result.take_waits_on(),
             _ => None,
         }
     });

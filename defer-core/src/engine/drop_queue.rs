@@ -17,7 +17,7 @@
 use std::any::Any;
 use std::cell::{Cell as StdCell, RefCell};
 
-use super::cell::{Slot, State};
+use super::cell::State;
 use super::reclaim;
 use super::user_code;
 
@@ -115,13 +115,7 @@ fn drop_item(item: Item) {
 /// chain's reference may have been the last one from outside a set of chains that only hold
 /// each other (a coroutine stuck on a paused chain, say), which must be freed too.
 fn drop_state(mut state: State) {
-    let waited = match std::mem::replace(&mut state.result, Slot::Empty) {
-        Slot::Waiting(c) => Some(c),
-        other => {
-            state.result = other;
-            None
-        }
-    };
+    let waited = state.result.take_waits_on();
     let handed = state.steps.take_hand_over();
     user_code::drop_value(state);
     for chain in waited.into_iter().chain(handed) {

@@ -36,7 +36,7 @@ pub(crate) trait Join {
 pub(crate) fn leads_anywhere(out: &Rc<Cell>) -> bool {
     out.st.try_borrow().is_ok_and(|st| {
         st.steps.has_hand_over()
-            || matches!(st.result, super::cell::Slot::Waiting(_))
+            || st.result.waits_on().is_some()
             || matches!(st.awaiter, Some(super::cell::Awaiter::Driver(_)))
             || st.steps.feeds_a_join()
     })

@@ -56,13 +56,11 @@ fn release_shared(cell: Rc<Cell>) {
         let Ok(st) = cell.st.try_borrow() else {
             return;
         };
-        if matches!(st.awaiter, Some(Awaiter::Driver(_)))
-            || matches!(st.canceller, Canceller::Coroutine(_))
-        {
+        if matches!(st.awaiter, Some(Awaiter::Driver(_))) || st.result.is_coroutines() {
             // A coroutine awaits it, or it is a coroutine's own: the walk looks through the
             // coroutine.
             true
-        } else if matches!(st.result, Slot::Waiting(_)) {
+        } else if st.result.waits_on().is_some() {
             // The chain waited on first: on the hot path (a long run of chains each waiting on
             // the next, fired one by one) it is held by its trigger, which settles it at once.
             !waits_on_something_held(&st) && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
@@ -194,16 +192,12 @@ fn free_all(set: Vec<Rc<Cell>>) {
     let mut edges = Vec::with_capacity(set.len());
     for cell in &set {
         let mut st = cell.st.borrow_mut();
-        if let Canceller::Coroutine(d) = &st.canceller
+        if let Some(Canceller::Coroutine(d)) = st.result.canceller()
             && let Some(d) = d.upgrade()
         {
             drivers.push(d);
         }
-        let result = if matches!(st.result, Slot::Waiting(_)) {
-            std::mem::replace(&mut st.result, Slot::Empty)
-        } else {
-            Slot::Empty
-        };
+        let result = st.result.take_waits_on();
         edges.push((result, st.steps.take_all(), st.awaiter.take()));
     }
     for (result, steps, awaiter) in edges {
@@ -242,10 +236,10 @@ fn wait_cycle_in(set: &[Rc<Cell>]) -> Option<Rc<Cell>> {
 /// How many references to a chain other chains (and coroutines) may hold, given its own edges:
 /// the pairs described in [`unreachable_set`].
 pub(crate) fn ref_budget(st: &super::cell::State) -> usize {
-    usize::from(matches!(st.result, Slot::Waiting(_)))
+    usize::from(st.result.waits_on().is_some())
         + usize::from(st.steps.has_hand_over())
         + usize::from(matches!(st.awaiter, Some(Awaiter::Driver(_))))
-        + usize::from(matches!(st.canceller, Canceller::Coroutine(_)) && !st.called)
+        + usize::from(st.result.is_coroutines() && !st.called)
         // Until it lets go of the trigger: a cancel fires the chain with the trigger still there.
         + usize::from(st.held_by_join)
 }
@@ -272,7 +266,7 @@ fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
         return None;
     }
     let mut refs = Vec::new();
-    if let Slot::Waiting(other) = &st.result {
+    if let Some(other) = st.result.waits_on() {
         refs.push(other.clone());
     }
     if let Some(target) = st.steps.hand_over_target() {
@@ -293,8 +287,8 @@ fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
         Some(Awaiter::Driver(d)) => Some(d.clone()),
         _ => None,
     };
-    let own_driver = match &st.canceller {
-        Canceller::Coroutine(d) if !st.called => Some(d.upgrade()?),
+    let own_driver = match st.result.canceller() {
+        Some(Canceller::Coroutine(d)) if !st.called => Some(d.upgrade()?),
         _ => None,
     };
     drop(st);
@@ -323,7 +317,7 @@ fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
 /// first test, made without cloning anything, on the path every fire of a waiting chain takes.
 #[inline(always)]
 fn waits_on_something_held(outer: &super::cell::State) -> bool {
-    let Slot::Waiting(inner) = &outer.result else {
+    let Some(inner) = outer.result.waits_on() else {
         return false;
     };
     let Ok(ist) = inner.st.try_borrow() else {
@@ -336,7 +330,7 @@ fn waits_on_something_held(outer: &super::cell::State) -> bool {
         matches!(
             &t.st
                 .try_borrow()
-                .map(|t| matches!(t.result, Slot::Waiting(ref w) if Rc::ptr_eq(w, inner))),
+                .map(|t| t.result.waits_on().is_some_and(|w| Rc::ptr_eq(w, inner))),
             Ok(true)
         )
     });
