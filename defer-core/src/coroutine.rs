@@ -60,15 +60,13 @@ struct Driver<T> {
     waker: Waker,
     /// The same allocation as `waker`: its `woken` flag, and its strong count, which tells
     /// whether a foreign future kept a clone of the waker (see `resume`).
+    /// (The coroutine's id is the waker's: `id()`.)
     waker_state: Arc<DriverWaker>,
-    id: u64,
     /// The Deferreds the body registered on while suspended (more than one under a `join` or a
     /// `select`). Cancelling the coroutine cancels those of them it still awaits: the ones whose
     /// awaiter is still this driver (a `select` drops the futures of the losers, which clears
     /// their awaiter).
-    awaiting: RefCell<Option<Weak<Cell>>>,
-    /// The others, under a `join` or `select`: empty, with no allocation, in the usual case.
-    awaiting_more: RefCell<Vec<Weak<Cell>>>,
+    awaiting: Awaits,
     /// Whether the driver is in `PARKED`.
     parked: StdCell<bool>,
     polling: StdCell<bool>,
@@ -89,6 +87,65 @@ struct Driver<T> {
     /// every poll, and the spans the body itself left entered when it suspended.
     #[cfg(feature = "tracing")]
     spans: crate::debug::CoroutineSpans,
+}
+
+/// The Deferreds a suspended coroutine registered on: the first in place, the others (under a
+/// `join` or `select`) in a box made the first time there are any. Two words, where a
+/// `RefCell<Vec>` beside a `RefCell<Option>` was six (issue 11: one suspended coroutine is what a
+/// server holds per open request). `Cell`s, taken and put back: nothing borrows them across user
+/// code.
+#[derive(Default)]
+struct Awaits {
+    first: StdCell<Option<Weak<Cell>>>,
+    more: StdCell<Option<Box<Vec<Weak<Cell>>>>>,
+}
+
+impl Awaits {
+    /// Records one more; returns whether it is the first.
+    fn push(&self, cell: &Rc<Cell>) -> bool {
+        let first = self.first.take();
+        if first.is_none() {
+            self.first.set(Some(Rc::downgrade(cell)));
+            return true;
+        }
+        self.first.set(first);
+        let mut more = self.more.take().unwrap_or_default();
+        more.push(Rc::downgrade(cell));
+        self.more.set(Some(more));
+        false
+    }
+
+    /// Forgets them all (keeping the box, if any, for the next suspension).
+    #[inline]
+    fn clear(&self) {
+        drop(self.first.take());
+        if let Some(mut more) = self.more.take() {
+            more.clear();
+            self.more.set(Some(more));
+        }
+    }
+
+    /// Whether the body registered on any.
+    fn is_empty(&self) -> bool {
+        let first = self.first.take();
+        let empty = first.is_none();
+        self.first.set(first);
+        empty
+    }
+
+    /// All of them, first to last.
+    fn all(&self) -> Vec<Weak<Cell>> {
+        let first = self.first.take();
+        let more = self.more.take();
+        let all = first
+            .iter()
+            .chain(more.iter().flat_map(|m| m.iter()))
+            .cloned()
+            .collect();
+        self.first.set(first);
+        self.more.set(more);
+        all
+    }
 }
 
 /// A suspension point: a `Frame` without its function (the coroutine's own), three words to
@@ -358,18 +415,13 @@ impl<T: 'static> DriverCtx for Driver<T> {
         if Rc::ptr_eq(&self.cell, cell) {
             return Registration::OwnDeferred;
         }
-        let mut awaiting = self.awaiting.borrow_mut();
-        if awaiting.is_none() {
-            *awaiting = Some(Rc::downgrade(cell));
+        if self.awaiting.push(cell) {
             self.suspended_at.set(Some(Point {
                 file: at.file(),
                 line: at.line(),
                 column: at.column(),
             }));
-        } else {
-            self.awaiting_more.borrow_mut().push(Rc::downgrade(cell));
         }
-        drop(awaiting);
         Registration::Driver(Awaiter::Driver(self))
     }
 }
@@ -378,11 +430,9 @@ impl<T: 'static> Driver<T> {
     /// The chains the coroutine awaits right now: registered, alive, and still resuming us.
     fn awaited_now(&self) -> Vec<Rc<Cell>> {
         let me = self as *const Self as *const ();
-        let first = self.awaiting.borrow().clone();
-        let more = self.awaiting_more.borrow();
-        first
+        self.awaiting
+            .all()
             .iter()
-            .chain(more.iter())
             .filter_map(Weak::upgrade)
             .filter(|c| {
                 c.st.try_borrow().is_ok_and(|st| match &st.awaiter {
@@ -401,6 +451,12 @@ impl<T: 'static> Driver<T> {
         } else {
             self.name
         }
+    }
+
+    /// The coroutine's id (its `PARKED` key; what a wake from another thread posts).
+    #[inline]
+    fn id(&self) -> u64 {
+        self.waker_state.id
     }
 
     /// Where the coroutine was made: its own Deferred's creation site.
@@ -428,13 +484,12 @@ impl<T: 'static> Resume for Driver<T> {
         if self.parked.replace(false) {
             // Resumed by a Deferred while parked for a foreign future too: leave `PARKED`, or
             // it would keep the driver alive after the coroutine has finished.
-            user_code::drop_value(unpark(self.id));
+            user_code::drop_value(unpark(self.id()));
         }
         loop {
             self.repoll.set(false);
             self.waker_state.woken.store(false, Ordering::Relaxed);
-            self.awaiting.borrow_mut().take();
-            self.awaiting_more.borrow_mut().clear();
+            self.awaiting.clear();
             // (`suspended_at` is left: it means something only while `awaiting` is set.)
             let polled = {
                 let mut body = self.body.borrow_mut();
@@ -466,13 +521,13 @@ impl<T: 'static> Resume for Driver<T> {
                     // future kept a clone of the waker beside a pending Deferred (`select` of
                     // the two): before, that wake was lost and the coroutine hung until the
                     // Deferred fired. The driver itself holds two references to the waker.
-                    if self.awaiting.borrow().is_none() || Arc::strong_count(&self.waker_state) > 2
+                    if self.awaiting.is_empty() || Arc::strong_count(&self.waker_state) > 2
                     {
                         let me: Rc<dyn Resume> = self.clone();
                         let parked = PARKED
                             .try_with(|p| {
                                 p.try_borrow_mut()
-                                    .map(|mut p| p.insert(self.id, me))
+                                    .map(|mut p| p.insert(self.id(), me))
                                     .is_ok()
                             })
                             .unwrap_or(false);
@@ -480,7 +535,7 @@ impl<T: 'static> Resume for Driver<T> {
                         if self.waker_state.woken_while_parking() {
                             // Woken from another thread before its inbox was known: poll again.
                             if self.parked.replace(false) {
-                                user_code::drop_value(unpark(self.id));
+                                user_code::drop_value(unpark(self.id()));
                             }
                             continue;
                         }
@@ -578,7 +633,7 @@ impl<T: 'static> Resume for Driver<T> {
         if self.body.borrow().is_some() {
             // Suspended on a foreign future, which cannot be cancelled through a Deferred:
             // cancelling drops it, as Rust cancels futures, and the coroutine fails.
-            let parked = unpark(self.id);
+            let parked = unpark(self.id());
             self.parked.set(false);
             let body = self.body.borrow_mut().take();
             drop_body(body);
@@ -613,7 +668,7 @@ impl<T: 'static> Resume for Driver<T> {
     fn free_body(&self) {
         self.parked.set(false);
         let body = self.body.borrow_mut().take();
-        let me = unpark(self.id);
+        let me = unpark(self.id());
         drop_body(body);
         user_code::drop_value(me);
     }
@@ -625,7 +680,7 @@ impl<T: 'static> Resume for Driver<T> {
             created_at: self.created_at(),
             running,
             finished: self.body.try_borrow().is_ok_and(|b| b.is_none()),
-            suspended_at: if running || self.awaiting.borrow().is_none() {
+            suspended_at: if running || self.awaiting.is_empty() {
                 None
             } else {
                 self.suspended_at
@@ -656,7 +711,7 @@ impl<T> Drop for Driver<T> {
         if self.parked.get() {
             let _ = PARKED.try_with(|p| {
                 if let Ok(mut p) = p.try_borrow_mut() {
-                    p.remove(&self.id);
+                    p.remove(&self.waker_state.id);
                 }
             });
         }
@@ -714,9 +769,7 @@ fn drive_named<T: 'static>(
             cell: cell.clone(),
             waker: Waker::from(waker_state.clone()),
             waker_state,
-            id,
-            awaiting: RefCell::new(None),
-            awaiting_more: RefCell::new(Vec::new()),
+            awaiting: Awaits::default(),
             parked: StdCell::new(false),
             polling: StdCell::new(false),
             repoll: StdCell::new(false),

@@ -378,10 +378,18 @@ pub(crate) fn function_name(type_name: &'static str) -> &'static str {
 /// into the code that resumed it nor get lost: the coroutine's spans are its own, as a Python
 /// coroutine's context is.
 #[cfg(feature = "tracing")]
-pub(crate) struct CoroutineSpans {
+pub(crate) struct CoroutineSpans(std::cell::Cell<Option<Box<SavedSpans>>>);
+
+/// What [`CoroutineSpans`] keeps, boxed: in the usual case (no span current when the coroutine
+/// was made, none held across a suspension) nothing at all, and a suspended coroutine costs one
+/// word for its spans instead of seven (issue 11).
+#[cfg(feature = "tracing")]
+struct SavedSpans {
+    /// The span current when the coroutine was made (`Span::none()` if it was made outside any,
+    /// but its body held spans across a suspension).
     base: tracing::Span,
-    /// Outermost first; `None` (no allocation) in the usual case.
-    inside: std::cell::Cell<Option<Box<[tracing::Span]>>>,
+    /// Outermost first.
+    inside: Option<Box<[tracing::Span]>>,
 }
 
 #[cfg(feature = "tracing")]
@@ -390,24 +398,34 @@ impl CoroutineSpans {
     const MAX_INSIDE: usize = 16;
 
     pub(crate) fn current() -> Self {
-        CoroutineSpans {
-            base: tracing::Span::current(),
-            inside: std::cell::Cell::new(None),
-        }
+        let base = tracing::Span::current();
+        CoroutineSpans(std::cell::Cell::new(if base.is_none() {
+            None
+        } else {
+            Some(Box::new(SavedSpans { base, inside: None }))
+        }))
     }
 
     /// Runs `poll` inside the coroutine's spans.
     pub(crate) fn poll_in<R>(&self, poll: impl FnOnce() -> R) -> R {
-        enter(&self.base);
-        if let Some(inside) = self.inside.take() {
-            for s in inside.iter() {
-                enter(s);
+        // Taken out for the poll, and put back after: nothing else reads them meanwhile (the
+        // driver is not polled twice at once).
+        let mut saved = self.0.take();
+        if let Some(saved) = saved.as_mut() {
+            enter(&saved.base);
+            if let Some(inside) = saved.inside.take() {
+                for s in inside.iter() {
+                    enter(s);
+                }
             }
         }
         let r = poll();
         let mut left = Vec::new();
         let mut cur = tracing::Span::current();
-        while !cur.is_none() && cur != self.base && left.len() < Self::MAX_INSIDE {
+        while !cur.is_none()
+            && saved.as_ref().is_none_or(|s| cur != s.base)
+            && left.len() < Self::MAX_INSIDE
+        {
             exit(&cur);
             let next = tracing::Span::current();
             let stuck = next == cur;
@@ -420,9 +438,19 @@ impl CoroutineSpans {
         }
         if !left.is_empty() {
             left.reverse();
-            self.inside.set(Some(left.into_boxed_slice()));
+            saved
+                .get_or_insert_with(|| {
+                    Box::new(SavedSpans {
+                        base: tracing::Span::none(),
+                        inside: None,
+                    })
+                })
+                .inside = Some(left.into_boxed_slice());
         }
-        exit(&self.base);
+        if let Some(saved) = saved.as_ref() {
+            exit(&saved.base);
+        }
+        self.0.set(saved);
         r
     }
 }
