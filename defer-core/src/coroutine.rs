@@ -80,7 +80,7 @@ struct Driver<T> {
     /// Deferred (the first one, under a `join`); `None` while it runs, or while it waits on a
     /// future that is not a Deferred. Written once per suspension, read only by `Debug` and
     /// `debug::snapshot`.
-    suspended_at: StdCell<Option<Point>>,
+    suspended_at: StdCell<Option<Site>>,
     /// Its place in this thread's registry of live coroutines (`REGISTRY`).
     slot: u32,
     /// With the `tracing` feature: the span current when the coroutine was made, entered around
@@ -148,13 +148,30 @@ impl Awaits {
     }
 }
 
-/// A suspension point: a `Frame` without its function (the coroutine's own), three words to
-/// write per suspension instead of five.
+/// Where an await is: a `yield_!` (its frame, a `static` the macro wrote, function name
+/// included) or an `.await` (the location `IntoFuture` was called from). Two words, not a
+/// five-word [`Frame`]: every suspended coroutine holds one in its awaited future and one as its
+/// suspension point (issue 11). The frame is made only when a failure crosses the await.
 #[derive(Clone, Copy)]
-struct Point {
-    file: &'static str,
-    line: u32,
-    column: u32,
+pub(crate) enum Site {
+    Yield(&'static Frame),
+    Await(&'static Location<'static>),
+}
+
+impl Site {
+    /// The frame a failure crossing this await gets.
+    fn frame(self) -> Frame {
+        match self {
+            Site::Yield(f) => *f,
+            Site::Await(l) => Frame::new("", l.file(), l.line(), l.column()),
+        }
+    }
+
+    /// The frame, named after the coroutine suspended here.
+    fn frame_in(self, function: &'static str) -> Frame {
+        let f = self.frame();
+        Frame::new(function, f.file(), f.line(), f.column())
+    }
 }
 
 /// What a [`DeferredFuture`] needs of the driver polling it.
@@ -163,7 +180,7 @@ trait DriverCtx {
     /// the awaiter that resumes it; else gives the driver back. One dynamic call per pending
     /// await.
     /// `at` is the `yield_!` or `.await`, kept as the coroutine's suspension point.
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: &Frame) -> Registration;
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: Site) -> Registration;
 }
 
 /// The answer of [`DriverCtx::awaiter_for`].
@@ -408,7 +425,7 @@ impl DriverWaker {
 }
 
 impl<T: 'static> DriverCtx for Driver<T> {
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: &Frame) -> Registration {
+    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: Site) -> Registration {
         if !waker.will_wake(&self.waker) {
             return Registration::Foreign;
         }
@@ -416,11 +433,7 @@ impl<T: 'static> DriverCtx for Driver<T> {
             return Registration::OwnDeferred;
         }
         if self.awaiting.push(cell) {
-            self.suspended_at.set(Some(Point {
-                file: at.file(),
-                line: at.line(),
-                column: at.column(),
-            }));
+            self.suspended_at.set(Some(at));
         }
         Registration::Driver(Awaiter::Driver(self))
     }
@@ -683,9 +696,7 @@ impl<T: 'static> Resume for Driver<T> {
             suspended_at: if running || self.awaiting.is_empty() {
                 None
             } else {
-                self.suspended_at
-                    .get()
-                    .map(|p| Frame::new(self.name(), p.file, p.line, p.column))
+                self.suspended_at.get().map(|p| p.frame_in(self.name()))
             },
             awaiting: if running {
                 Vec::new()
@@ -893,7 +904,8 @@ pub struct DeferredFuture<T> {
     cell: Option<Rc<Cell>>,
     /// The value of a Deferred that was a bare value (`succeed`): no chain to look at.
     ready: Option<Box<ValueHolder<T>>>,
-    frame: Frame,
+    /// The `yield_!` or `.await`: the frame failures get when they cross it.
+    site: Site,
     /// Polled by an executor and pending: its waker is left with the thread's inbox (`home.rs`),
     /// so that mail from other threads gets this thread's Deferreds going.
     attending: bool,
@@ -903,7 +915,7 @@ pub struct DeferredFuture<T> {
 }
 
 impl<T: 'static> DeferredFuture<T> {
-    pub(crate) fn new(d: Deferred<T>, frame: Frame) -> Self {
+    pub(crate) fn new(d: Deferred<T>, site: Site) -> Self {
         let (cell, ready) = match d.into_repr() {
             Repr::Chain(c) => (Some(c), None),
             Repr::Ready(h) => (None, Some(h)),
@@ -912,7 +924,7 @@ impl<T: 'static> DeferredFuture<T> {
         DeferredFuture {
             cell,
             ready,
-            frame,
+            site,
             attending: false,
             _invariant: PhantomData,
         }
@@ -924,7 +936,7 @@ impl<T: 'static> DeferredFuture<T> {
             Err(f) => {
                 // The coroutine sees it: from now on it is reported if lost (`Failure::quiet`).
                 f.seen();
-                Err(f.with_frame(self.frame))
+                Err(f.with_frame(self.site.frame()))
             }
         }
     }
@@ -955,7 +967,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
             return Poll::Ready(this.output(result));
         }
         // Our own driver (only our code runs meanwhile): register it under the same borrow.
-        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, &this.frame)) {
+        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, this.site)) {
             Some(Registration::Driver(awaiter)) => {
                 let old = st.awaiter.replace(awaiter);
                 drop(st);
@@ -967,7 +979,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
             Some(Registration::OwnDeferred) => {
                 drop(st);
                 this.cell = None;
-                return Poll::Ready(Err(Failure::new(CircularChainError).with_frame(this.frame)));
+                return Poll::Ready(Err(Failure::new(CircularChainError).with_frame(this.site.frame())));
             }
             Some(Registration::Foreign) | None => {}
         }
@@ -1061,16 +1073,11 @@ impl<T: 'static> IntoFuture for Deferred<T> {
     /// `d.await`: records the `.await`'s location for the failure's trace.
     #[track_caller]
     fn into_future(self) -> DeferredFuture<T> {
-        DeferredFuture::new(self, Frame::here())
+        DeferredFuture::new(self, Site::Await(Location::caller()))
     }
 }
 
-pub(crate) fn yield_point<T: 'static>(
-    d: Deferred<T>,
-    function: &'static str,
-    file: &'static str,
-    line: u32,
-    column: u32,
-) -> DeferredFuture<T> {
-    DeferredFuture::new(d, Frame::new(function, file, line, column))
+/// `yield_!(d)`: `frame` is the `static` the macro wrote at the user's `yield_`.
+pub(crate) fn yield_point<T: 'static>(d: Deferred<T>, frame: &'static Frame) -> DeferredFuture<T> {
+    DeferredFuture::new(d, Site::Yield(frame))
 }

@@ -38,13 +38,7 @@ pub trait Yieldable<T: 'static>: sealed::Sealed + Sized {
     /// Not a method (no `self`): a `Deferred` moved twice is then reported as moved by the
     /// `yield_!`, not by a method call.
     #[doc(hidden)]
-    fn __yield_point(
-        deferred: Self,
-        function: &'static str,
-        file: &'static str,
-        line: u32,
-        column: u32,
-    ) -> DeferredFuture<T>;
+    fn __yield_point(deferred: Self, frame: &'static crate::Frame) -> DeferredFuture<T>;
 }
 
 mod sealed {
@@ -54,13 +48,7 @@ mod sealed {
 
 impl<T: 'static> Yieldable<T> for Deferred<T> {
     #[inline]
-    fn __yield_point(
-        deferred: Self,
-        function: &'static str,
-        file: &'static str,
-        line: u32,
-        column: u32,
-    ) -> DeferredFuture<T> {
-        crate::coroutine::yield_point(deferred, function, file, line, column)
+    fn __yield_point(deferred: Self, frame: &'static crate::Frame) -> DeferredFuture<T> {
+        crate::coroutine::yield_point(deferred, frame)
     }
 }

@@ -15,7 +15,7 @@
 //! ```text
 //! {
 //!     if false { let e = Err(PATH::__private::unreachable_failure()); break 'body e; }
-//!     PATH::Yieldable::__yield_point(d, "fn_name", FILE, LINE, COLUMN).await
+//!     PATH::Yieldable::__yield_point(d, { static FRAME: PATH::Frame = PATH::Frame::new("fn_name", FILE, LINE, COLUMN); &FRAME }).await
 //! }
 //! ```
 //!
@@ -546,6 +546,9 @@ pub(crate) fn expand_internal(input: TokenStream) -> Option<TokenStream> {
             let span = Span::mixed_site().located_at(yield_token.span());
             let krate = located_at(krate.to_token_stream(), yield_token.span());
             let never = Ident::new("__defer_never", span);
+            // The frame is a `static`: the awaiting future holds a pointer to it, not
+            // the five words of a `Frame` (issue 11, memory per suspended coroutine).
+            let frame = Ident::new("__DEFER_YIELD_FRAME", span);
             quote::quote_spanned! {span=>
                 {
                     if false {
@@ -555,7 +558,11 @@ pub(crate) fn expand_internal(input: TokenStream) -> Option<TokenStream> {
                             ::core::result::Result::Err(#krate::__private::unreachable_failure());
                         break #label #never;
                     }
-                    #krate::Yieldable::__yield_point(#deferred, #fn_name, #file, #line, #column).await
+                    #krate::Yieldable::__yield_point(#deferred, {
+                        static #frame: #krate::Frame =
+                            #krate::Frame::new(#fn_name, #file, #line, #column);
+                        &#frame
+                    }).await
                 }
             }
         }
@@ -667,7 +674,10 @@ mod tests {
         assert!(!out.contains("yield_ !"), "{out}");
         for d in ["d1", "d2", "d3", "d4", "d5"] {
             assert!(
-                out.contains(&format!("{YIELD_POINT} ({d} , \"f\" ,")),
+                out.contains(&format!(
+                    "{YIELD_POINT} ({d} , {{ static __DEFER_YIELD_FRAME : :: defer_core :: Frame = \
+                     :: defer_core :: Frame :: new (\"f\" ,"
+                )),
                 "{d}: {out}"
             );
         }
