@@ -448,10 +448,11 @@ impl<T: 'static> Driver<T> {
             .iter()
             .filter_map(Weak::upgrade)
             .filter(|c| {
-                c.st.try_borrow().is_ok_and(|st| match &st.awaiter {
-                    Some(Awaiter::Driver(d)) => std::ptr::eq(Rc::as_ptr(d) as *const (), me),
-                    _ => false,
-                })
+                c.st.try_borrow()
+                    .is_ok_and(|st| match st.awaiting_driver() {
+                        Some(d) => std::ptr::eq(Rc::as_ptr(d) as *const (), me),
+                        None => false,
+                    })
             })
             .collect()
     }
@@ -534,8 +535,7 @@ impl<T: 'static> Resume for Driver<T> {
                     // future kept a clone of the waker beside a pending Deferred (`select` of
                     // the two): before, that wake was lost and the coroutine hung until the
                     // Deferred fired. The driver itself holds two references to the waker.
-                    if self.awaiting.is_empty() || Arc::strong_count(&self.waker_state) > 2
-                    {
+                    if self.awaiting.is_empty() || Arc::strong_count(&self.waker_state) > 2 {
                         let me: Rc<dyn Resume> = self.clone();
                         let parked = PARKED
                             .try_with(|p| {
@@ -581,8 +581,7 @@ impl<T: 'static> Resume for Driver<T> {
                         || (count <= 3
                             && match self.cell.st.try_borrow() {
                                 Ok(st) => {
-                                    (matches!(st.awaiter, Some(Awaiter::Driver(_)))
-                                        || (!st.steps.is_empty() && st.steps.has_hand_over()))
+                                    (st.awaiting_driver().is_some() || st.has_hand_over())
                                         && count <= chain::reclaim::ref_budget(&st)
                                 }
                                 Err(_) => false,
@@ -969,7 +968,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
         // Our own driver (only our code runs meanwhile): register it under the same borrow.
         match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, this.site)) {
             Some(Registration::Driver(awaiter)) => {
-                let old = st.awaiter.replace(awaiter);
+                let old = st.set_awaiter(awaiter);
                 drop(st);
                 if old.is_some() {
                     user_code::drop_value(old);
@@ -979,7 +978,9 @@ impl<T: 'static> Future for DeferredFuture<T> {
             Some(Registration::OwnDeferred) => {
                 drop(st);
                 this.cell = None;
-                return Poll::Ready(Err(Failure::new(CircularChainError).with_frame(this.site.frame())));
+                return Poll::Ready(Err(
+                    Failure::new(CircularChainError).with_frame(this.site.frame())
+                ));
             }
             Some(Registration::Foreign) | None => {}
         }
@@ -1012,7 +1013,7 @@ impl<T: 'static> DeferredFuture<T> {
             stop_attending(&cell);
             return Poll::Ready(self.output(result));
         }
-        let old = st.awaiter.replace(awaiter);
+        let old = st.set_awaiter(awaiter);
         drop(st);
         if old.is_some() {
             user_code::drop_value(old);
@@ -1037,7 +1038,7 @@ fn abandon(cell: Rc<Cell>, attending: bool) {
         stop_attending(&cell);
     }
     let (old, unfinished) = match cell.st.try_borrow_mut() {
-        Ok(mut st) => (st.awaiter.take(), !st.is_ready()),
+        Ok(mut st) => (st.take_awaiter(), !st.is_ready()),
         Err(_) => (None, false),
     };
     user_code::drop_value(old);

@@ -444,10 +444,7 @@ impl<T: 'static> Deferred<T> {
                     // the result. A sink that has already fired does exactly that, without the
                     // chain holding itself.
                     drop(target);
-                    chain::add_step(
-                        &c,
-                        Step::Hand(Cell::fired(Slot::Empty), chain::Hand::ChainTo),
-                    );
+                    chain::add_hand_over(&c, Cell::fired(Slot::Empty), chain::Hand::ChainTo);
                     return;
                 }
                 // Until the source hands its result over, the target holds it (as a chain holds
@@ -463,7 +460,7 @@ impl<T: 'static> Deferred<T> {
                         user_code::drop_value(old);
                     }
                 }
-                chain::add_step(&c, Step::Hand(target, chain::Hand::ChainTo));
+                chain::add_hand_over(&c, target, chain::Hand::ChainTo);
                 // Two chains chained to each other's triggers hold each other, and nothing else.
                 chain::reclaim::release(c);
             }

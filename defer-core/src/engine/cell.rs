@@ -38,7 +38,8 @@ pub(crate) struct State {
     /// Its trigger is held by a combinator's shared state (see `join.rs`): one more reference
     /// that another chain may hold, through that state.
     pub(crate) held_by_join: bool,
-    pub(crate) awaiter: Option<Awaiter>,
+    /// Who gets the result when the steps have run: a hand-over or an awaiter.
+    pub(crate) tail: Option<Tail>,
     /// Where the Deferred was made (`Deferred::new`, `succeed`, a combinator, a coroutine): for
     /// `Debug`, the unhandled-failure report and the `debug` snapshot. A `&'static` costs nothing
     /// to keep.
@@ -163,97 +164,69 @@ impl Slot {
     }
 }
 
-/// A chain's queue of steps. The first two live inline: most chains have one or two steps (a
-/// Deferred returned by a step has its own step and the hand-over back), and a `VecDeque`
-/// allocates a buffer at its first push.
+/// A chain's queue of steps: the first inline, the others in a box made when a second one comes.
+///
+/// Most chains have one step (a user's callback, a combinator's input, a coroutine's await
+/// needs none); what hands the result on when they are done is the chain's [`Tail`], not a step.
+/// A pending chain that never has a second step (issue 11: S1, S3) pays one inline step for its
+/// queue; the second step costs one allocation, which holds it and the queue behind it, whose
+/// buffer is allocated at the third.
 #[derive(Default)]
 pub(crate) struct Steps {
-    /// Invariant: the queue is `first`, then `second`, then `rest`, front to back, where an empty
-    /// inline slot is simply skipped. Popping takes the first occupied place and never shifts
-    /// the others; pushing goes to `rest` as soon as anything behind an inline slot is occupied.
+    /// Invariant: the queue is `first`, then the box's `second`, then its `rest`, front to back,
+    /// where an empty place is simply skipped. Popping takes the first occupied place and never
+    /// shifts the others; pushing goes behind the last occupied place.
     first: Option<Step>,
+    more: Option<Box<MoreSteps>>,
+}
+
+/// The steps behind the first (see [`Steps`]).
+#[derive(Default)]
+struct MoreSteps {
     second: Option<Step>,
-    /// Boxed, so that a chain with at most two steps (most chains) carries one word for it and
-    /// has nothing to free (clippy's `box_collection` assumes the box buys nothing).
-    #[allow(clippy::box_collection)]
-    rest: Option<Box<VecDeque<Step>>>,
+    rest: VecDeque<Step>,
+}
+
+impl MoreSteps {
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.second.is_none() && self.rest.is_empty()
+    }
 }
 
 impl Steps {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
-            && self.second.is_none()
-            && self.rest.as_ref().is_none_or(|r| r.is_empty())
-    }
-
-    /// The step, if there is exactly one.
-    pub(crate) fn only(&self) -> Option<&Step> {
-        let rest = self.rest.as_ref().map_or(0, |r| r.len());
-        match (&self.first, &self.second, rest) {
-            (Some(s), None, 0) | (None, Some(s), 0) => Some(s),
-            (None, None, 1) => self.rest.as_ref().and_then(|r| r.front()),
-            _ => None,
-        }
-    }
-
-    /// Whether the last step hands the result to another chain (a hand-over is always last).
-    pub(crate) fn has_hand_over(&self) -> bool {
-        self.hand_over_target().is_some()
-    }
-
-    /// The chain the last step hands the result to, if it is a hand-over.
-    pub(crate) fn hand_over_target(&self) -> Option<&Rc<Cell>> {
-        let last = match self.rest.as_ref().and_then(|r| r.back()) {
-            Some(step) => Some(step),
-            None => self.second.as_ref().or(self.first.as_ref()),
-        };
-        match last {
-            Some(Step::Hand(target, _)) => Some(target),
-            _ => None,
-        }
+        self.first.is_none() && self.more.as_ref().is_none_or(|m| m.is_empty())
     }
 
     /// How many steps wait.
     pub(crate) fn len(&self) -> usize {
         usize::from(self.first.is_some())
-            + usize::from(self.second.is_some())
-            + self.rest.as_ref().map_or(0, |r| r.len())
+            + self
+                .more
+                .as_ref()
+                .map_or(0, |m| usize::from(m.second.is_some()) + m.rest.len())
     }
 
     /// Whether a step feeds a combinator's state (`join.rs`). Written out, not as an iterator:
     /// it runs each time a combinator's input lets go of its state.
     pub(crate) fn feeds_a_join(&self) -> bool {
-        let feeds =
-            |step: &Option<Step>| matches!(step, Some(Step::Run(s, _)) if s.join().is_some());
-        feeds(&self.first)
-            || feeds(&self.second)
-            || self.rest.as_ref().is_some_and(|r| {
-                r.iter()
-                    .any(|step| matches!(step, Step::Run(s, _) if s.join().is_some()))
-            })
+        let feeds = |step: &Step| step.join().is_some();
+        self.first.as_ref().is_some_and(feeds)
+            || self
+                .more
+                .as_ref()
+                .is_some_and(|m| m.second.as_ref().is_some_and(feeds) || m.rest.iter().any(feeds))
     }
 
     /// Every step, front to back.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Step> {
-        self.first
-            .iter()
-            .chain(self.second.iter())
-            .chain(self.rest.iter().flat_map(|r| r.iter()))
-    }
-
-    /// Takes the last step out if it is a hand-over, and gives its target.
-    pub(crate) fn take_hand_over(&mut self) -> Option<Rc<Cell>> {
-        self.hand_over_target()?;
-        let last = match self.rest.as_mut().filter(|r| !r.is_empty()) {
-            Some(rest) => rest.pop_back(),
-            None if self.second.is_some() => self.second.take(),
-            None => self.first.take(),
-        };
-        match last {
-            Some(Step::Hand(target, _)) => Some(target),
-            _ => unreachable!("checked: the last step is a hand-over"),
-        }
+        self.first.iter().chain(
+            self.more
+                .iter()
+                .flat_map(|m| m.second.iter().chain(m.rest.iter())),
+        )
     }
 
     /// Takes every step out, leaving the queue empty.
@@ -263,40 +236,63 @@ impl Steps {
 
     #[inline]
     pub(crate) fn push_back(&mut self, step: Step) {
-        if self.second.is_some() || self.rest.as_ref().is_some_and(|r| !r.is_empty()) {
-            self.rest.get_or_insert_default().push_back(step);
-        } else if self.first.is_none() {
-            self.first = Some(step);
-        } else {
-            self.second = Some(step);
+        match &mut self.more {
+            Some(m) if !m.is_empty() => m.rest.push_back(step),
+            _ if self.first.is_none() => self.first = Some(step),
+            Some(m) => m.second = Some(step),
+            None => self.push_second(step),
         }
+    }
+
+    /// The second step: out of line, so that adding the first stays small enough to inline.
+    #[inline(never)]
+    fn push_second(&mut self, step: Step) {
+        self.more = Some(Box::new(MoreSteps {
+            second: Some(step),
+            rest: VecDeque::new(),
+        }));
     }
 
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Step> {
-        // Checked before taking: once the inline slots are spent, a long chain pops from `rest`
-        // without writing them again.
+        // Checked before taking: once the inline place is spent, a long chain pops from `rest`
+        // without writing it again.
         if self.first.is_some() {
             return self.first.take();
         }
-        if self.second.is_some() {
-            return self.second.take();
+        let m = self.more.as_mut()?;
+        if m.second.is_some() {
+            return m.second.take();
         }
-        self.rest.as_mut()?.pop_front()
+        m.rest.pop_front()
     }
 }
 
 pub(crate) enum Step {
-    /// A step, and where it was added (for a panic's failure, and `CircularChainError`).
+    /// A step, and where it was added (for a panic's failure, and `CircularChainError`). (An
+    /// enum of one variant rather than a struct: the tuple-variant patterns read as what they
+    /// are.)
     Run(Box<dyn RunStep>, &'static Location<'static>),
-    /// Hand the result to another chain. One variant for both kinds, so that a `Step` stays
-    /// three words (the compiler fits the tag in a niche; the assertion below checks the size):
-    /// the queues of long chains are arrays of these.
-    Hand(Rc<Cell>, Hand),
 }
 
-/// Where a [`Step::Hand`] hands the result.
-#[derive(Clone, Copy)]
+impl Step {
+    /// The combinator's state this step feeds, if it is a combinator's input.
+    #[inline]
+    pub(crate) fn join(&self) -> Option<Rc<dyn super::join::Join>> {
+        match self {
+            Step::Run(s, _) => s.join(),
+        }
+    }
+}
+
+// Three words, like the queue entry of the `rc_minimal` cost model: one more word per entry
+// made W2's 2000-step queue 64 KiB, the size at which glibc's `free` consolidates its fast bins,
+// which made every allocation after it slow. And an empty place costs no more than a step.
+const _: () = assert!(size_of::<Step>() == 3 * size_of::<usize>());
+const _: () = assert!(size_of::<Option<Step>>() == 3 * size_of::<usize>());
+
+/// Where a hand-over hands the result.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hand {
     /// To a chain that waits on this one (Twisted's `_CONTINUE`).
     Continue,
@@ -304,10 +300,23 @@ pub(crate) enum Hand {
     ChainTo,
 }
 
-// Three words, like the queue entry of the `rc_minimal` cost model: one more word per entry
-// made W2's 2000-step queue 64 KiB, the size at which glibc's `free` consolidates its fast bins,
-// which made every allocation after it slow.
-const _: () = assert!(size_of::<Step>() == 3 * size_of::<usize>());
+/// What happens to a chain's result once its steps have run: it is handed to another chain, or
+/// whoever awaits it is told. One place for both: a chain's result has one consumer. The chain
+/// handed to is the one a step returned this chain's `Deferred` to, or the target of the
+/// `chain_deferred` that consumed it; an awaiter is the future `IntoFuture` consumed it into.
+/// Each consumes the only handle, so a chain never has two of them (`State::set_tail` checks).
+pub(crate) enum Tail {
+    /// Hand the result to a chain that waits on this one (Twisted's `_CONTINUE`).
+    Continue(Rc<Cell>),
+    /// Hand the result to the (unfired) chain of `chain_deferred`, firing it.
+    ChainTo(Rc<Cell>),
+    /// Tell an executor's task (`Deferred` awaited in tokio, futures, ...).
+    Waker(Waker),
+    /// Resume one of our own coroutine drivers, as a tail call of the loop.
+    Driver(Rc<dyn Resume>),
+}
+
+const _: () = assert!(size_of::<Option<Tail>>() == 3 * size_of::<usize>());
 
 /// What cancelling an unfired chain runs (kept in its [`Slot`]).
 pub(crate) enum Canceller {
@@ -316,7 +325,8 @@ pub(crate) enum Canceller {
     Coroutine(std::rc::Weak<dyn Resume>),
 }
 
-/// Who is told when a chain has finished running and holds its final result.
+/// Who is told when a chain has finished running and holds its final result: what a future
+/// registers (becoming the chain's [`Tail`]).
 pub(crate) enum Awaiter {
     /// An executor's task (`Deferred` awaited in tokio, futures, ...).
     Waker(Waker),
@@ -400,7 +410,99 @@ impl State {
             && self.pauses == 0
             && !self.running
             && self.steps.is_empty()
+            && !self.has_hand_over()
             && matches!(self.result, Slot::Value(_) | Slot::Failure(_))
+    }
+
+    /// The chain the result is handed to when the steps have run, and how.
+    #[inline]
+    pub(crate) fn hand_over(&self) -> Option<(&Rc<Cell>, Hand)> {
+        match &self.tail {
+            Some(Tail::Continue(c)) => Some((c, Hand::Continue)),
+            Some(Tail::ChainTo(c)) => Some((c, Hand::ChainTo)),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn has_hand_over(&self) -> bool {
+        matches!(self.tail, Some(Tail::Continue(_) | Tail::ChainTo(_)))
+    }
+
+    /// Takes the hand-over out, if the tail is one, and gives its target.
+    pub(crate) fn take_hand_over(&mut self) -> Option<Rc<Cell>> {
+        match self.tail.take() {
+            Some(Tail::Continue(c) | Tail::ChainTo(c)) => Some(c),
+            other => {
+                self.tail = other;
+                None
+            }
+        }
+    }
+
+    /// The coroutine driver awaiting the result, if any.
+    #[inline]
+    pub(crate) fn awaiting_driver(&self) -> Option<&Rc<dyn Resume>> {
+        match &self.tail {
+            Some(Tail::Driver(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Whether an executor's task awaits the result.
+    #[inline]
+    pub(crate) fn awaited_by_waker(&self) -> bool {
+        matches!(self.tail, Some(Tail::Waker(_)))
+    }
+
+    /// Whether anything awaits the result (a task or a driver).
+    #[inline]
+    pub(crate) fn has_awaiter(&self) -> bool {
+        matches!(self.tail, Some(Tail::Waker(_) | Tail::Driver(_)))
+    }
+
+    /// Takes out the awaiter, if the tail is one.
+    pub(crate) fn take_awaiter(&mut self) -> Option<Awaiter> {
+        match self.tail.take() {
+            Some(Tail::Waker(w)) => Some(Awaiter::Waker(w)),
+            Some(Tail::Driver(d)) => Some(Awaiter::Driver(d)),
+            other => {
+                self.tail = other;
+                None
+            }
+        }
+    }
+
+    /// Makes `awaiter` the one told of the result; gives back what it replaces, to be dropped
+    /// with no borrow held.
+    #[inline]
+    pub(crate) fn set_awaiter(&mut self, awaiter: Awaiter) -> Option<Tail> {
+        self.set_tail(match awaiter {
+            Awaiter::Waker(w) => Tail::Waker(w),
+            Awaiter::Driver(d) => Tail::Driver(d),
+        })
+    }
+
+    /// Makes `target` the chain the result is handed to; gives back what it replaces.
+    pub(crate) fn set_hand_over(&mut self, target: Rc<Cell>, hand: Hand) -> Option<Tail> {
+        self.set_tail(match hand {
+            Hand::Continue => Tail::Continue(target),
+            Hand::ChainTo => Tail::ChainTo(target),
+        })
+    }
+
+    /// Sets the tail. An awaiter may replace an awaiter (the same future polled again, by
+    /// another task), and nothing else replaces anything: each kind of tail consumes the chain's
+    /// only handle.
+    #[inline]
+    fn set_tail(&mut self, tail: Tail) -> Option<Tail> {
+        let old = self.tail.replace(tail);
+        debug_assert!(
+            matches!(old, None | Some(Tail::Waker(_) | Tail::Driver(_))) && self.has_awaiter()
+                || old.is_none(),
+            "a chain's result has one consumer"
+        );
+        old
     }
 }
 
@@ -430,9 +532,9 @@ impl Drop for Cell {
                 | Slot::Cancellable(_)
                 | Slot::CancellableWaiting(_) => false,
             }
-            && st.awaiter.is_none()
+            && st.tail.is_none()
         {
-            drop(st.steps.rest.take());
+            drop(st.steps.take_all());
             return;
         }
         // What is left behind is empty, holding nothing to drop. What the state owns (steps,
@@ -453,7 +555,7 @@ impl State {
             called: false,
             cancelled: false,
             held_by_join: false,
-            awaiter: None,
+            tail: None,
             // Replaced by `Cell::new` with the caller's.
             created_at: Location::caller(),
         }

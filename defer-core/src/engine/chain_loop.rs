@@ -12,7 +12,7 @@
 use std::panic::Location;
 use std::rc::Rc;
 
-use super::cell::{Awaiter, Cell, Hand, Slot, State, Step};
+use super::cell::{Cell, Hand, Slot, State, Step, Tail};
 use super::reclaim;
 use super::step::Current;
 use super::user_code;
@@ -30,6 +30,21 @@ pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
         st.steps.push_back(step);
         st.called && !st.running && st.pauses == 0
     };
+    if runnable {
+        work_loop::run(cell.clone());
+    }
+}
+
+/// Makes `target` the chain `cell` hands its result to when its steps have run, and runs `cell`
+/// if it has fired. (`chain_deferred`; a step's returned Deferred gets its hand-over in
+/// `wait_on`.)
+pub(crate) fn add_hand_over(cell: &Rc<Cell>, target: Rc<Cell>, hand: Hand) {
+    let (runnable, old) = {
+        let mut st = cell.st.borrow_mut();
+        let old = st.set_hand_over(target, hand);
+        (st.called && !st.running && st.pauses == 0, old)
+    };
+    user_code::drop_value(old);
     if runnable {
         work_loop::run(cell.clone());
     }
@@ -125,26 +140,56 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
         };
         loop {
             let Some(step) = st.steps.pop_front() else {
-                // The chain has finished for now: tell whoever awaits its result.
-                put(&mut st.result, into_slot(current));
-                let awaiter = st.awaiter.take();
+                // The chain has finished for now: hand its result on, or keep it and tell whoever
+                // awaits it.
+                let tail = st.tail.take();
+                let current = match tail {
+                    Some(Tail::Continue(_) | Tail::ChainTo(_)) => current,
+                    _ => {
+                        put(&mut st.result, into_slot(current));
+                        None
+                    }
+                };
                 drop(st);
-                match awaiter {
+                match tail {
                     None => return,
-                    Some(Awaiter::Waker(w)) => {
+                    Some(Tail::Waker(w)) => {
                         // A foreign executor's waker: user code.
                         if let Err(payload) = user_code::call(move || w.wake()) {
                             user_code::drop_payload(payload);
                         }
                         return;
                     }
-                    Some(Awaiter::Driver(driver)) => match driver.resume() {
+                    Some(Tail::Driver(driver)) => match driver.resume() {
                         Some(next) => {
                             cur = next;
                             continue 'chains;
                         }
                         None => return,
                     },
+                    Some(Tail::Continue(next)) => {
+                        let old = {
+                            let mut nst = next.st.borrow_mut();
+                            std::mem::replace(&mut nst.result, into_slot(current))
+                        };
+                        // `old` is `Waiting(cur)` (or, after a cycle was broken, what broke it):
+                        // dropped outside the borrow.
+                        user_code::drop_value(old);
+                        cur = next;
+                        continue 'chains;
+                    }
+                    Some(Tail::ChainTo(next)) => {
+                        if !set_result(&next, into_slot(current)) {
+                            // The target was cancelled: like a late `callback`, the result is
+                            // dropped. The hand-over was a reference to the target, which may
+                            // have been the last one from outside a set of chains that only hold
+                            // each other.
+                            reclaim::release(next);
+                            return;
+                        }
+                        cur = next;
+                        continue 'chains;
+                    }
                 }
             };
             match step {
@@ -186,30 +231,6 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                         reclaim::release(cur);
                         return;
                     }
-                }
-                Step::Hand(next, Hand::Continue) => {
-                    drop(st);
-                    let old = {
-                        let mut nst = next.st.borrow_mut();
-                        std::mem::replace(&mut nst.result, into_slot(current))
-                    };
-                    // `old` is `Waiting(cur)` (or, after a cycle was broken, what broke it):
-                    // dropped outside the borrow.
-                    user_code::drop_value(old);
-                    cur = next;
-                    continue 'chains;
-                }
-                Step::Hand(next, Hand::ChainTo) => {
-                    drop(st);
-                    if !set_result(&next, into_slot(current)) {
-                        // The target was cancelled: like a late `callback`, the result is dropped.
-                        // The hand-over was a reference to the target, which may have been the
-                        // last one from outside a set of chains that only hold each other.
-                        reclaim::release(next);
-                        return;
-                    }
-                    cur = next;
-                    continue 'chains;
                 }
             }
         }
@@ -261,9 +282,9 @@ pub(crate) fn wait_on(
         // Twisted: the outer Deferred takes the inner one's result, which becomes None.
         return std::mem::replace(&mut ist.result, Slot::Empty);
     }
-    ist.steps
-        .push_back(Step::Hand(outer.clone(), Hand::Continue));
+    let old = ist.set_hand_over(outer.clone(), Hand::Continue);
     drop(ist);
+    user_code::drop_value(old);
     Slot::Waiting(inner)
 }
 
@@ -282,7 +303,7 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
     loop {
         let next = {
             let st = cur.st.borrow();
-            if st.awaiter.is_some() {
+            if st.has_awaiter() {
                 return true;
             }
             let hand = only_hand_over(&st);
@@ -312,10 +333,12 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
 /// two hold each other: a cycle that `Rc` alone would leak). Returns the chain the hand-over
 /// went to, for the caller to release once it has let go of `cell`.
 pub(crate) fn forget_unreachable(cell: &Rc<Cell>) -> Option<Rc<Cell>> {
-    let steps = cell.st.borrow_mut().steps.take_all();
+    let (steps, target) = {
+        let mut st = cell.st.borrow_mut();
+        (st.steps.take_all(), st.take_hand_over())
+    };
     // A `chain_deferred` target this chain will now never fire holds it (its `Waiting` on its
     // source): it lets go, and may itself be garbage now.
-    let target = steps.hand_over_target().cloned();
     let source = target.as_ref().and_then(|t| {
         let mut tst = t.st.borrow_mut();
         // Only an unfired target (`chain_deferred`): a fired one waiting on this chain keeps
@@ -331,15 +354,14 @@ pub(crate) fn forget_unreachable(cell: &Rc<Cell>) -> Option<Rc<Cell>> {
     target
 }
 
-/// If the only step left is a hand-over, the chain it hands to, and whether that one waits on
+/// If no step is left but a hand-over, the chain it hands to, and whether that one waits on
 /// this one (a `Continue`) rather than being fired by it (a `ChainTo`).
 fn only_hand_over(st: &State) -> Option<(Rc<Cell>, bool)> {
-    let step = st.steps.only()?;
-    match step {
-        Step::Hand(next, Hand::Continue) => Some((next.clone(), true)),
-        Step::Hand(next, Hand::ChainTo) => Some((next.clone(), false)),
-        Step::Run(..) => None,
+    if !st.steps.is_empty() {
+        return None;
     }
+    st.hand_over()
+        .map(|(next, hand)| (next.clone(), hand == Hand::Continue))
 }
 
 pub(crate) fn pause(cell: &Rc<Cell>) {

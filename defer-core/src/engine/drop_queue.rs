@@ -116,7 +116,7 @@ fn drop_item(item: Item) {
 /// each other (a coroutine stuck on a paused chain, say), which must be freed too.
 fn drop_state(mut state: State) {
     let waited = state.result.take_waits_on();
-    let handed = state.steps.take_hand_over();
+    let handed = state.take_hand_over();
     user_code::drop_value(state);
     for chain in waited.into_iter().chain(handed) {
         reclaim::release(chain);

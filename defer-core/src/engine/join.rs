@@ -35,9 +35,9 @@ pub(crate) trait Join {
 /// their own) closes no cycle the walk could see.
 pub(crate) fn leads_anywhere(out: &Rc<Cell>) -> bool {
     out.st.try_borrow().is_ok_and(|st| {
-        st.steps.has_hand_over()
+        st.has_hand_over()
             || st.result.waits_on().is_some()
-            || matches!(st.awaiter, Some(super::cell::Awaiter::Driver(_)))
+            || st.awaiting_driver().is_some()
             || st.steps.feeds_a_join()
     })
 }

@@ -33,6 +33,6 @@ pub(crate) mod work_loop;
 pub(crate) use cancel::{cancel, cancel_at};
 pub(crate) use cell::{Awaiter, Canceller, Cell, Hand, Resume, Slot, Step};
 pub(crate) use chain_loop::{
-    add_step, fire, forget_unreachable, has_listener, pause, put, set_result, take_ready,
-    take_ready_in, unpause, wait_on,
+    add_hand_over, add_step, fire, forget_unreachable, has_listener, pause, put, set_result,
+    take_ready, take_ready_in, unpause, wait_on,
 };

@@ -26,7 +26,7 @@
 
 use std::rc::Rc;
 
-use super::cell::{Awaiter, Canceller, Cell, Slot, Step};
+use super::cell::{Canceller, Cell, Slot, Step};
 use super::join::Join;
 use super::user_code;
 
@@ -56,7 +56,7 @@ fn release_shared(cell: Rc<Cell>) {
         let Ok(st) = cell.st.try_borrow() else {
             return;
         };
-        if matches!(st.awaiter, Some(Awaiter::Driver(_))) || st.result.is_coroutines() {
+        if st.awaiting_driver().is_some() || st.result.is_coroutines() {
             // A coroutine awaits it, or it is a coroutine's own: the walk looks through the
             // coroutine.
             true
@@ -66,7 +66,7 @@ fn release_shared(cell: Rc<Cell>) {
             !waits_on_something_held(&st) && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
         } else {
             // Held only by the caller and its hand-over's target.
-            st.steps.has_hand_over() && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
+            st.has_hand_over() && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
         }
     };
     if worth_a_look {
@@ -198,12 +198,12 @@ fn free_all(set: Vec<Rc<Cell>>) {
             drivers.push(d);
         }
         let result = st.result.take_waits_on();
-        edges.push((result, st.steps.take_all(), st.awaiter.take()));
+        edges.push((result, st.steps.take_all(), st.tail.take()));
     }
-    for (result, steps, awaiter) in edges {
+    for (result, steps, tail) in edges {
         user_code::drop_value(result);
         user_code::drop_value(steps);
-        user_code::drop_value(awaiter);
+        user_code::drop_value(tail);
     }
     drop(set);
     for driver in drivers {
@@ -237,8 +237,8 @@ fn wait_cycle_in(set: &[Rc<Cell>]) -> Option<Rc<Cell>> {
 /// the pairs described in [`unreachable_set`].
 pub(crate) fn ref_budget(st: &super::cell::State) -> usize {
     usize::from(st.result.waits_on().is_some())
-        + usize::from(st.steps.has_hand_over())
-        + usize::from(matches!(st.awaiter, Some(Awaiter::Driver(_))))
+        + usize::from(st.has_hand_over())
+        + usize::from(st.awaiting_driver().is_some())
         + usize::from(st.result.is_coroutines() && !st.called)
         // Until it lets go of the trigger: a cancel fires the chain with the trigger still there.
         + usize::from(st.held_by_join)
@@ -262,31 +262,22 @@ struct Edges {
 
 fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
     let st = cell.st.try_borrow().ok()?;
-    if st.running || matches!(st.awaiter, Some(Awaiter::Waker(_))) {
+    if st.running || st.awaited_by_waker() {
         return None;
     }
     let mut refs = Vec::new();
     if let Some(other) = st.result.waits_on() {
         refs.push(other.clone());
     }
-    if let Some(target) = st.steps.hand_over_target() {
+    if let Some((target, _)) = st.hand_over() {
         refs.push(target.clone());
     }
     let joins = if st.steps.is_empty() {
         Vec::new()
     } else {
-        st.steps
-            .iter()
-            .filter_map(|step| match step {
-                Step::Run(step, _) => step.join(),
-                Step::Hand(..) => None,
-            })
-            .collect()
+        st.steps.iter().filter_map(Step::join).collect()
     };
-    let awaiting_driver = match &st.awaiter {
-        Some(Awaiter::Driver(d)) => Some(d.clone()),
-        _ => None,
-    };
+    let awaiting_driver = st.awaiting_driver().cloned();
     let own_driver = match st.result.canceller() {
         Some(Canceller::Coroutine(d)) if !st.called => Some(d.upgrade()?),
         _ => None,
@@ -326,7 +317,7 @@ fn waits_on_something_held(outer: &super::cell::State) -> bool {
     // `outer` holds `inner` through its `Waiting`, and through its hand-over if it also fires it;
     // `inner`'s other edges are paired with references to it; its hand-over back to `outer` is
     // the pair of `outer`'s `Waiting`, already counted.
-    let back_to_outer = ist.steps.hand_over_target().is_some_and(|t| {
+    let back_to_outer = ist.hand_over().is_some_and(|(t, _)| {
         matches!(
             &t.st
                 .try_borrow()
@@ -334,12 +325,7 @@ fn waits_on_something_held(outer: &super::cell::State) -> bool {
             Ok(true)
         )
     });
-    let from_outer = 1 + usize::from(
-        outer
-            .steps
-            .hand_over_target()
-            .is_some_and(|t| Rc::ptr_eq(t, inner)),
-    );
+    let from_outer = 1 + usize::from(outer.hand_over().is_some_and(|(t, _)| Rc::ptr_eq(t, inner)));
     let own = ref_budget(&ist) - usize::from(back_to_outer);
     Rc::strong_count(inner) > from_outer + own
 }
