@@ -187,7 +187,7 @@ impl<T: 'static> DeferredList<T, AllResults> {
             self.consume_errors,
         );
         d.add_callback(|fired| match fired {
-            Fired::All(results) => Ok(results),
+            Fired::All(results) => Ok(results.into_results()),
             Fired::First(..) => unreachable!("only a fire_on_one_callback list fires early"),
         })
     }
@@ -207,10 +207,8 @@ impl<T: 'static> DeferredList<T, AllResults> {
     pub fn gather(self) -> Deferred<Vec<T>> {
         let d = attach(self.inputs, false, true, self.consume_errors);
         d.add_callback(|fired| match fired {
-            Fired::All(results) => Ok(results
-                .into_iter()
-                .map(|r| r.unwrap_or_else(|_| unreachable!("a failure fires a gather early")))
-                .collect()),
+            // A failure fires a gather early: these are all values.
+            Fired::All(results) => Ok(results.into_values()),
             Fired::First(..) => unreachable!("a gather does not fire on one callback"),
         })
     }
@@ -237,9 +235,7 @@ impl<T: 'static> DeferredList<T, FirstCallback> {
             Ok(match fired {
                 Fired::First(index, value) => FirstResult::Success { index, value },
                 // Any success would have fired the list early: these are all failures.
-                Fired::All(results) => {
-                    FirstResult::AllFailed(results.into_iter().filter_map(Result::err).collect())
-                }
+                Fired::All(results) => FirstResult::AllFailed(results.into_failures()),
             })
         })
     }
@@ -392,12 +388,64 @@ pub fn gather_results_consuming_errors<T: 'static>(
 
 /// What the shared engine fires with; each front end maps it to its own typed result.
 enum Fired<T> {
-    All(Vec<Result<T, Failure>>),
+    All(Outcomes<T>),
     First(usize, T),
 }
 
+/// Every input's result: the values in place, the failures apart.
+///
+/// Apart, so that a gather (whose failures fire it early, and are never kept) pays per input
+/// only for a value's place: an `Option<u64>` is two words, an `Option<Result<u64, Failure>>`
+/// four (issue 11, the bytes per gathered input).
+struct Outcomes<T> {
+    /// In input order; `None` where the input failed (or has not reported yet).
+    values: Vec<Option<T>>,
+    /// In the order they came, with their input's index.
+    failures: Vec<(usize, Failure)>,
+}
+
+impl<T> Outcomes<T> {
+    fn new(n: usize) -> Self {
+        Outcomes {
+            values: (0..n).map(|_| None).collect(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// The results in input order.
+    fn into_results(self) -> Vec<Result<T, Failure>> {
+        let mut failures = self.failures;
+        failures.sort_by_key(|(i, _)| *i);
+        let mut failures = failures.into_iter().peekable();
+        self.values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Some(v) => Ok(v),
+                None => match failures.next_if(|(j, _)| *j == i) {
+                    Some((_, f)) => Err(f),
+                    // (Every input has reported when the list fires.)
+                    None => Err(Failure::msg("an input of the list did not report")),
+                },
+            })
+            .collect()
+    }
+
+    /// The values in input order (a gather's: there are no failures).
+    fn into_values(self) -> Vec<T> {
+        self.values.into_iter().flatten().collect()
+    }
+
+    /// The failures in input order (a `fire_on_one_callback` list's: there are no values).
+    fn into_failures(self) -> Vec<Failure> {
+        let mut failures = self.failures;
+        failures.sort_by_key(|(i, _)| *i);
+        failures.into_iter().map(|(_, f)| f).collect()
+    }
+}
+
 struct ListState<T> {
-    results: Vec<Option<Result<T, Failure>>>,
+    results: Outcomes<T>,
     remaining: usize,
     trigger: Option<Trigger<Fired<T>>>,
     fire_on_one_callback: bool,
@@ -475,12 +523,12 @@ fn attach<T: 'static>(
         if fire_on_one_callback {
             never_fire(trigger);
         } else {
-            trigger.callback(Fired::All(Vec::new()));
+            trigger.callback(Fired::All(Outcomes::new(0)));
         }
         return out;
     }
     let state = Rc::new(RefCell::new(ListState {
-        results: (0..n).map(|_| None).collect(),
+        results: Outcomes::new(n),
         remaining: n,
         trigger: Some(trigger.held_by_join()),
         fire_on_one_callback,
@@ -488,12 +536,13 @@ fn attach<T: 'static>(
         at: Location::caller(),
     }));
     for (index, input) in inputs.into_iter().enumerate() {
+        let input_of = InputOf::new(index, consume_errors);
         let rest = input.feed(state.clone(), move |state, result: Result<T, Failure>| {
             let kept = match &result {
-                Err(f) if !consume_errors => Some(f.clone()),
+                Err(f) if !input_of.consume_errors() => Some(f.clone()),
                 _ => None,
             };
-            match record(state, index, result) {
+            match record(state, input_of.index(), result) {
                 // The failure went to the caller inside a `FirstError`: the caller handles it,
                 // so the input must not report it too.
                 Recorded::FirstError => Ok(()),
@@ -505,6 +554,29 @@ fn attach<T: 'static>(
         drop(rest);
     }
     out
+}
+
+/// Which input of a list a step feeds, and whether the list consumes its failures: one word, so
+/// that an input's step is two (with the list's state), not three (issue 11, the bytes per
+/// gathered input). A `Vec` holds fewer than `isize::MAX` elements, so an index leaves the top
+/// bit free for the flag.
+#[derive(Clone, Copy)]
+struct InputOf(usize);
+
+impl InputOf {
+    const CONSUME: usize = 1 << (usize::BITS - 1);
+
+    fn new(index: usize, consume_errors: bool) -> Self {
+        InputOf((index & !Self::CONSUME) | if consume_errors { Self::CONSUME } else { 0 })
+    }
+
+    fn index(self) -> usize {
+        self.0 & !Self::CONSUME
+    }
+
+    fn consume_errors(self) -> bool {
+        self.0 & Self::CONSUME != 0
+    }
 }
 
 /// What [`record`] did with an input's result.
@@ -549,13 +621,19 @@ fn record<T: 'static>(
             Some(Err(Failure::new_at(FirstError::new(index, failure), s.at)))
         }
         result => {
-            s.results[index] = Some(result);
+            match result {
+                Ok(value) => {
+                    if let Some(place) = s.results.values.get_mut(index) {
+                        *place = Some(value);
+                    }
+                }
+                Err(failure) => s.results.failures.push((index, failure)),
+            }
             (s.remaining == 0).then(|| {
-                let all = std::mem::take(&mut s.results)
-                    .into_iter()
-                    .map(|r| r.expect("every input has reported"))
-                    .collect();
-                Ok(Fired::All(all))
+                Ok(Fired::All(std::mem::replace(
+                    &mut s.results,
+                    Outcomes::new(0),
+                )))
             })
         }
     };
@@ -564,7 +642,7 @@ fn record<T: 'static>(
     };
     let trigger = s.trigger.take().expect("checked above");
     // Results recorded before an early fire are no longer needed.
-    let recorded = std::mem::take(&mut s.results);
+    let recorded = std::mem::replace(&mut s.results, Outcomes::new(0));
     drop(s);
     drop(recorded);
     // `resolve` is `false` if the list had been cancelled and fired already: then the failure
