@@ -33,7 +33,7 @@ use std::error::Error;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::deferred::{Deferred, DeferredControl};
 use crate::engine::Cell;
@@ -395,21 +395,49 @@ enum Fired<T> {
 /// Every input's result: the values in place, the failures apart.
 ///
 /// Apart, so that a gather (whose failures fire it early, and are never kept) pays per input
-/// only for a value's place: an `Option<u64>` is two words, an `Option<Result<u64, Failure>>`
-/// four (issue 11, the bytes per gathered input).
+/// only for a value's place, which until the input reports is the weak handle that cancels it:
+/// for a `u64`, two words per input, where a result slot (`Option<Result<u64, Failure>>`) and a
+/// separate handle were five (issue 11, the bytes per gathered input).
 struct Outcomes<T> {
-    /// In input order; `None` where the input failed (or has not reported yet).
-    values: Vec<Option<T>>,
+    /// In input order.
+    values: Vec<Place<T>>,
     /// In the order they came, with their input's index.
     failures: Vec<(usize, Failure)>,
 }
 
+/// One input's place in [`Outcomes`].
+enum Place<T> {
+    /// It has not reported: what cancelling the list cancels.
+    Waiting(DeferredControl),
+    Value(T),
+    /// It failed (its failure is in `failures`).
+    Failed,
+}
+
 impl<T> Outcomes<T> {
-    fn new(n: usize) -> Self {
+    fn new(controls: impl Iterator<Item = DeferredControl>) -> Self {
         Outcomes {
-            values: (0..n).map(|_| None).collect(),
+            values: controls.map(Place::Waiting).collect(),
             failures: Vec::new(),
         }
+    }
+
+    fn empty() -> Self {
+        Outcomes {
+            values: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// The handles of the inputs that have not reported, in input order.
+    fn waiting(&self) -> Vec<DeferredControl> {
+        self.values
+            .iter()
+            .filter_map(|p| match p {
+                Place::Waiting(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The results in input order.
@@ -421,8 +449,8 @@ impl<T> Outcomes<T> {
             .into_iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Some(v) => Ok(v),
-                None => match failures.next_if(|(j, _)| *j == i) {
+                Place::Value(v) => Ok(v),
+                Place::Waiting(_) | Place::Failed => match failures.next_if(|(j, _)| *j == i) {
                     Some((_, f)) => Err(f),
                     // (Every input has reported when the list fires.)
                     None => Err(Failure::msg("an input of the list did not report")),
@@ -433,7 +461,13 @@ impl<T> Outcomes<T> {
 
     /// The values in input order (a gather's: there are no failures).
     fn into_values(self) -> Vec<T> {
-        self.values.into_iter().flatten().collect()
+        self.values
+            .into_iter()
+            .filter_map(|p| match p {
+                Place::Value(v) => Some(v),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The failures in input order (a `fire_on_one_callback` list's: there are no values).
@@ -502,6 +536,19 @@ fn cancel_all(controls: &[DeferredControl]) {
     }
 }
 
+/// Cancels every input of a list that has not reported, in input order: the handles are taken
+/// first, with no borrow of the state held while the cancels run (each may report at once).
+fn cancel_waiting<T: 'static>(state: &Weak<RefCell<ListState<T>>>) {
+    let waiting = match state.upgrade() {
+        Some(state) => match state.try_borrow() {
+            Ok(s) => s.results.waiting(),
+            Err(_) => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    cancel_all(&waiting);
+}
+
 /// Drops a trigger without firing it: the Deferred it belongs to never fires (an empty
 /// `fire_on_one_callback` list, `race([])`), and no `TriggerDropped` is raised.
 fn never_fire<T: 'static>(trigger: Trigger<T>) {
@@ -515,26 +562,34 @@ fn attach<T: 'static>(
     fire_on_one_errback: bool,
     consume_errors: bool,
 ) -> Deferred<Fired<T>> {
-    let controls: Vec<DeferredControl> = inputs.iter().map(Deferred::control).collect();
-    let (out, trigger) =
-        Deferred::with_canceller(move |_own: Trigger<Fired<T>>| cancel_all(&controls));
     let n = inputs.len();
     if n == 0 {
+        let (out, trigger) = Deferred::new();
         if fire_on_one_callback {
             never_fire(trigger);
         } else {
-            trigger.callback(Fired::All(Outcomes::new(0)));
+            trigger.callback(Fired::All(Outcomes::empty()));
         }
         return out;
     }
-    let state = Rc::new(RefCell::new(ListState {
-        results: Outcomes::new(n),
-        remaining: n,
-        trigger: Some(trigger.held_by_join()),
-        fire_on_one_callback,
-        fire_on_one_errback,
-        at: Location::caller(),
-    }));
+    // Cancelling the list cancels the inputs that have not reported: the canceller finds them
+    // in the state, through a weak reference (the state holds the list's trigger).
+    let at = Location::caller();
+    let mut out = None;
+    let state = Rc::new_cyclic(|me: &Weak<RefCell<ListState<T>>>| {
+        let me = me.clone();
+        let (d, trigger) =
+            Deferred::with_canceller(move |_own: Trigger<Fired<T>>| cancel_waiting(&me));
+        out = Some(d);
+        RefCell::new(ListState {
+            results: Outcomes::new(inputs.iter().map(Deferred::control)),
+            remaining: n,
+            trigger: Some(trigger.held_by_join()),
+            fire_on_one_callback,
+            fire_on_one_errback,
+            at,
+        })
+    });
     for (index, input) in inputs.into_iter().enumerate() {
         let input_of = InputOf::new(index, consume_errors);
         let rest = input.feed(state.clone(), move |state, result: Result<T, Failure>| {
@@ -553,7 +608,7 @@ fn attach<T: 'static>(
         // The input's chain lives on in its producer; only the list consumes its result.
         drop(rest);
     }
-    out
+    out.expect("`Rc::new_cyclic` runs its closure")
 }
 
 /// Which input of a list a step feeds, and whether the list consumes its failures: one word, so
@@ -624,15 +679,20 @@ fn record<T: 'static>(
             match result {
                 Ok(value) => {
                     if let Some(place) = s.results.values.get_mut(index) {
-                        *place = Some(value);
+                        *place = Place::Value(value);
                     }
                 }
-                Err(failure) => s.results.failures.push((index, failure)),
+                Err(failure) => {
+                    if let Some(place) = s.results.values.get_mut(index) {
+                        *place = Place::Failed;
+                    }
+                    s.results.failures.push((index, failure));
+                }
             }
             (s.remaining == 0).then(|| {
                 Ok(Fired::All(std::mem::replace(
                     &mut s.results,
-                    Outcomes::new(0),
+                    Outcomes::empty(),
                 )))
             })
         }
@@ -642,7 +702,7 @@ fn record<T: 'static>(
     };
     let trigger = s.trigger.take().expect("checked above");
     // Results recorded before an early fire are no longer needed.
-    let recorded = std::mem::replace(&mut s.results, Outcomes::new(0));
+    let recorded = std::mem::replace(&mut s.results, Outcomes::empty());
     drop(s);
     drop(recorded);
     // `resolve` is `false` if the list had been cancelled and fired already: then the failure
