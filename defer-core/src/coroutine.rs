@@ -80,7 +80,7 @@ struct Driver<T> {
     /// Deferred (the first one, under a `join`); `None` while it runs, or while it waits on a
     /// future that is not a Deferred. Written once per suspension, read only by `Debug` and
     /// `debug::snapshot`.
-    suspended_at: StdCell<Option<Site>>,
+    suspended_at: StdCell<Option<&'static Location<'static>>>,
     /// Its place in this thread's registry of live coroutines (`REGISTRY`).
     slot: u32,
     /// With the `tracing` feature: the span current when the coroutine was made, entered around
@@ -148,39 +148,20 @@ impl Awaits {
     }
 }
 
-/// Where an await is: a `yield_!` (its frame, a `static` the macro wrote, function name
-/// included) or an `.await` (the location `IntoFuture` was called from). Two words, not a
-/// five-word [`Frame`]: every suspended coroutine holds one in its awaited future and one as its
-/// suspension point (issue 11). The frame is made only when a failure crosses the await.
-#[derive(Clone, Copy)]
-pub(crate) enum Site {
-    Yield(&'static Frame),
-    Await(&'static Location<'static>),
-}
-
-impl Site {
-    /// The frame a failure crossing this await gets.
-    fn frame(self) -> Frame {
-        match self {
-            Site::Yield(f) => *f,
-            Site::Await(l) => Frame::new("", l.file(), l.line(), l.column()),
-        }
-    }
-
-    /// The frame, named after the coroutine suspended here.
-    fn frame_in(self, function: &'static str) -> Frame {
-        let f = self.frame();
-        Frame::new(function, f.file(), f.line(), f.column())
-    }
-}
-
 /// What a [`DeferredFuture`] needs of the driver polling it.
 trait DriverCtx {
     /// If `waker` is this driver's own, records that the coroutine waits on `cell` and returns
     /// the awaiter that resumes it; else gives the driver back. One dynamic call per pending
     /// await.
     /// `at` is the `yield_!` or `.await`, kept as the coroutine's suspension point.
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: Site) -> Registration;
+    fn awaiter_for(
+        self: Rc<Self>,
+        waker: &Waker,
+        cell: &Rc<Cell>,
+        at: &'static Location<'static>,
+    ) -> Registration;
+    /// The coroutine's function, which a `yield_!`'s frame is named after.
+    fn function(&self) -> &'static str;
 }
 
 /// The answer of [`DriverCtx::awaiter_for`].
@@ -425,7 +406,12 @@ impl DriverWaker {
 }
 
 impl<T: 'static> DriverCtx for Driver<T> {
-    fn awaiter_for(self: Rc<Self>, waker: &Waker, cell: &Rc<Cell>, at: Site) -> Registration {
+    fn awaiter_for(
+        self: Rc<Self>,
+        waker: &Waker,
+        cell: &Rc<Cell>,
+        at: &'static Location<'static>,
+    ) -> Registration {
         if !waker.will_wake(&self.waker) {
             return Registration::Foreign;
         }
@@ -436,6 +422,10 @@ impl<T: 'static> DriverCtx for Driver<T> {
             self.suspended_at.set(Some(at));
         }
         Registration::Driver(Awaiter::Driver(self))
+    }
+
+    fn function(&self) -> &'static str {
+        self.name()
     }
 }
 
@@ -695,7 +685,9 @@ impl<T: 'static> Resume for Driver<T> {
             suspended_at: if running || self.awaiting.is_empty() {
                 None
             } else {
-                self.suspended_at.get().map(|p| p.frame_in(self.name()))
+                self.suspended_at
+                    .get()
+                    .map(|l| Frame::new(self.name(), l.file(), l.line(), l.column()))
             },
             awaiting: if running {
                 Vec::new()
@@ -903,8 +895,13 @@ pub struct DeferredFuture<T> {
     cell: Option<Rc<Cell>>,
     /// The value of a Deferred that was a bare value (`succeed`): no chain to look at.
     ready: Option<Box<ValueHolder<T>>>,
-    /// The `yield_!` or `.await`: the frame failures get when they cross it.
-    site: Site,
+    /// The `yield_!` or `.await`: where the frame failures get when they cross it points. One
+    /// word, not a five-word [`Frame`] (issue 11: every suspended coroutine holds one); the frame
+    /// is made only when a failure crosses.
+    at: &'static Location<'static>,
+    /// A `yield_!`, whose frame is named after the coroutine's function (an `.await` in an
+    /// `async` block has no name Rust gives us).
+    named: bool,
     /// Polled by an executor and pending: its waker is left with the thread's inbox (`home.rs`),
     /// so that mail from other threads gets this thread's Deferreds going.
     attending: bool,
@@ -914,7 +911,7 @@ pub struct DeferredFuture<T> {
 }
 
 impl<T: 'static> DeferredFuture<T> {
-    pub(crate) fn new(d: Deferred<T>, site: Site) -> Self {
+    pub(crate) fn new(d: Deferred<T>, at: &'static Location<'static>, named: bool) -> Self {
         let (cell, ready) = match d.into_repr() {
             Repr::Chain(c) => (Some(c), None),
             Repr::Ready(h) => (None, Some(h)),
@@ -923,10 +920,23 @@ impl<T: 'static> DeferredFuture<T> {
         DeferredFuture {
             cell,
             ready,
-            site,
+            at,
+            named,
             attending: false,
             _invariant: PhantomData,
         }
+    }
+
+    /// The frame a failure crossing this await gets: a `yield_!`'s is named after the coroutine
+    /// polling it (a `yield_!` is only ever in an `#[inline_callbacks]` body, polled by its
+    /// driver).
+    fn frame(&self) -> Frame {
+        let function = if self.named {
+            current_driver().map_or("", |d| d.function())
+        } else {
+            ""
+        };
+        Frame::new(function, self.at.file(), self.at.line(), self.at.column())
     }
 
     fn output(&self, result: Result<Value, Failure>) -> Result<T, Failure> {
@@ -935,7 +945,7 @@ impl<T: 'static> DeferredFuture<T> {
             Err(f) => {
                 // The coroutine sees it: from now on it is reported if lost (`Failure::quiet`).
                 f.seen();
-                Err(f.with_frame(self.site.frame()))
+                Err(f.with_frame(self.frame()))
             }
         }
     }
@@ -966,7 +976,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
             return Poll::Ready(this.output(result));
         }
         // Our own driver (only our code runs meanwhile): register it under the same borrow.
-        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, this.site)) {
+        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, this.at)) {
             Some(Registration::Driver(awaiter)) => {
                 let old = st.set_awaiter(awaiter);
                 drop(st);
@@ -979,7 +989,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
                 drop(st);
                 this.cell = None;
                 return Poll::Ready(Err(
-                    Failure::new(CircularChainError).with_frame(this.site.frame())
+                    Failure::new(CircularChainError).with_frame(this.frame())
                 ));
             }
             Some(Registration::Foreign) | None => {}
@@ -1074,11 +1084,14 @@ impl<T: 'static> IntoFuture for Deferred<T> {
     /// `d.await`: records the `.await`'s location for the failure's trace.
     #[track_caller]
     fn into_future(self) -> DeferredFuture<T> {
-        DeferredFuture::new(self, Site::Await(Location::caller()))
+        DeferredFuture::new(self, Location::caller(), false)
     }
 }
 
-/// `yield_!(d)`: `frame` is the `static` the macro wrote at the user's `yield_`.
-pub(crate) fn yield_point<T: 'static>(d: Deferred<T>, frame: &'static Frame) -> DeferredFuture<T> {
-    DeferredFuture::new(d, Site::Yield(frame))
+/// `yield_!(d)`: `at` is the user's `yield_`, from a `static` the macro wrote there.
+pub(crate) fn yield_point<T: 'static>(
+    d: Deferred<T>,
+    at: &'static Location<'static>,
+) -> DeferredFuture<T> {
+    DeferredFuture::new(d, at, true)
 }

@@ -38,7 +38,10 @@ pub trait Yieldable<T: 'static>: sealed::Sealed + Sized {
     /// Not a method (no `self`): a `Deferred` moved twice is then reported as moved by the
     /// `yield_!`, not by a method call.
     #[doc(hidden)]
-    fn __yield_point(deferred: Self, frame: &'static crate::Frame) -> DeferredFuture<T>;
+    fn __yield_point(
+        deferred: Self,
+        at: &'static std::panic::Location<'static>,
+    ) -> DeferredFuture<T>;
 }
 
 mod sealed {
@@ -48,7 +51,10 @@ mod sealed {
 
 impl<T: 'static> Yieldable<T> for Deferred<T> {
     #[inline]
-    fn __yield_point(deferred: Self, frame: &'static crate::Frame) -> DeferredFuture<T> {
-        crate::coroutine::yield_point(deferred, frame)
+    fn __yield_point(
+        deferred: Self,
+        at: &'static std::panic::Location<'static>,
+    ) -> DeferredFuture<T> {
+        crate::coroutine::yield_point(deferred, at)
     }
 }

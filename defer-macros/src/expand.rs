@@ -48,7 +48,6 @@ pub(crate) fn inline_callbacks(args: TokenStream, item: TokenStream) -> TokenStr
         .map(infer_impl_trait);
     let site = Site {
         krate: &config.krate,
-        fn_name: &fn_name,
         value: value.as_ref(),
     };
     let rewritten = yield_rewrite::rewrite_body(&mut block, &site, &mut errors);
@@ -274,7 +273,7 @@ mod tests {
         assert!(!out.contains("compile_error"), "{out}");
         assert!(out.starts_with("# [doc = r\" Docs.\"] # [must_use] pub (crate) fn get < T : Clone + 'static > (self , d : Deferred < T >) -> Deferred < T > where T : Default { # ! [allow (unused)] :: defer_core :: __private :: inline_callbacks :: < T , _ > (\"get\" , async move { let _ = & self ; let _ = & d ; let __defer_result : :: core :: result :: Result < T , :: defer_core :: Failure > = 'yield_must_be_directly_in_the_inline_callbacks_body : {"), "{out}");
         assert!(out.ends_with("Ok (v) } ; __defer_result }) }"), "{out}");
-        assert!(out.contains("let v = yield_ ! (@ __inline_callbacks_await yield_ 'yield_must_be_directly_in_the_inline_callbacks_body (:: defer_core) \"get\" \"<unknown>\" 0u32 0u32 (d)) ? ;"), "{out}");
+        assert!(out.contains("let v = yield_ ! (@ __inline_callbacks_await yield_ 'yield_must_be_directly_in_the_inline_callbacks_body (:: defer_core) (d)) ? ;"), "{out}");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! ```text
 //! {
 //!     if false { let e = Err(PATH::__private::unreachable_failure()); break 'body e; }
-//!     PATH::Yieldable::__yield_point(d, { static FRAME: PATH::Frame = PATH::Frame::new("fn_name", FILE, LINE, COLUMN); &FRAME }).await
+//!     PATH::Yieldable::__yield_point(d, { static AT: &Location = Location::caller(); AT }).await
 //! }
 //! ```
 //!
@@ -34,7 +34,7 @@ use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
-use syn::{Attribute, Expr, Ident, Item, LitInt, LitStr, Macro, Path, Stmt, Token};
+use syn::{Attribute, Expr, Ident, Item, Macro, Path, Stmt, Token};
 
 use crate::check::{self, Errors, Forbidden};
 
@@ -59,8 +59,6 @@ pub(crate) const BODY_LABEL: &str = "'yield_must_be_directly_in_the_inline_callb
 pub(crate) struct Site<'a> {
     /// The path to `defer_core`.
     pub(crate) krate: &'a Path,
-    /// The function's name, recorded in the Failure's trace at each `yield_!`.
-    pub(crate) fn_name: &'a LitStr,
     /// `T` of the function's `Deferred<T>` (with `impl Trait` as `_`), when
     /// known: each `return v` of the body is checked against
     /// `Result<T, Failure>` where it is written (see [`typed_return`]).
@@ -188,17 +186,12 @@ impl Rewriter<'_> {
 
         self.awaits += 1;
         let krate = self.site.krate;
-        let fn_name = self.site.fn_name;
         let yield_span = yield_token.span();
-        let (file, line, column) = location(yield_span);
-        let file = LitStr::new(&file, yield_span);
-        let line = syn::LitInt::new(&format!("{line}u32"), yield_span);
-        let column = syn::LitInt::new(&format!("{column}u32"), yield_span);
         // The body's label, hygienic to this attribute's expansion: the
         // `yield_!` expansion can name it only through this token.
         let label = syn::Lifetime::new(BODY_LABEL, Span::mixed_site().located_at(yield_span));
         let kind = Ident::new(AWAIT, Span::mixed_site());
-        quote!(@#kind #yield_token #label (#krate) #fn_name #file #line #column (#deferred))
+        quote!(@#kind #yield_token #label (#krate) (#deferred))
     }
 
     /// A `return` of the body: `return;` is an error (the body's value is a
@@ -346,20 +339,6 @@ fn contains_yield(tokens: TokenStream) -> bool {
     })
 }
 
-/// The file, line and column of the user's `yield_` token, for the Failure's
-/// trace. `proc_macro::Span`'s `file`/`line`/`column` are stable since Rust
-/// 1.88; outside of a macro invocation (this crate's unit tests) there is no
-/// location to read.
-fn location(span: Span) -> (String, u32, u32) {
-    if proc_macro::is_available() {
-        let span = span.unwrap();
-        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        (span.file(), to_u32(span.line()), to_u32(span.column()))
-    } else {
-        ("<unknown>".to_owned(), 0, 0)
-    }
-}
-
 impl VisitMut for Rewriter<'_> {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         match expr {
@@ -447,15 +426,11 @@ impl VisitMut for Rewriter<'_> {
 
 /// The internal input of `yield_!`, made by the attribute.
 enum Internal {
-    /// `@AWAIT yield_ 'label (krate) "fn" "file" line column (deferred)`
+    /// `@AWAIT yield_ 'label (krate) (deferred)`
     Await {
         yield_token: Ident,
         label: syn::Lifetime,
         krate: Path,
-        fn_name: LitStr,
-        file: LitStr,
-        line: LitInt,
-        column: LitInt,
         deferred: TokenStream,
     },
     /// `@INERT yield_ (krate) (deferred)`
@@ -485,10 +460,6 @@ impl Parse for Internal {
                 yield_token,
                 label,
                 krate,
-                fn_name: input.parse()?,
-                file: input.parse()?,
-                line: input.parse()?,
-                column: input.parse()?,
                 deferred: parenthesized(input)?,
             })
         } else if kind == INERT {
@@ -534,10 +505,6 @@ pub(crate) fn expand_internal(input: TokenStream) -> Option<TokenStream> {
             yield_token,
             label,
             krate,
-            fn_name,
-            file,
-            line,
-            column,
             deferred,
         } => {
             // Hygienic names, located at the user's `yield_` so that errors in
@@ -546,9 +513,11 @@ pub(crate) fn expand_internal(input: TokenStream) -> Option<TokenStream> {
             let span = Span::mixed_site().located_at(yield_token.span());
             let krate = located_at(krate.to_token_stream(), yield_token.span());
             let never = Ident::new("__defer_never", span);
-            // The frame is a `static`: the awaiting future holds a pointer to it, not
-            // the five words of a `Frame` (issue 11, memory per suspended coroutine).
-            let frame = Ident::new("__DEFER_YIELD_FRAME", span);
+            // The user's `yield_`, as a `static` `Location` (the constant `caller()`
+            // of a static's initializer is where it is written, here spanned at the
+            // `yield_`): the awaiting future holds one pointer, not the five words of
+            // a `Frame` (issue 11, memory per suspended coroutine).
+            let at = Ident::new("__DEFER_YIELD_AT", span);
             quote::quote_spanned! {span=>
                 {
                     if false {
@@ -559,9 +528,9 @@ pub(crate) fn expand_internal(input: TokenStream) -> Option<TokenStream> {
                         break #label #never;
                     }
                     #krate::Yieldable::__yield_point(#deferred, {
-                        static #frame: #krate::Frame =
-                            #krate::Frame::new(#fn_name, #file, #line, #column);
-                        &#frame
+                        static #at: &::core::panic::Location<'static> =
+                            ::core::panic::Location::caller();
+                        #at
                     }).await
                 }
             }
@@ -605,14 +574,12 @@ mod tests {
 
     fn rewrite(block: syn::Block) -> (String, usize, Vec<String>) {
         let krate: Path = parse_quote!(::defer_core);
-        let fn_name = LitStr::new("f", Span::call_site());
         let mut block = block;
         let mut errors = Errors::default();
         let n = rewrite_body(
             &mut block,
             &Site {
                 krate: &krate,
-                fn_name: &fn_name,
                 value: None,
             },
             &mut errors,
@@ -675,8 +642,8 @@ mod tests {
         for d in ["d1", "d2", "d3", "d4", "d5"] {
             assert!(
                 out.contains(&format!(
-                    "{YIELD_POINT} ({d} , {{ static __DEFER_YIELD_FRAME : :: defer_core :: Frame = \
-                     :: defer_core :: Frame :: new (\"f\" ,"
+                    "{YIELD_POINT} ({d} , {{ static __DEFER_YIELD_AT : & :: core :: panic :: \
+                     Location < 'static > = :: core :: panic :: Location :: caller () ;"
                 )),
                 "{d}: {out}"
             );
@@ -692,7 +659,6 @@ mod tests {
     #[test]
     fn invocations_keep_the_users_path_and_delimiter() {
         let krate: Path = parse_quote!(::defer_core);
-        let fn_name = LitStr::new("f", Span::call_site());
         let mut block: syn::Block = parse_quote!({
             yield_!(d)?;
             defer_core::yield_! { e }
@@ -704,7 +670,6 @@ mod tests {
             &mut block,
             &Site {
                 krate: &krate,
-                fn_name: &fn_name,
                 value: None,
             },
             &mut errors,
@@ -713,7 +678,7 @@ mod tests {
             matches!(&block.stmts[0], Stmt::Expr(Expr::Try(t), Some(_)) if matches!(&*t.expr, Expr::Macro(_)))
         );
         let out = block.into_token_stream().to_string();
-        assert!(out.contains("yield_ ! (@ __inline_callbacks_await yield_ 'yield_must_be_directly_in_the_inline_callbacks_body (:: defer_core) \"f\" \"<unknown>\" 0u32 0u32 (d)) ?"), "{out}");
+        assert!(out.contains("yield_ ! (@ __inline_callbacks_await yield_ 'yield_must_be_directly_in_the_inline_callbacks_body (:: defer_core) (d)) ?"), "{out}");
         assert!(
             out.contains("defer_core :: yield_ ! { @ __inline_callbacks_await"),
             "{out}"
@@ -767,7 +732,6 @@ mod tests {
     /// As [`rewrite`], for a function whose value type is `u32`.
     fn rewrite_u32(block: syn::Block) -> (String, Vec<String>) {
         let krate: Path = parse_quote!(::defer_core);
-        let fn_name = LitStr::new("f", Span::call_site());
         let value: syn::Type = parse_quote!(u32);
         let mut block = block;
         let mut errors = Errors::default();
@@ -775,7 +739,6 @@ mod tests {
             &mut block,
             &Site {
                 krate: &krate,
-                fn_name: &fn_name,
                 value: Some(&value),
             },
             &mut errors,
