@@ -348,10 +348,10 @@ fn cost_succeed_is_one_block() {
 #[test]
 fn cost_adding_a_step_is_one_block() {
     let expected = |n: usize| {
-        if n == 2 {
-            (2, 0, 2) // the step's box, and the box of the steps behind the first
-        } else if n == 3 {
-            (2, 0, 2) // the step's box and the queue's first buffer
+        if n == 2 || n == 3 {
+            // The step's box, and (2nd) the box of the steps behind the first, or (3rd) the
+            // queue's first buffer.
+            (2, 0, 2)
         } else if n > 6 && (n - 3).is_power_of_two() {
             (1, 1, 1) // the step's box, and the full queue doubles
         } else {
