@@ -74,8 +74,9 @@ struct Driver<T> {
     /// `cancel()` was called from inside the body: it takes effect at the next suspension.
     cancel_requested: StdCell<bool>,
     /// The function's name (`#[inline_callbacks]`), or the future's type name (`ensure_deferred`),
-    /// from which the name is derived only when asked (`name()`): nothing on creation.
-    name: &'static str,
+    /// from which the name is derived only when asked (`name()`): nothing on creation. A function
+    /// giving it: one word, where a `&str` is two (issue 11).
+    name: fn() -> &'static str,
     /// Where the body is suspended: the `yield_!` or `.await` that registered the driver on a
     /// Deferred (the first one, under a `join`); `None` while it runs, or while it waits on a
     /// future that is not a Deferred. Written once per suspension, read only by `Debug` and
@@ -453,10 +454,11 @@ impl<T: 'static> Driver<T> {
     /// The coroutine's function: the name given, or the one its future's type name gives
     /// (`debug::function_name`).
     fn name(&self) -> &'static str {
-        if self.name.contains("::") {
-            crate::debug::function_name(self.name)
+        let name = (self.name)();
+        if name.contains("::") {
+            crate::debug::function_name(name)
         } else {
-            self.name
+            name
         }
     }
 
@@ -729,23 +731,19 @@ impl<T> Drop for Driver<T> {
 /// Starts the coroutine `body`: its Deferred is located at the caller's `#[track_caller]` chain
 /// (the user's `ensure_deferred`, or the `#[inline_callbacks]` function).
 #[track_caller]
-pub(crate) fn drive<T, F>(name: &'static str, body: F) -> Deferred<T>
+pub(crate) fn drive<T, F>(name: Option<fn() -> &'static str>, body: F) -> Deferred<T>
 where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + 'static,
 {
     // The type name is a constant: the name is derived from it only when asked.
-    let name = if name.is_empty() {
-        std::any::type_name::<F>()
-    } else {
-        name
-    };
+    let name = name.unwrap_or(std::any::type_name::<F>);
     drive_named(name, Location::caller(), Box::pin(body))
 }
 
 /// The untyped-body part of `drive`: one copy per `T`, not per body type.
 fn drive_named<T: 'static>(
-    name: &'static str,
+    name: fn() -> &'static str,
     at: &'static Location<'static>,
     body: BoxedBody<T>,
 ) -> Deferred<T> {
@@ -828,7 +826,7 @@ where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + 'static,
 {
-    drive("", future)
+    drive(None, future)
 }
 
 /// The future of a [`Deferred`], made by `.await` (through [`IntoFuture`]). Its output is the

@@ -95,7 +95,7 @@ impl Parts<'_> {
     ///
     /// ```text
     /// fn f(args) -> Deferred<T> {
-    ///     PATH::__private::inline_callbacks::<T, _>("f", async move {
+    ///     PATH::__private::inline_callbacks::<T, _>(|| "f", async move {
     ///         let __defer_result: Result<T, PATH::Failure> = 'body: { BODY };
     ///         __defer_result
     ///     })
@@ -124,7 +124,9 @@ impl Parts<'_> {
         );
         let mut call = proc_macro2::Group::new(
             proc_macro2::Delimiter::Parenthesis,
-            quote!(#fn_name, #future),
+            // The name as a function: a word in every suspended coroutine, where a
+            // `&str` is two (issue 11).
+            quote!(|| #fn_name, #future),
         );
         call.set_span(Span::call_site().located_at(location));
         self.with_body(quote!(#function #call))
@@ -271,7 +273,7 @@ mod tests {
             },
         );
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.starts_with("# [doc = r\" Docs.\"] # [must_use] pub (crate) fn get < T : Clone + 'static > (self , d : Deferred < T >) -> Deferred < T > where T : Default { # ! [allow (unused)] :: defer_core :: __private :: inline_callbacks :: < T , _ > (\"get\" , async move { let _ = & self ; let _ = & d ; let __defer_result : :: core :: result :: Result < T , :: defer_core :: Failure > = 'yield_must_be_directly_in_the_inline_callbacks_body : {"), "{out}");
+        assert!(out.starts_with("# [doc = r\" Docs.\"] # [must_use] pub (crate) fn get < T : Clone + 'static > (self , d : Deferred < T >) -> Deferred < T > where T : Default { # ! [allow (unused)] :: defer_core :: __private :: inline_callbacks :: < T , _ > (|| \"get\" , async move { let _ = & self ; let _ = & d ; let __defer_result : :: core :: result :: Result < T , :: defer_core :: Failure > = 'yield_must_be_directly_in_the_inline_callbacks_body : {"), "{out}");
         assert!(out.ends_with("Ok (v) } ; __defer_result }) }"), "{out}");
         assert!(out.contains("let v = yield_ ! (@ __inline_callbacks_await yield_ 'yield_must_be_directly_in_the_inline_callbacks_body (:: defer_core) (d)) ? ;"), "{out}");
     }
