@@ -46,6 +46,13 @@ pub(crate) struct State {
     pub(crate) created_at: &'static Location<'static>,
 }
 
+// A chain's state is what every pending Deferred costs (issue 11): the result slot (4 words),
+// the first step and the box of the others (4), the pause count and flags (1), the tail (3) and
+// the creation site (1); with the `RefCell`'s flag and `Rc`'s two counts, a 128-byte block. A
+// field added here fails the build, and `tests/tests/memory_sizes.rs` the tests.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<State>() == 104 && size_of::<Cell>() == 112);
+
 /// The chain's current result; before the chain fires, its canceller.
 ///
 /// A canceller is needed only until the chain fires (Twisted clears it then), and a result only

@@ -3,8 +3,9 @@
 //! This is Twisted's `_runCallbacks` with its explicit chain stack. When a chain finishes a
 //! Deferred that another chain waits on, or one linked by `chain_deferred`, or one a coroutine is
 //! suspended on, the loop *moves on to* that other chain instead of calling into it. Because a
-//! `Deferred` handle is unique and consumed by the step that returns it, the hand-over marker is
-//! always the last step of its chain, so moving on is a tail call and needs no stack.
+//! `Deferred` handle is unique and consumed by the step that returns it (or by `chain_deferred`,
+//! or by `IntoFuture`), what receives a chain's result is its `Tail`, taken once its steps have
+//! run, so moving on is a tail call and needs no stack.
 //!
 //! The loop is started only by the work loop (`work_loop.rs`): the functions here that may run a
 //! chain (`add_step`, `fire`, `unpause`) hand it a [`Work::Run`](super::work_loop::Work::Run).
@@ -293,7 +294,7 @@ pub(crate) fn wait_on(
 /// or a chain that waits on it (or that it fires) and is itself listened to.
 ///
 /// A chain that waits on this one holds it (its `Waiting` result) and is held by it (the
-/// hand-over step); that pair of references says nothing about a listener, so the question moves
+/// hand-over); that pair of references says nothing about a listener, so the question moves
 /// on to the waiting chain, in a loop. A `chain_deferred` target likewise. A cycle of such
 /// chains that comes back to `cell` has no listener outside it.
 pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
@@ -322,14 +323,14 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
         if Rc::ptr_eq(&next, cell) {
             return false;
         }
-        // `next` is held by `cur`'s hand-over step, and by the local.
+        // `next` is held by `cur`'s hand-over, and by the local.
         cur = next;
         known = 2;
     }
 }
 
-/// Called when `cell`'s trigger is dropped unfired and nothing listens: its hand-over steps can
-/// never run, so they are dropped now, which frees a chain waiting on it that nobody holds (the
+/// Called when `cell`'s trigger is dropped unfired and nothing listens: its steps and its
+/// hand-over can never run, so they are dropped now, which frees a chain waiting on it that nobody holds (the
 /// two hold each other: a cycle that `Rc` alone would leak). Returns the chain the hand-over
 /// went to, for the caller to release once it has let go of `cell`.
 pub(crate) fn forget_unreachable(cell: &Rc<Cell>) -> Option<Rc<Cell>> {

@@ -2,7 +2,7 @@
 //! escaping.
 //!
 //! A chain owns steps, whose closures may own other Deferreds, whose chains own more steps; a
-//! `Waiting` result and a hand-over step own other chains; a `succeed(node)` Deferred owns a
+//! `Waiting` result and a hand-over own other chains; a `succeed(node)` Deferred owns a
 //! value that may own the next `succeed(..)`; a `Failure` may wrap an error (a `FirstError`) that
 //! wraps another `Failure`. Dropped naively, each of those is a recursion as deep as the
 //! structure. So only the *outermost* such drop on a thread drops anything: while it runs, every

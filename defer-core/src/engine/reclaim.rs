@@ -1,7 +1,7 @@
 //! Reclaiming chains that only hold each other.
 //!
 //! Chains reference each other in ways that form cycles: a chain waiting on another holds it (its
-//! `Waiting` result) and is held by it (the hand-over step); a `chain_deferred` target holds its
+//! `Waiting` result) and is held by it (the hand-over in its tail); a `chain_deferred` target holds its
 //! source until the source fires it, and the source holds the target (its hand-over). `Rc` alone
 //! never frees such a cycle. It is normally broken when the chains fire; but when no handle,
 //! trigger, future, pending continuation or step of another chain reaches any of them any more,
@@ -9,7 +9,7 @@
 //! garbage, which Twisted's collector frees, reporting a failure they hold. So do we.
 //!
 //! The test is local and bounded: from a chain whose last outside reference is going, follow the
-//! references the engine can see (results and hand-over steps) to at most [`LIMIT`] chains, and
+//! references the engine can see (results and hand-overs) to at most [`LIMIT`] chains, and
 //! compare each one's reference count with the references that come from inside that set. If they
 //! are equal everywhere, nothing outside reaches the set: every chain in it lets go of the others,
 //! and each is freed (a failure it holds is reported by its own drop). A reference the engine
