@@ -461,13 +461,13 @@ impl<T> Outcomes<T> {
 
     /// The values in input order (a gather's: there are no failures).
     fn into_values(self) -> Vec<T> {
-        self.values
-            .into_iter()
-            .filter_map(|p| match p {
-                Place::Value(v) => Some(v),
-                _ => None,
-            })
-            .collect()
+        // Sized up front: a `filter_map`'s collect would grow the vector by doubling.
+        let mut values = Vec::with_capacity(self.values.len());
+        values.extend(self.values.into_iter().filter_map(|p| match p {
+            Place::Value(v) => Some(v),
+            _ => None,
+        }));
+        values
     }
 
     /// The failures in input order (a `fire_on_one_callback` list's: there are no values).
