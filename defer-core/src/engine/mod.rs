@@ -13,8 +13,10 @@
 //! | a value never enters a chain as another type | invariant handles, and a checked take | `value.rs` |
 //! | thread teardown in any order never aborts | `try_with` and an inline fallback in each of the above | `work_loop.rs`, `drop_queue.rs` |
 //!
-//! `step.rs` holds the typed steps behind the type-erased chain, `outcome.rs` what a step may
-//! return.
+//! `cell.rs` holds a chain's state, with its parts in `slot.rs` (the result; the canceller before
+//! the chain fires), `step_queue.rs` and `tail.rs` (what receives the result: a hand-over or an
+//! awaiter). `step.rs` holds the typed steps behind the type-erased chain, `outcome.rs` what a
+//! step may return.
 
 pub(crate) mod cancel;
 pub(crate) mod cell;
@@ -23,7 +25,10 @@ pub(crate) mod drop_queue;
 pub(crate) mod join;
 pub(crate) mod outcome;
 pub(crate) mod reclaim;
+pub(crate) mod slot;
 pub(crate) mod step;
+pub(crate) mod step_queue;
+pub(crate) mod tail;
 pub(crate) mod user_code;
 // The one module with `unsafe`: a type-erased small value held in place (see its docs).
 #[allow(unsafe_code)]

@@ -1,0 +1,132 @@
+//! A chain's result slot: its current result, and before the chain fires its canceller.
+
+use std::rc::Rc;
+
+use super::cell::{Cell, Resume};
+use super::value::Value;
+use crate::failure::Failure;
+
+/// The chain's current result; before the chain fires, its canceller.
+///
+/// A canceller is needed only until the chain fires (Twisted clears it then), and a result only
+/// from then on, so the two share this slot: a canceller costs a pending chain nothing beyond the
+/// slot it already has (issue 11). The one state with both, an unfired `chain_deferred` target
+/// that holds its source and has a canceller, is rare and boxed.
+pub(crate) enum Slot {
+    /// Not fired yet and no canceller, or the result was handed on (Twisted's `None` after
+    /// chaining).
+    Empty,
+    Value(Value),
+    Failure(Failure),
+    /// A step returned this pending Deferred; the chain resumes with its result. In an unfired
+    /// chain: a `chain_deferred` target holding the source that will fire it.
+    Waiting(Rc<Cell>),
+    /// Not fired yet, with a canceller.
+    Cancellable(Canceller),
+    /// Not fired yet, with a canceller, and holding its `chain_deferred` source.
+    CancellableWaiting(Box<(Rc<Cell>, Canceller)>),
+}
+
+impl Slot {
+    /// The chain this one waits on: fired and waiting, or an unfired `chain_deferred` target's
+    /// source.
+    #[inline]
+    pub(crate) fn waits_on(&self) -> Option<&Rc<Cell>> {
+        match self {
+            Slot::Waiting(c) => Some(c),
+            Slot::CancellableWaiting(b) => Some(&b.0),
+            _ => None,
+        }
+    }
+
+    /// Takes out the chain this one waits on (see [`waits_on`](Slot::waits_on)), keeping the
+    /// canceller.
+    pub(crate) fn take_waits_on(&mut self) -> Option<Rc<Cell>> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Waiting(c) => Some(c),
+            Slot::CancellableWaiting(b) => {
+                let (c, k) = *b;
+                *self = Slot::Cancellable(k);
+                Some(c)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// An unfired chain starts holding its `chain_deferred` source, keeping its canceller; what
+    /// it held before (a previous source) is given back to be dropped.
+    pub(crate) fn hold_source(&mut self, source: Rc<Cell>) -> Option<Rc<Cell>> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Cancellable(k) => {
+                *self = Slot::CancellableWaiting(Box::new((source, k)));
+                None
+            }
+            Slot::CancellableWaiting(b) => {
+                let (old, k) = *b;
+                *self = Slot::CancellableWaiting(Box::new((source, k)));
+                Some(old)
+            }
+            Slot::Waiting(old) => {
+                *self = Slot::Waiting(source);
+                Some(old)
+            }
+            _ => {
+                *self = Slot::Waiting(source);
+                None
+            }
+        }
+    }
+
+    /// The canceller of an unfired chain.
+    #[inline]
+    pub(crate) fn canceller(&self) -> Option<&Canceller> {
+        match self {
+            Slot::Cancellable(k) => Some(k),
+            Slot::CancellableWaiting(b) => Some(&b.1),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a coroutine's own (unfired) chain.
+    #[inline]
+    pub(crate) fn is_coroutines(&self) -> bool {
+        matches!(self.canceller(), Some(Canceller::Coroutine(_)))
+    }
+
+    /// Takes out the canceller, keeping a source held.
+    pub(crate) fn take_canceller(&mut self) -> Option<Canceller> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Cancellable(k) => Some(k),
+            Slot::CancellableWaiting(b) => {
+                let (c, k) = *b;
+                *self = Slot::Waiting(c);
+                Some(k)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// Gives an unfired chain its canceller (in place of one it had).
+    pub(crate) fn put_canceller(&mut self, k: Canceller) {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Waiting(c) => *self = Slot::CancellableWaiting(Box::new((c, k))),
+            Slot::CancellableWaiting(b) => {
+                *self = Slot::CancellableWaiting(Box::new((b.0, k)));
+            }
+            _ => *self = Slot::Cancellable(k),
+        }
+    }
+}
+
+/// What cancelling an unfired chain runs (kept in its [`Slot`]).
+pub(crate) enum Canceller {
+    Once(Box<dyn FnOnce(Rc<Cell>)>),
+    /// A coroutine's Deferred: cancelling it cancels what the coroutine waits on, every time.
+    Coroutine(std::rc::Weak<dyn Resume>),
+}
