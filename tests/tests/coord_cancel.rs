@@ -344,3 +344,66 @@ fn panicking_canceller_runs_once_and_leaves_the_deferred_fired() {
     assert_eq!(calls.get(), 1);
     assert_eq!(failure_result_of(d).message(), "panicked: boom 1");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A chain's canceller shares its result slot until the chain fires (issue 11). The one state
+// that holds both a canceller and another chain is a `chain_deferred` target with a canceller,
+// waiting for its source: these pin that it behaves as any other target.
+// ---------------------------------------------------------------------------------------------
+
+/// A target with a canceller, chained from a pending source, then cancelled: its canceller runs
+/// (with its own trigger), the target fails with `CancelledError`, and the source's later result
+/// is dropped like any late fire, reported nowhere.
+#[test]
+fn a_chain_deferred_target_with_a_canceller_runs_it_when_cancelled_before_the_source_fires() {
+    let ran = Rc::new(Cell::new(0));
+    let seen = ran.clone();
+    let (target, target_trigger) = Deferred::<u32>::with_canceller(move |_own| {
+        seen.set(seen.get() + 1);
+    });
+    let (source, source_trigger) = Deferred::<u32>::new();
+    source.chain_deferred(target_trigger);
+    assert!(format!("{target:?}").contains("chained from"), "{target:?}");
+    let lost = unhandled_during(|| {
+        target.cancel();
+        assert_eq!(ran.get(), 1);
+        assert!(failure_result_of(target).check::<CancelledError>());
+        // The source still fires; its value has nowhere to go.
+        assert!(source_trigger.callback(7));
+    });
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(ran.get(), 1, "a canceller runs once");
+}
+
+/// The same target, its source firing first: the target gets the value, and its canceller is
+/// dropped unrun (Twisted clears it when the Deferred fires); a cancel after that does nothing.
+#[test]
+fn a_chain_deferred_target_with_a_canceller_gets_the_value_and_drops_the_canceller() {
+    struct DropFlag(Rc<Cell<bool>>);
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let dropped = Rc::new(Cell::new(false));
+    let ran = Rc::new(Cell::new(false));
+    let (flag, seen) = (DropFlag(dropped.clone()), ran.clone());
+    let (target, target_trigger) = Deferred::<u32>::with_canceller(move |_own| {
+        let _keep = &flag;
+        seen.set(true);
+    });
+    let (source, source_trigger) = Deferred::<u32>::new();
+    source.chain_deferred(target_trigger);
+    assert!(
+        !dropped.get(),
+        "the canceller lives while the target is pending"
+    );
+    assert!(source_trigger.callback(7));
+    assert!(
+        dropped.get(),
+        "the canceller is dropped when the target fires"
+    );
+    target.cancel();
+    assert!(!ran.get());
+    assert_eq!(success_result_of(target), 7);
+}
