@@ -7,11 +7,12 @@
 //! errback returns the combined Deferred), the chains form a cycle that no handle reaches, and
 //! without this, it would never be freed.
 //!
-//! So the state is a node of its own: the inputs' steps name it ([`RunStep::join`]
-//! (super::step::RunStep::join)), and it names the chains it holds ([`Join::holds`]). The walk
-//! counts references to it as it counts references to chains, and frees the set only if every
-//! reference to the node comes from inside it. A closure of the user's that holds a trigger stays
-//! invisible: such a cycle is kept, as any `Rc` cycle is (see the crate's docs on leaks).
+//! So the state is a node of its own: the inputs' steps name it
+//! ([`RunStep::join`](super::step::RunStep::join)), and it names the chains it holds
+//! ([`Join::holds`]). The walk counts references to it as it counts references to chains, and
+//! frees the set only if every reference to the node comes from inside it. A closure of the
+//! user's that holds a trigger stays invisible: such a cycle is kept, as any `Rc` cycle is (see
+//! the crate's docs on leaks).
 
 use std::rc::Rc;
 
