@@ -462,12 +462,6 @@ impl<T: 'static> Driver<T> {
         }
     }
 
-    /// The coroutine's id (its `PARKED` key; what a wake from another thread posts).
-    #[inline]
-    fn id(&self) -> u64 {
-        self.waker_state.id
-    }
-
     /// Where the coroutine was made: its own Deferred's creation site.
     fn created_at(&self) -> &'static Location<'static> {
         self.cell
@@ -704,6 +698,14 @@ impl<T: 'static> Resume for Driver<T> {
     }
 }
 
+impl<T> Driver<T> {
+    /// The coroutine's id (its `PARKED` key; what a wake from another thread posts).
+    #[inline]
+    fn id(&self) -> u64 {
+        self.waker_state.id
+    }
+}
+
 impl<T> Drop for Driver<T> {
     fn drop(&mut self) {
         let slot = self.slot;
@@ -718,7 +720,7 @@ impl<T> Drop for Driver<T> {
         if self.parked.get() {
             let _ = PARKED.try_with(|p| {
                 if let Ok(mut p) = p.try_borrow_mut() {
-                    p.remove(&self.waker_state.id);
+                    p.remove(&self.id());
                 }
             });
         }

@@ -572,24 +572,21 @@ fn attach<T: 'static>(
         }
         return out;
     }
-    // Cancelling the list cancels the inputs that have not reported: the canceller finds them
-    // in the state, through a weak reference (the state holds the list's trigger).
-    let at = Location::caller();
-    let mut out = None;
-    let state = Rc::new_cyclic(|me: &Weak<RefCell<ListState<T>>>| {
-        let me = me.clone();
-        let (d, trigger) =
-            Deferred::with_canceller(move |_own: Trigger<Fired<T>>| cancel_waiting(&me));
-        out = Some(d);
-        RefCell::new(ListState {
-            results: Outcomes::new(inputs.iter().map(Deferred::control)),
-            remaining: n,
-            trigger: Some(trigger.held_by_join()),
-            fire_on_one_callback,
-            fire_on_one_errback,
-            at,
-        })
-    });
+    let state = Rc::new(RefCell::new(ListState {
+        results: Outcomes::new(inputs.iter().map(Deferred::control)),
+        remaining: n,
+        trigger: None,
+        fire_on_one_callback,
+        fire_on_one_errback,
+        at: Location::caller(),
+    }));
+    // Cancelling the list cancels the inputs that have not reported: the canceller finds them in
+    // the state, through a weak reference (the state holds the list's trigger). Made here, not in
+    // a closure, so that the list's Deferred is located at the user's call (`#[track_caller]`).
+    let in_canceller = Rc::downgrade(&state);
+    let (out, trigger) =
+        Deferred::with_canceller(move |_own: Trigger<Fired<T>>| cancel_waiting(&in_canceller));
+    state.borrow_mut().trigger = Some(trigger.held_by_join());
     for (index, input) in inputs.into_iter().enumerate() {
         let input_of = InputOf::new(index, consume_errors);
         let rest = input.feed(state.clone(), move |state, result: Result<T, Failure>| {
@@ -608,7 +605,7 @@ fn attach<T: 'static>(
         // The input's chain lives on in its producer; only the list consumes its result.
         drop(rest);
     }
-    out.expect("`Rc::new_cyclic` runs its closure")
+    out
 }
 
 /// Which input of a list a step feeds, and whether the list consumes its failures: one word, so

@@ -728,3 +728,26 @@ fn a_producer_dropped_after_the_list_fired_is_not_reported() {
     assert_eq!(reported.len(), 1, "{reported:?}");
     assert!(reported[0].check::<ValueError>());
 }
+
+/// A list's Deferred is located where the user made it: its unhandled failure names the user's
+/// `gather_results` or `DeferredList::build` line, not the library's.
+#[test]
+fn a_lists_deferred_is_located_at_the_users_call() {
+    let (lines, lost) = unhandled_during(|| {
+        let (a, ta) = Deferred::<u8>::new();
+        let (b, tb) = Deferred::<u8>::new();
+        let gathered_at = line!() + 1;
+        let gathered = gather_results([a]);
+        let built_at = line!() + 1;
+        let built = DeferredList::new([b]).fire_on_one_errback(true).build();
+        ta.errback(Failure::msg("a"));
+        tb.errback(Failure::msg("b"));
+        drop((gathered, built));
+        [gathered_at, built_at]
+    });
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    for (f, line) in lost.iter().zip(lines) {
+        let at = f.unhandled_in().expect("the report names its Deferred");
+        assert_eq!((at.file(), at.line()), (file!(), line), "{f:?}");
+    }
+}

@@ -195,8 +195,8 @@ impl State {
     fn set_tail(&mut self, tail: Tail) -> Option<Tail> {
         let old = self.tail.replace(tail);
         debug_assert!(
-            matches!(old, None | Some(Tail::Waker(_) | Tail::Driver(_))) && self.has_awaiter()
-                || old.is_none(),
+            old.is_none()
+                || (self.has_awaiter() && matches!(old, Some(Tail::Waker(_) | Tail::Driver(_)))),
             "a chain's result has one consumer"
         );
         old

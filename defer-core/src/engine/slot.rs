@@ -57,27 +57,15 @@ impl Slot {
     }
 
     /// An unfired chain starts holding its `chain_deferred` source, keeping its canceller; what
-    /// it held before (a previous source) is given back to be dropped.
+    /// it held before (a previous source) is given back to be dropped with no borrow held.
     pub(crate) fn hold_source(&mut self, source: Rc<Cell>) -> Option<Rc<Cell>> {
-        match std::mem::replace(self, Slot::Empty) {
-            Slot::Cancellable(k) => {
-                *self = Slot::CancellableWaiting(Box::new((source, k)));
-                None
-            }
-            Slot::CancellableWaiting(b) => {
-                let (old, k) = *b;
-                *self = Slot::CancellableWaiting(Box::new((source, k)));
-                Some(old)
-            }
-            Slot::Waiting(old) => {
-                *self = Slot::Waiting(source);
-                Some(old)
-            }
-            _ => {
-                *self = Slot::Waiting(source);
-                None
-            }
+        let canceller = self.take_canceller();
+        let old = self.take_waits_on();
+        *self = Slot::Waiting(source);
+        if let Some(k) = canceller {
+            self.put_canceller(k);
         }
+        old
     }
 
     /// The canceller of an unfired chain.
@@ -112,15 +100,14 @@ impl Slot {
         }
     }
 
-    /// Gives an unfired chain its canceller (in place of one it had).
+    /// Gives an unfired chain that has none its canceller (at creation, or put back after
+    /// [`take_canceller`](Slot::take_canceller)).
     pub(crate) fn put_canceller(&mut self, k: Canceller) {
-        match std::mem::replace(self, Slot::Empty) {
-            Slot::Waiting(c) => *self = Slot::CancellableWaiting(Box::new((c, k))),
-            Slot::CancellableWaiting(b) => {
-                *self = Slot::CancellableWaiting(Box::new((b.0, k)));
-            }
-            _ => *self = Slot::Cancellable(k),
-        }
+        debug_assert!(matches!(self, Slot::Empty | Slot::Waiting(_)));
+        *self = match std::mem::replace(self, Slot::Empty) {
+            Slot::Waiting(c) => Slot::CancellableWaiting(Box::new((c, k))),
+            _ => Slot::Cancellable(k),
+        };
     }
 }
 
