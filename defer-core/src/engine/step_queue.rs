@@ -9,10 +9,10 @@ use super::step::RunStep;
 /// A chain's queue of steps: the first inline, the others in a box made when a second one comes.
 ///
 /// Most chains have one step (a user's callback, a combinator's input, a coroutine's await
-/// needs none); what hands the result on when they are done is the chain's [`Tail`](super::tail::Tail), not a step.
-/// A pending chain that never has a second step (issue 11: S1, S3) pays one inline step for its
-/// queue; the second step costs one allocation, which holds it and the queue behind it, whose
-/// buffer is allocated at the third.
+/// needs none); what hands the result on when they are done is the chain's
+/// [`Tail`](super::tail::Tail), not a step. A pending chain that never has a second step (issue
+/// 11: S1, S3) pays one inline step for its queue; the second step costs one allocation, which
+/// holds it and the queue behind it, whose buffer is allocated at the third.
 #[derive(Default)]
 pub(crate) struct Steps {
     /// Invariant: the queue is `first`, then the box's `second`, then its `rest`, front to back,
