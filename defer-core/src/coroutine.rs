@@ -38,7 +38,7 @@ use crate::deferred::{Deferred, Repr};
 use crate::engine::user_code;
 use crate::engine::value::{Value, ValueHolder};
 use crate::engine::work_loop::{self, Work};
-use crate::engine::{self as chain, Awaiter, Canceller, Cell, Resume, Slot};
+use crate::engine::{self as chain, Awaiter, Canceller, CellRc, CellWeak, Resume, Slot};
 use crate::errors::{CancelledError, CircularChainError};
 use crate::failure::{Failure, Frame};
 use crate::home::{self, Home, Mail};
@@ -56,7 +56,7 @@ type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
 struct Driver<T> {
     body: RefCell<Option<BoxedBody<T>>>,
     /// The coroutine's own Deferred.
-    cell: Rc<Cell>,
+    cell: CellRc,
     waker: Waker,
     /// The same allocation as `waker`: its `woken` flag, and its strong count, which tells
     /// whether a foreign future kept a clone of the waker (see `resume`).
@@ -97,24 +97,24 @@ struct Driver<T> {
 /// code.
 #[derive(Default)]
 struct Awaits {
-    first: StdCell<Option<Weak<Cell>>>,
+    first: StdCell<Option<CellWeak>>,
     /// Boxed: one word in every driver for what only a `join` or `select` uses (clippy's
     /// `box_collection` assumes the box buys nothing).
     #[allow(clippy::box_collection)]
-    more: StdCell<Option<Box<Vec<Weak<Cell>>>>>,
+    more: StdCell<Option<Box<Vec<CellWeak>>>>,
 }
 
 impl Awaits {
     /// Records one more; returns whether it is the first.
-    fn push(&self, cell: &Rc<Cell>) -> bool {
+    fn push(&self, cell: &CellRc) -> bool {
         let first = self.first.take();
         if first.is_none() {
-            self.first.set(Some(Rc::downgrade(cell)));
+            self.first.set(Some(CellRc::downgrade(cell)));
             return true;
         }
         self.first.set(first);
         let mut more = self.more.take().unwrap_or_default();
-        more.push(Rc::downgrade(cell));
+        more.push(CellRc::downgrade(cell));
         self.more.set(Some(more));
         false
     }
@@ -138,7 +138,7 @@ impl Awaits {
     }
 
     /// All of them, first to last.
-    fn all(&self) -> Vec<Weak<Cell>> {
+    fn all(&self) -> Vec<CellWeak> {
         let first = self.first.take();
         let more = self.more.take();
         let all = first
@@ -161,7 +161,7 @@ trait DriverCtx {
     fn awaiter_for(
         self: Rc<Self>,
         waker: &Waker,
-        cell: &Rc<Cell>,
+        cell: &CellRc,
         at: &'static Location<'static>,
     ) -> Registration;
     /// The coroutine's function, which a `yield_!`'s frame is named after.
@@ -251,9 +251,8 @@ pub(crate) fn wake_here(id: u64) {
 /// What a coroutine's pending Deferred shows in its `Debug`: where the coroutine is suspended
 /// and what it waits on, or that it waits on a future other than a Deferred (one another thread
 /// may wake).
-pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<String> {
+pub(crate) fn waiting_note(cell: &CellRc) -> Option<String> {
     let driver = match cell
-        .st
         .try_borrow()
         .ok()
         .as_deref()
@@ -277,7 +276,7 @@ pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<String> {
             if let Some(made) = seen
                 .awaiting
                 .first()
-                .and_then(|c| c.st.try_borrow().ok().map(|st| st.created_at))
+                .and_then(|c| c.try_borrow().ok().map(|st| st.created_at))
             {
                 note.push_str(&format!(" waiting on Deferred created at {made}"));
             }
@@ -288,7 +287,7 @@ pub(crate) fn waiting_note(cell: &Rc<Cell>) -> Option<String> {
         .try_with(|p| {
             let p = p.try_borrow().ok()?;
             p.iter()
-                .find(|(_, d)| Rc::ptr_eq(&d.own_cell(), cell))
+                .find(|(_, d)| CellRc::ptr_eq(&d.own_cell(), cell))
                 .map(|(id, _)| *id)
         })
         .ok()
@@ -413,13 +412,13 @@ impl<T: 'static> DriverCtx for Driver<T> {
     fn awaiter_for(
         self: Rc<Self>,
         waker: &Waker,
-        cell: &Rc<Cell>,
+        cell: &CellRc,
         at: &'static Location<'static>,
     ) -> Registration {
         if !waker.will_wake(&self.waker) {
             return Registration::Foreign;
         }
-        if Rc::ptr_eq(&self.cell, cell) {
+        if CellRc::ptr_eq(&self.cell, cell) {
             return Registration::OwnDeferred;
         }
         if self.awaiting.push(cell) {
@@ -435,18 +434,17 @@ impl<T: 'static> DriverCtx for Driver<T> {
 
 impl<T: 'static> Driver<T> {
     /// The chains the coroutine awaits right now: registered, alive, and still resuming us.
-    fn awaited_now(&self) -> Vec<Rc<Cell>> {
+    fn awaited_now(&self) -> Vec<CellRc> {
         let me = self as *const Self as *const ();
         self.awaiting
             .all()
             .iter()
-            .filter_map(Weak::upgrade)
+            .filter_map(CellWeak::upgrade)
             .filter(|c| {
-                c.st.try_borrow()
-                    .is_ok_and(|st| match st.awaiting_driver() {
-                        Some(d) => std::ptr::eq(Rc::as_ptr(d) as *const (), me),
-                        None => false,
-                    })
+                c.try_borrow().is_ok_and(|st| match st.awaiting_driver() {
+                    Some(d) => std::ptr::eq(Rc::as_ptr(d) as *const (), me),
+                    None => false,
+                })
             })
             .collect()
     }
@@ -465,19 +463,18 @@ impl<T: 'static> Driver<T> {
     /// Where the coroutine was made: its own Deferred's creation site.
     fn created_at(&self) -> &'static Location<'static> {
         self.cell
-            .st
             .try_borrow()
             .map_or_else(|_| Location::caller(), |st| st.created_at)
     }
 
     /// Gives the coroutine's result to its Deferred; returns the chain to run next.
-    fn finish(&self, slot: Slot) -> Option<Rc<Cell>> {
+    fn finish(&self, slot: Slot) -> Option<CellRc> {
         chain::set_result(&self.cell, slot).then(|| self.cell.clone())
     }
 }
 
 impl<T: 'static> Resume for Driver<T> {
-    fn resume(self: Rc<Self>) -> Option<Rc<Cell>> {
+    fn resume(self: Rc<Self>) -> Option<CellRc> {
         if self.polling.get() {
             // Woken from inside its own poll: poll again once this one returns.
             self.repoll.set(true);
@@ -565,10 +562,10 @@ impl<T: 'static> Resume for Driver<T> {
                     // (A coroutine's own Deferred has no trigger and has not fired: of its edges,
                     // only an awaiting coroutine and a hand-over may add to the budget. Checked
                     // first, so the hot path — the program holds the handle — costs two tests.)
-                    let count = Rc::strong_count(&self.cell);
+                    let count = CellRc::strong_count(&self.cell);
                     let unheld = count == 1
                         || (count <= 3
-                            && match self.cell.st.try_borrow() {
+                            && match self.cell.try_borrow() {
                                 Ok(st) => {
                                     (st.awaiting_driver().is_some() || st.has_hand_over())
                                         && count <= chain::reclaim::ref_budget(&st)
@@ -615,7 +612,7 @@ impl<T: 'static> Resume for Driver<T> {
         }
     }
 
-    fn cancel_current(&self) -> Option<Rc<Cell>> {
+    fn cancel_current(&self) -> Option<CellRc> {
         if self.polling.get() {
             // Called from inside the body (or code it called): nothing is awaited yet. It takes
             // effect at the next suspension point.
@@ -644,7 +641,7 @@ impl<T: 'static> Resume for Driver<T> {
         None
     }
 
-    fn stuck_on(&self) -> Option<Vec<Rc<Cell>>> {
+    fn stuck_on(&self) -> Option<Vec<CellRc>> {
         if self.polling.get()
             || self.body.borrow().is_none()
             || Arc::strong_count(&self.waker_state) > 2
@@ -662,7 +659,7 @@ impl<T: 'static> Resume for Driver<T> {
         Some(self.awaited_now())
     }
 
-    fn own_cell(&self) -> Rc<Cell> {
+    fn own_cell(&self) -> CellRc {
         self.cell.clone()
     }
 
@@ -749,7 +746,7 @@ fn drive_named<T: 'static>(
     at: &'static Location<'static>,
     body: BoxedBody<T>,
 ) -> Deferred<T> {
-    let cell = Cell::new_at(None, at);
+    let cell = CellRc::new_at(None, at);
     let driver = Rc::new_cyclic(|me: &Weak<Driver<T>>| {
         let me: Weak<dyn Resume> = me.clone();
         let (id, slot) = REGISTRY
@@ -765,8 +762,7 @@ fn drive_named<T: 'static>(
             inbox: OnceLock::new(),
             woken: AtomicBool::new(false),
         });
-        cell.st
-            .borrow_mut()
+        cell.borrow_mut()
             .result
             .put_canceller(Canceller::Coroutine(me));
         Driver {
@@ -853,7 +849,7 @@ where
 /// use defer_core::Deferred;
 /// use std::{cell::Cell, rc::Rc, time::Duration};
 ///
-/// let cancelled = Rc::new(Cell::new(0));
+/// let cancelled = Rc::new(CellRc::new(0));
 /// let count = cancelled.clone();
 /// let (slow, producer) = Deferred::<u32>::with_canceller(move |_| count.set(count.get() + 1));
 ///
@@ -895,7 +891,7 @@ where
 /// coroutine; its Deferred's `Debug` then says that it waits for this thread to run.
 #[must_use = "futures do nothing unless polled"]
 pub struct DeferredFuture<T> {
-    cell: Option<Rc<Cell>>,
+    cell: Option<CellRc>,
     /// The value of a Deferred that was a bare value (`succeed`): no chain to look at.
     ready: Option<Box<ValueHolder<T>>>,
     /// The `yield_!` or `.await`: where the frame failures get when they cross it points. One
@@ -968,7 +964,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
             )));
         };
         // One borrow of the chain: take its result, or register as its awaiter.
-        let mut st = cell.st.borrow_mut();
+        let mut st = cell.borrow_mut();
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
             if let Some(cell) = this.cell.take()
@@ -1013,11 +1009,11 @@ impl<T: 'static> DeferredFuture<T> {
         // The thread's inbox gets the waker and is drained: a result or a wake that another
         // thread sent may be what this chain waits for.
         self.attending = true;
-        home::attend(Rc::as_ptr(&cell) as usize, cx.waker());
+        home::attend(CellRc::as_ptr(&cell) as usize, cx.waker());
         // The waker's clone is user code (its executor's vtable), made with no borrow held; it
         // (and the drain) may have run anything, this chain's firing included, so look again.
         let awaiter = Awaiter::Waker(cx.waker().clone());
-        let mut st = cell.st.borrow_mut();
+        let mut st = cell.borrow_mut();
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
             user_code::drop_value(awaiter);
@@ -1038,19 +1034,19 @@ impl<T: 'static> DeferredFuture<T> {
 /// A future that left its waker with the inbox (`home::attend`) has completed or gone.
 #[cold]
 #[inline(never)]
-fn stop_attending(cell: &Rc<Cell>) {
-    home::leave(Rc::as_ptr(cell) as usize);
+fn stop_attending(cell: &CellRc) {
+    home::leave(CellRc::as_ptr(cell) as usize);
 }
 
 /// A `DeferredFuture` dropped before it completed: it stops awaiting, and cancels (see
 /// [`DeferredFuture`]'s docs). Out of line and not generic: dropping a completed future (the
 /// common case) is one test.
 #[inline(never)]
-fn abandon(cell: Rc<Cell>, attending: bool) {
+fn abandon(cell: CellRc, attending: bool) {
     if attending {
         stop_attending(&cell);
     }
-    let (old, unfinished) = match cell.st.try_borrow_mut() {
+    let (old, unfinished) = match cell.try_borrow_mut() {
         Ok(mut st) => (st.take_awaiter(), !st.is_ready()),
         Err(_) => (None, false),
     };

@@ -35,9 +35,8 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::rc::Rc;
 
-use crate::engine::Cell;
+use crate::engine::CellRc;
 use crate::failure::Frame;
 
 /// What a coroutine driver tells about itself (`Resume::inspect`).
@@ -49,9 +48,9 @@ pub(crate) struct Inspected {
     pub(crate) finished: bool,
     pub(crate) suspended_at: Option<Frame>,
     /// The Deferreds it is registered on and still waits for.
-    pub(crate) awaiting: Vec<Rc<Cell>>,
+    pub(crate) awaiting: Vec<CellRc>,
     /// Its own Deferred.
-    pub(crate) own: Rc<Cell>,
+    pub(crate) own: CellRc,
 }
 
 /// How far the snapshot follows a chain of Deferreds each waiting on the next, looking for the
@@ -86,16 +85,16 @@ pub fn snapshot() -> Snapshot {
         .collect();
     drop(drivers);
     // Own Deferred → index, to recognise a chain that ends at another coroutine.
-    let own: std::collections::HashMap<*const Cell, usize> = raw
+    let own: std::collections::HashMap<*const (), usize> = raw
         .iter()
         .enumerate()
-        .map(|(i, r)| (Rc::as_ptr(&r.own), i))
+        .map(|(i, r)| (CellRc::as_ptr(&r.own), i))
         .collect();
     let coroutines = raw
         .iter()
         .map(|r| {
             let awaited = r.awaiting.first();
-            let waiting_on = awaited.and_then(|c| c.st.try_borrow().ok().map(|st| st.created_at));
+            let waiting_on = awaited.and_then(|c| c.try_borrow().ok().map(|st| st.created_at));
             let waits_for = awaited.and_then(|c| coroutine_at_end(c, &own));
             Coroutine {
                 name: r.name,
@@ -113,16 +112,16 @@ pub fn snapshot() -> Snapshot {
 /// The coroutine whose own Deferred `cell` is, or leads to through chains each waiting on the
 /// next (a step that returned it, a `chain_deferred` target waiting on its source).
 fn coroutine_at_end(
-    cell: &Rc<Cell>,
-    own: &std::collections::HashMap<*const Cell, usize>,
+    cell: &CellRc,
+    own: &std::collections::HashMap<*const (), usize>,
 ) -> Option<usize> {
     let mut cur = cell.clone();
     for _ in 0..FOLLOW {
-        if let Some(&i) = own.get(&Rc::as_ptr(&cur)) {
+        if let Some(&i) = own.get(&CellRc::as_ptr(&cur)) {
             return Some(i);
         }
         let next = {
-            let st = cur.st.try_borrow().ok()?;
+            let st = cur.try_borrow().ok()?;
             if st.result.is_coroutines() {
                 // A coroutine's Deferred, but of one that has finished.
                 return None;

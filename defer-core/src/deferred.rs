@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use crate::engine::join::Join;
 use crate::engine::outcome::Outcome;
@@ -12,7 +12,9 @@ use crate::engine::step::Logic;
 use crate::engine::step::{Both, Callback, Callbacks, Errback, Feed, new_step};
 use crate::engine::value::{Value, ValueHolder};
 use crate::engine::work_loop;
-use crate::engine::{self as chain, Canceller, Cell, Slot, Step, drop_queue, user_code};
+use crate::engine::{
+    self as chain, Canceller, CellRc, CellWeak, Slot, Step, drop_queue, user_code,
+};
 use crate::failure::{Failure, IntoFailure};
 use crate::recovery::Recovery;
 use crate::trigger::Trigger;
@@ -108,7 +110,7 @@ impl<T: 'static> Drop for Deferred<T> {
             Repr::Chain(c) => {
                 // The last handle to a chain waiting on one that can never go on, or to a
                 // coroutine's: see `engine/reclaim.rs`.
-                if Rc::strong_count(&c) > 1 {
+                if CellRc::strong_count(&c) > 1 {
                     chain::reclaim::release(c);
                 }
             }
@@ -127,7 +129,7 @@ impl<T: 'static> Drop for Deferred<T> {
 /// What a `Deferred` handle points at.
 pub(crate) enum Repr<T> {
     /// A chain.
-    Chain(Rc<Cell>),
+    Chain(CellRc),
     /// A success with nothing attached: no chain needed yet.
     Ready(Box<ValueHolder<T>>),
     /// Only while a `&self` method swaps the representation.
@@ -159,7 +161,7 @@ impl<T: 'static> Deferred<T> {
     /// ```
     #[track_caller]
     pub fn new() -> (Deferred<T>, Trigger<T>) {
-        let cell = Cell::new(None);
+        let cell = CellRc::new(None);
         (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
     }
 
@@ -196,13 +198,13 @@ impl<T: 'static> Deferred<T> {
     pub fn with_canceller(
         canceller: impl FnOnce(Trigger<T>) + 'static,
     ) -> (Deferred<T>, Trigger<T>) {
-        let cell = Cell::new(Some(Canceller::Once(Box::new(move |cell| {
+        let cell = CellRc::new(Some(Canceller::Once(Box::new(move |cell| {
             canceller(Trigger::from_cell(cell))
         }))));
         (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
     }
 
-    pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
+    pub(crate) fn from_cell(cell: CellRc) -> Self {
         Deferred {
             repr: std::cell::Cell::new(Repr::Chain(cell)),
             _value: PhantomData,
@@ -236,12 +238,12 @@ impl<T: 'static> Deferred<T> {
     }
 
     /// The chain, built now (and kept) if the Deferred was a bare value.
-    pub(crate) fn cell(&self) -> Rc<Cell> {
+    pub(crate) fn cell(&self) -> CellRc {
         let cell = match self.repr.replace(Repr::Swapping) {
             Repr::Chain(c) => c,
             Repr::Ready(h) => {
                 let at = h.1;
-                Cell::fired_at(Slot::Value(Value::Boxed(h)), at)
+                CellRc::fired_at(Slot::Value(Value::Boxed(h)), at)
             }
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         };
@@ -252,7 +254,7 @@ impl<T: 'static> Deferred<T> {
     /// The chain, if there is one (not for a bare value). The representation is swapped back
     /// before anything else runs: `f` in [`with_chain`](Self::with_chain) may run user code,
     /// which may look at this very handle.
-    fn chain(&self) -> Option<Rc<Cell>> {
+    fn chain(&self) -> Option<CellRc> {
         let repr = self.repr.replace(Repr::Swapping);
         let cell = match &repr {
             Repr::Chain(c) => Some(c.clone()),
@@ -263,7 +265,7 @@ impl<T: 'static> Deferred<T> {
     }
 
     /// Runs `f` on the chain, if there is one; `ready` otherwise (a bare value: fired, unpaused).
-    fn with_chain<R>(&self, f: impl FnOnce(&Rc<Cell>) -> R, ready: R) -> R {
+    fn with_chain<R>(&self, f: impl FnOnce(&CellRc) -> R, ready: R) -> R {
         match self.chain() {
             Some(c) => f(&c),
             None => ready,
@@ -289,7 +291,7 @@ impl<T: 'static> Deferred<T> {
                 match user_code::call_at(at, move || logic.call(Ok(value))) {
                     Ok(StepResult::Ok(v)) => Deferred::ready_at(v, made),
                     Ok(StepResult::Err(f)) => {
-                        Deferred::from_cell(Cell::fired_at(Slot::Failure(f), made))
+                        Deferred::from_cell(CellRc::fired_at(Slot::Failure(f), made))
                     }
                     Ok(StepResult::Wait(d)) => match d.into_repr() {
                         Repr::Ready(h) => Deferred::from_repr(Repr::Ready(h)),
@@ -297,14 +299,14 @@ impl<T: 'static> Deferred<T> {
                         // its own that waits on it, as in Twisted, never that chain itself (its
                         // pauses, its state and its later steps are its own).
                         Repr::Chain(inner) => {
-                            let outer = Cell::fired_at(Slot::Empty, made);
+                            let outer = CellRc::fired_at(Slot::Empty, made);
                             let slot = chain::wait_on(&outer, inner, at);
-                            outer.st.borrow_mut().result = slot;
+                            outer.borrow_mut().result = slot;
                             Deferred::from_cell(outer)
                         }
                         Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
                     },
-                    Err(f) => Deferred::from_cell(Cell::fired_at(Slot::Failure(f), made)),
+                    Err(f) => Deferred::from_cell(CellRc::fired_at(Slot::Failure(f), made)),
                 }
             }
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
@@ -438,20 +440,20 @@ impl<T: 'static> Deferred<T> {
         match self.into_repr() {
             Repr::Chain(c) => {
                 let target = other.into_cell();
-                if Rc::ptr_eq(&c, &target) {
+                if CellRc::ptr_eq(&c, &target) {
                     // Chained to its own trigger. The hand-over would fire the chain itself,
                     // which has fired (by a cancel) or never will: like any late fire, it drops
                     // the result. A sink that has already fired does exactly that, without the
                     // chain holding itself.
                     drop(target);
-                    chain::add_hand_over(&c, Cell::fired(Slot::Empty), chain::Hand::ChainTo);
+                    chain::add_hand_over(&c, CellRc::fired(Slot::Empty), chain::Hand::ChainTo);
                     return;
                 }
                 // Until the source hands its result over, the target holds it (as a chain holds
                 // the one it waits on): a source nobody else holds, paused with its hand-over
                 // pending, stays alive for whoever unpauses it through a control.
                 {
-                    let mut tst = target.st.borrow_mut();
+                    let mut tst = target.borrow_mut();
                     // (Keeping its canceller, which shares the slot until it fires.)
                     if !tst.called
                         && let Some(old) = tst.result.hold_source(c.clone())
@@ -526,7 +528,7 @@ impl<T: 'static> Deferred<T> {
     /// assert!(d.is_called());
     /// ```
     pub fn is_called(&self) -> bool {
-        self.with_chain(|c| c.st.borrow().called, true)
+        self.with_chain(|c| c.borrow().called, true)
     }
 
     /// Whether the chain is stopped by [`pause`](Deferred::pause).
@@ -537,7 +539,7 @@ impl<T: 'static> Deferred<T> {
     /// assert!(d.is_paused());
     /// ```
     pub fn is_paused(&self) -> bool {
-        self.with_chain(|c| c.st.borrow().pauses > 0, false)
+        self.with_chain(|c| c.borrow().pauses > 0, false)
     }
 
     /// A handle that can pause, unpause and cancel this Deferred after the Deferred itself has
@@ -556,7 +558,7 @@ impl<T: 'static> Deferred<T> {
     /// ```
     pub fn control(&self) -> DeferredControl {
         DeferredControl {
-            cell: Rc::downgrade(&self.cell()),
+            cell: CellRc::downgrade(&self.cell()),
         }
     }
 }
@@ -574,7 +576,7 @@ impl<T: 'static> Deferred<T> {
 /// ```
 #[derive(Clone)]
 pub struct DeferredControl {
-    cell: Weak<Cell>,
+    cell: CellWeak,
 }
 
 impl DeferredControl {
@@ -635,7 +637,7 @@ impl DeferredControl {
     /// assert!(d.control().is_called());
     /// ```
     pub fn is_called(&self) -> bool {
-        self.cell.upgrade().is_some_and(|c| c.st.borrow().called)
+        self.cell.upgrade().is_some_and(|c| c.borrow().called)
     }
 }
 
@@ -666,7 +668,7 @@ pub fn succeed<T: 'static>(value: T) -> Deferred<T> {
 /// ```
 #[track_caller]
 pub fn fail<T: 'static>(failure: impl IntoFailure) -> Deferred<T> {
-    Deferred::from_cell(Cell::fired(Slot::Failure(failure.into_failure())))
+    Deferred::from_cell(CellRc::fired(Slot::Failure(failure.into_failure())))
 }
 
 /// Calls `f` now and returns its outcome as a Deferred: `Ok(v)` succeeds, `Err(f)` fails, a
@@ -736,7 +738,7 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
         // A bare value gets its chain now (Debug is not a hot path): one code path below.
         let cell = self.cell();
         let (pauses, lent, shown, steps, created_at, coroutine) = {
-            let Ok(mut st) = cell.st.try_borrow_mut() else {
+            let Ok(mut st) = cell.try_borrow_mut() else {
                 return write!(f, "Deferred(running)");
             };
             let pauses = st.pauses;
@@ -752,19 +754,22 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
                 // A `chain_deferred` target, which its source will fire.
                 Slot::Waiting(source) if !st.called => Shown::Text(format!(
                     "pending, chained from Deferred at {:p}",
-                    Rc::as_ptr(source)
+                    CellRc::as_ptr(source)
                 )),
                 Slot::CancellableWaiting(b) => Shown::Text(format!(
                     "pending, chained from Deferred at {:p}",
-                    Rc::as_ptr(&b.0)
+                    CellRc::as_ptr(&b.0)
                 )),
-                Slot::Waiting(inner) => Shown::Text(match inner.st.try_borrow() {
+                Slot::Waiting(inner) => Shown::Text(match inner.try_borrow() {
                     Ok(ist) => format!(
                         "waiting on Deferred at {:p} created at {}",
-                        Rc::as_ptr(inner),
+                        CellRc::as_ptr(inner),
                         ist.created_at
                     ),
-                    Err(_) => format!("waiting on Deferred at {:p} (running)", Rc::as_ptr(inner)),
+                    Err(_) => format!(
+                        "waiting on Deferred at {:p} (running)",
+                        CellRc::as_ptr(inner)
+                    ),
                 }),
             };
             let lent = match shown {
@@ -797,7 +802,7 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
         };
         if let Some(v) = lent {
             let runnable = {
-                let mut st = cell.st.borrow_mut();
+                let mut st = cell.borrow_mut();
                 chain::put(&mut st.result, Slot::Value(v));
                 st.running = false;
                 !st.steps.is_empty() && st.pauses == 0

@@ -36,7 +36,7 @@ use std::panic::Location;
 use std::rc::{Rc, Weak};
 
 use crate::deferred::{Deferred, DeferredControl};
-use crate::engine::Cell;
+use crate::engine::CellRc;
 use crate::engine::join::Join;
 use crate::failure::Failure;
 use crate::trigger::Trigger;
@@ -270,7 +270,7 @@ impl<T: 'static, M> DeferredList<T, M> {
     /// ```
     /// use defer_core::{DeferredList, Failure, fail, testing::success_result_of, unhandled};
     /// use std::{cell::Cell, rc::Rc};
-    /// let reported = Rc::new(Cell::new(0));
+    /// let reported = Rc::new(CellRc::new(0));
     /// let r = reported.clone();
     /// unhandled::with_hook(move |_| r.set(r.get() + 1), || {
     ///     let quiet = DeferredList::new([fail::<()>(Failure::msg("x"))]).consume_errors(true).build();
@@ -492,40 +492,40 @@ struct ListState<T> {
 // combined Deferred's trigger until it fires.
 
 impl<T: 'static> Join for RefCell<ListState<T>> {
-    fn holds(&self) -> Option<Option<Rc<Cell>>> {
+    fn holds(&self) -> Option<Option<CellRc>> {
         Some(held(self.try_borrow().ok()?.trigger.as_ref()))
     }
-    fn held_leading_somewhere(&self) -> Option<Rc<Cell>> {
+    fn held_leading_somewhere(&self) -> Option<CellRc> {
         held_leading_somewhere(self.try_borrow().ok()?.trigger.as_ref())
     }
 }
 
 impl<T: 'static> Join for RefCell<RaceState<T>> {
-    fn holds(&self) -> Option<Option<Rc<Cell>>> {
+    fn holds(&self) -> Option<Option<CellRc>> {
         Some(held(self.try_borrow().ok()?.trigger.as_ref()))
     }
-    fn held_leading_somewhere(&self) -> Option<Rc<Cell>> {
+    fn held_leading_somewhere(&self) -> Option<CellRc> {
         held_leading_somewhere(self.try_borrow().ok()?.trigger.as_ref())
     }
 }
 
 impl<V: 'static, O: 'static> Join for RefCell<TupleState<V, O>> {
-    fn holds(&self) -> Option<Option<Rc<Cell>>> {
+    fn holds(&self) -> Option<Option<CellRc>> {
         Some(held(self.try_borrow().ok()?.trigger.as_ref()))
     }
-    fn held_leading_somewhere(&self) -> Option<Rc<Cell>> {
+    fn held_leading_somewhere(&self) -> Option<CellRc> {
         held_leading_somewhere(self.try_borrow().ok()?.trigger.as_ref())
     }
 }
 
 /// The chain a combinator's trigger fires, if it could close a cycle (`join::leads_anywhere`).
-fn held_leading_somewhere<T: 'static>(trigger: Option<&Trigger<T>>) -> Option<Rc<Cell>> {
+fn held_leading_somewhere<T: 'static>(trigger: Option<&Trigger<T>>) -> Option<CellRc> {
     let out = trigger.and_then(Trigger::cell)?;
     crate::engine::join::leads_anywhere(out).then(|| out.clone())
 }
 
 /// The chain a combinator's trigger fires, while it has not fired.
-fn held<T: 'static>(trigger: Option<&Trigger<T>>) -> Option<Rc<Cell>> {
+fn held<T: 'static>(trigger: Option<&Trigger<T>>) -> Option<CellRc> {
     trigger.and_then(Trigger::cell).cloned()
 }
 

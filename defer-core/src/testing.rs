@@ -27,11 +27,11 @@ use std::panic::Location;
 use std::rc::Rc;
 
 use crate::deferred::Deferred;
-use crate::engine::{self as chain, Cell, Slot};
+use crate::engine::{self as chain, CellRc, Slot};
 use crate::failure::{Failure, Trapped};
 
-fn describe(cell: &Rc<Cell>) -> String {
-    let Ok(st) = cell.st.try_borrow() else {
+fn describe(cell: &CellRc) -> String {
+    let Ok(st) = cell.try_borrow() else {
         return "its chain is running".into();
     };
     let paused = if st.pauses > 0 {
@@ -58,7 +58,7 @@ fn describe(cell: &Rc<Cell>) -> String {
 fn describe_failure(
     f: Failure,
     paused: String,
-    st: std::cell::Ref<'_, crate::engine::cell::State>,
+    st: crate::engine::raw::shared::Ref<'_, crate::engine::cell::State>,
 ) -> String {
     drop(st);
     format!("it holds a failure{paused}:\n{f}")
@@ -359,7 +359,7 @@ impl Error for AssertionError {}
 pub fn assert_no_result<T: 'static>(d: &Deferred<T>) {
     let (ready, failed) = {
         let cell = d.cell();
-        let st = cell.st.borrow();
+        let st = cell.borrow();
         (st.is_ready(), matches!(st.result, Slot::Failure(_)))
     };
     if ready {

@@ -3,10 +3,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::rc::Rc;
 
 use crate::engine::value::Value;
-use crate::engine::{self as chain, Cell, Slot};
+use crate::engine::{self as chain, CellRc, Slot};
 use crate::errors::TriggerDropped;
 use crate::failure::{Failure, IntoFailure};
 
@@ -37,7 +36,7 @@ use crate::failure::{Failure, IntoFailure};
 pub struct Trigger<T> {
     /// One word: where the trigger was made (named by the `TriggerDropped` its drop raises) is
     /// where its Deferred was, which the chain keeps.
-    cell: Option<Rc<Cell>>,
+    cell: Option<CellRc>,
     /// Invariant in `T`, like every handle: a contravariant trigger would accept a value of
     /// another type (a longer-lived function pointer, say) into the type-erased chain.
     _value: PhantomData<fn(T) -> T>,
@@ -45,7 +44,7 @@ pub struct Trigger<T> {
 
 impl<T: 'static> Trigger<T> {
     /// A trigger for `cell` (made where the chain was: its `created_at`).
-    pub(crate) fn from_cell(cell: Rc<Cell>) -> Self {
+    pub(crate) fn from_cell(cell: CellRc) -> Self {
         Trigger {
             cell: Some(cell),
             _value: PhantomData,
@@ -92,7 +91,7 @@ impl<T: 'static> Trigger<T> {
         chain::reclaim::release(cell);
     }
 
-    pub(crate) fn into_cell(mut self) -> Rc<Cell> {
+    pub(crate) fn into_cell(mut self) -> CellRc {
         self.cell.take().expect("a live trigger has its cell")
     }
 
@@ -151,7 +150,7 @@ impl<T: 'static> Trigger<T> {
     /// assert!(t.is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.cell.as_ref().is_some_and(|c| c.st.borrow().cancelled)
+        self.cell.as_ref().is_some_and(|c| c.borrow().cancelled)
     }
 
     /// Whether anything could still see this trigger's result: a handle to the Deferred, a
@@ -166,13 +165,13 @@ impl<T: 'static> Trigger<T> {
     /// the reclaim walk sees through (`engine/join.rs`): marks the chain as held by one.
     pub(crate) fn held_by_join(self) -> Self {
         if let Some(c) = &self.cell {
-            c.st.borrow_mut().held_by_join = true;
+            c.borrow_mut().held_by_join = true;
         }
         self
     }
 
     /// The chain this trigger fires, for a combinator's `Join::holds`.
-    pub(crate) fn cell(&self) -> Option<&Rc<Cell>> {
+    pub(crate) fn cell(&self) -> Option<&CellRc> {
         self.cell.as_ref()
     }
 }
@@ -181,7 +180,7 @@ impl<T> Drop for Trigger<T> {
     fn drop(&mut self) {
         let Some(cell) = self.cell.take() else { return };
         let unfired = {
-            let st = cell.st.borrow();
+            let st = cell.borrow();
             !st.called && !st.cancelled
         };
         let mut orphan = None;
@@ -212,8 +211,8 @@ impl<T> Drop for Trigger<T> {
 
 /// Where the chain (and so its trigger) was made. Never borrowed while user code runs, so the
 /// borrow succeeds; this file's line if it ever does not.
-fn created_at(cell: Option<&Rc<Cell>>) -> &'static Location<'static> {
-    cell.and_then(|c| c.st.try_borrow().ok().map(|st| st.created_at))
+fn created_at(cell: Option<&CellRc>) -> &'static Location<'static> {
+    cell.and_then(|c| c.try_borrow().ok().map(|st| st.created_at))
         .unwrap_or_else(|| Location::caller())
 }
 
@@ -223,7 +222,7 @@ impl<T> fmt::Debug for Trigger<T> {
             Some(c) => write!(
                 f,
                 "Trigger(for Deferred at {:p}, created at {})",
-                Rc::as_ptr(c),
+                CellRc::as_ptr(c),
                 created_at(Some(c))
             ),
             None => write!(f, "Trigger(spent)"),

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::panic::Location;
 use std::rc::Rc;
 
-use super::cell::{Canceller, Cell, Slot};
+use super::cell::{Canceller, CellRc, Slot};
 use super::chain_loop::fire;
 use super::user_code;
 use super::work_loop::{self, Work};
@@ -26,34 +26,34 @@ use crate::failure::Failure;
 enum CancelAction {
     Nothing,
     Errback,
-    Canceller(Box<dyn FnOnce(Rc<Cell>)>),
-    Forward(Rc<Cell>),
+    Canceller(Box<dyn FnOnce(CellRc)>),
+    Forward(CellRc),
     Coroutine(Rc<dyn super::cell::Resume>),
 }
 
 /// Cancels `cell`: a continuation of the work loop. Never panics. The `CancelledError` it may
 /// raise is located where the caller's `#[track_caller]` chain began (the user's `cancel()`).
 #[track_caller]
-pub(crate) fn cancel(cell: &Rc<Cell>) {
+pub(crate) fn cancel(cell: &CellRc) {
     cancel_at(cell, Location::caller());
 }
 
 /// Cancels `cell`, locating the `CancelledError` at `at`.
-pub(crate) fn cancel_at(cell: &Rc<Cell>, at: &'static Location<'static>) {
+pub(crate) fn cancel_at(cell: &CellRc, at: &'static Location<'static>) {
     work_loop::enter(Work::Cancel(cell.clone(), at));
 }
 
 /// The chains a walk has visited: a few inline (most walks are one or two long), then a set.
 #[derive(Default)]
 struct Visited {
-    few: Vec<*const Cell>,
-    many: HashSet<*const Cell>,
+    few: Vec<*const ()>,
+    many: HashSet<*const ()>,
 }
 
 impl Visited {
     /// Records `cell`; `false` if it was visited before.
-    fn insert(&mut self, cell: &Rc<Cell>) -> bool {
-        let p = Rc::as_ptr(cell);
+    fn insert(&mut self, cell: &CellRc) -> bool {
+        let p = CellRc::as_ptr(cell);
         if self.many.is_empty() {
             if self.few.contains(&p) {
                 return false;
@@ -71,14 +71,14 @@ impl Visited {
 /// The walk (see the module docs). Every chain it lets go of goes through `reclaim::release`:
 /// the walk's reference may have been the last one from outside a set of chains that now only
 /// hold each other (a coroutine awaiting a paused chain this cancel failed, say).
-pub(crate) fn cancel_walk(cell: Rc<Cell>, at: &'static Location<'static>) {
+pub(crate) fn cancel_walk(cell: CellRc, at: &'static Location<'static>) {
     if let Some(last) = walk(cell, at) {
         super::reclaim::release(last);
     }
 }
 
 /// The walk itself; returns the chain it holds when it stops, if any.
-fn walk(cell: Rc<Cell>, at: &'static Location<'static>) -> Option<Rc<Cell>> {
+fn walk(cell: CellRc, at: &'static Location<'static>) -> Option<CellRc> {
     let mut cur = cell;
     let mut visited = Visited::default();
     loop {
@@ -87,7 +87,7 @@ fn walk(cell: Rc<Cell>, at: &'static Location<'static>) -> Option<Rc<Cell>> {
             return None;
         }
         let action = {
-            let mut st = cur.st.borrow_mut();
+            let mut st = cur.borrow_mut();
             if !st.called {
                 match st.result.take_canceller() {
                     None => {
@@ -152,16 +152,16 @@ fn walk(cell: Rc<Cell>, at: &'static Location<'static>) -> Option<Rc<Cell>> {
 
 /// `cur` was met a second time: fail it with `CircularChainError`, which then flows round the
 /// cycle through the hand-overs that formed it.
-pub(crate) fn break_cycle(cur: Rc<Cell>) {
+pub(crate) fn break_cycle(cur: CellRc) {
     let failure = Slot::Failure(Failure::new(CircularChainError));
-    let called = cur.st.borrow().called;
+    let called = cur.borrow().called;
     if !called {
         // A coroutine's own Deferred (the coroutine awaits something that waits on it).
         fire(&cur, failure);
         return;
     }
     let old = {
-        let mut st = cur.st.borrow_mut();
+        let mut st = cur.borrow_mut();
         if !matches!(st.result, Slot::Waiting(_)) {
             return;
         }

@@ -1,28 +1,28 @@
-//! A chain's state: the [`Cell`] every `Deferred<T>` points at, whatever its `T`.
+//! A chain's state: the [`State`] every `Deferred<T>` points at through a [`CellRc`], whatever
+//! its `T`.
 //!
-//! The rule every file of the engine keeps: **no user code runs while a cell's `RefCell` is
+//! The rule every file of the engine keeps: **no user code runs while a chain's state is
 //! borrowed.** Whatever user code needs (a step, a canceller, a result, an awaiter to wake) is
 //! taken out of the state first and the borrow released, so user code may fire, pause, cancel,
 //! add steps to or drop any chain, the running one included. User code is then called through
 //! `user_code.rs`, and what a chain owns is dropped through `drop_queue.rs`.
 
-use std::cell::RefCell;
-use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::rc::Rc;
 
 use super::drop_queue::{self, Item};
+use super::raw::shared::{Dispose, Shared, SharedWeak};
 pub(crate) use super::slot::{Canceller, Slot};
 pub(crate) use super::step_queue::{Step, Steps};
 pub(crate) use super::tail::{Awaiter, Hand, Resume, Tail};
 
-/// One chain's shared state.
-pub(crate) struct Cell {
-    /// Dropped by hand in `Drop for Cell`: the drop glue of an empty state (every field's drop
-    /// checked in turn) cost as much as the rest of dropping a chain.
-    pub(crate) st: ManuallyDrop<RefCell<State>>,
-}
+/// A handle to one chain's state: counted and borrow-checked like an `Rc<RefCell<State>>`, in a
+/// block with 8 bytes of header instead of 24 (`raw/shared.rs`).
+pub(crate) type CellRc = Shared<State>;
+/// A weak handle to one chain's state.
+pub(crate) type CellWeak = SharedWeak<State>;
 
+/// One chain's shared state.
 pub(crate) struct State {
     /// The result, and before the chain fires its canceller (see [`Slot`]).
     pub(crate) result: Slot,
@@ -46,57 +46,44 @@ pub(crate) struct State {
 
 // A chain's state is what every pending Deferred costs (issue 11): the result slot (4 words),
 // the first step and the box of the others (4), the pause count and flags (1), the tail (3) and
-// the creation site (1); with the `RefCell`'s flag and `Rc`'s two counts, a 128-byte block. A
-// field added here fails the build, and `tests/tests/memory_sizes.rs` the tests.
+// the creation site (1); with the block's counts and borrow flag (1), a 112-byte block. A field
+// added here fails the build, and `tests/tests/memory_sizes.rs` the tests.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(size_of::<State>() == 104 && size_of::<Cell>() == 112);
+const _: () = assert!(size_of::<State>() == 104);
 
-impl Default for Cell {
-    fn default() -> Self {
-        Cell {
-            st: ManuallyDrop::new(RefCell::new(State::empty())),
-        }
-    }
-}
-
-impl Cell {
+impl Shared<State> {
     /// A new chain, made where the chain of `#[track_caller]` functions that called this began
     /// (the user's `Deferred::new`, `DeferredList::build`, ...).
     #[track_caller]
-    pub(crate) fn new(canceller: Option<Canceller>) -> Rc<Cell> {
-        Cell::new_at(canceller, Location::caller())
+    pub(crate) fn new(canceller: Option<Canceller>) -> CellRc {
+        CellRc::new_at(canceller, Location::caller())
     }
 
     /// A new chain made at `at`.
-    pub(crate) fn new_at(canceller: Option<Canceller>, at: &'static Location<'static>) -> Rc<Cell> {
-        // `Rc::default` builds the state in place in the new allocation; `Rc::new` builds it on
-        // the stack and copies it in (a `memcpy` as costly as the rest of the constructor).
-        let mut cell = Rc::<Cell>::default();
-        let only = Rc::get_mut(&mut cell).expect("a new Rc is unique");
-        let st = only.st.get_mut();
+    #[inline]
+    pub(crate) fn new_at(canceller: Option<Canceller>, at: &'static Location<'static>) -> CellRc {
+        let mut st = State::empty();
         st.created_at = at;
         if let Some(k) = canceller {
             st.result = Slot::Cancellable(k);
         }
-        cell
+        Shared::with_value(st)
     }
 
     /// A chain that has fired with `result`, made where the caller's `#[track_caller]` chain
     /// began.
     #[track_caller]
-    pub(crate) fn fired(result: Slot) -> Rc<Cell> {
-        Cell::fired_at(result, Location::caller())
+    pub(crate) fn fired(result: Slot) -> CellRc {
+        CellRc::fired_at(result, Location::caller())
     }
 
     /// A chain that has fired with `result`, made at `at`.
-    pub(crate) fn fired_at(result: Slot, at: &'static Location<'static>) -> Rc<Cell> {
-        let cell = Cell::new_at(None, at);
-        {
-            let mut st = cell.st.borrow_mut();
-            st.called = true;
-            st.result = result;
-        }
-        cell
+    pub(crate) fn fired_at(result: Slot, at: &'static Location<'static>) -> CellRc {
+        let mut st = State::empty();
+        st.created_at = at;
+        st.called = true;
+        st.result = result;
+        Shared::with_value(st)
     }
 }
 
@@ -113,7 +100,7 @@ impl State {
 
     /// The chain the result is handed to when the steps have run, and how.
     #[inline]
-    pub(crate) fn hand_over(&self) -> Option<(&Rc<Cell>, Hand)> {
+    pub(crate) fn hand_over(&self) -> Option<(&CellRc, Hand)> {
         match &self.tail {
             Some(Tail::Continue(c)) => Some((c, Hand::Continue)),
             Some(Tail::ChainTo(c)) => Some((c, Hand::ChainTo)),
@@ -127,7 +114,7 @@ impl State {
     }
 
     /// Takes the hand-over out, if the tail is one, and gives its target.
-    pub(crate) fn take_hand_over(&mut self) -> Option<Rc<Cell>> {
+    pub(crate) fn take_hand_over(&mut self) -> Option<CellRc> {
         match self.tail.take() {
             Some(Tail::Continue(c) | Tail::ChainTo(c)) => Some(c),
             other => {
@@ -181,7 +168,7 @@ impl State {
     }
 
     /// Makes `target` the chain the result is handed to; gives back what it replaces.
-    pub(crate) fn set_hand_over(&mut self, target: Rc<Cell>, hand: Hand) -> Option<Tail> {
+    pub(crate) fn set_hand_over(&mut self, target: CellRc, hand: Hand) -> Option<Tail> {
         self.set_tail(match hand {
             Hand::Continue => Tail::Continue(target),
             Hand::ChainTo => Tail::ChainTo(target),
@@ -203,9 +190,12 @@ impl State {
     }
 }
 
-impl Drop for Cell {
-    fn drop(&mut self) {
-        let st = self.st.get_mut();
+impl Dispose for State {
+    /// The last handle to the chain went. The state is never dropped by its glue (the drop glue of
+    /// an empty state, every field's drop checked in turn, cost as much as the rest of dropping a
+    /// chain): what it holds is dropped here or not at all.
+    fn dispose(&mut self) {
+        let st = self;
         if let Slot::Failure(_) = st.result
             && let Slot::Failure(f) = std::mem::replace(&mut st.result, Slot::Empty)
         {
@@ -217,8 +207,7 @@ impl Drop for Cell {
             }
         }
         // The common case owns nothing that could own another chain: nothing to queue, and
-        // nothing to drop but the step queue's spare buffer, if it has one (the state itself is
-        // `ManuallyDrop`: what it holds is dropped here or not at all).
+        // nothing to drop but the step queue's spare buffer, if it has one.
         if st.steps.is_empty()
             && match &st.result {
                 Slot::Empty => true,

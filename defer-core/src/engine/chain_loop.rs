@@ -11,9 +11,8 @@
 //! chain (`add_step`, `fire`, `unpause`) hand it a [`Work::Run`](super::work_loop::Work::Run).
 
 use std::panic::Location;
-use std::rc::Rc;
 
-use super::cell::{Cell, Hand, Slot, State, Step, Tail};
+use super::cell::{CellRc, Hand, Slot, State, Step, Tail};
 use super::reclaim;
 use super::step::Current;
 use super::user_code;
@@ -25,9 +24,9 @@ use crate::failure::Failure;
 /// Appends a step and runs the chain if it has fired (Twisted: the step runs inside `add*`).
 /// Inlined into each `add_*`: adding a step to a pending chain is the hot path of building one.
 #[inline(always)]
-pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
+pub(crate) fn add_step(cell: &CellRc, step: Step) {
     let runnable = {
-        let mut st = cell.st.borrow_mut();
+        let mut st = cell.borrow_mut();
         st.steps.push_back(step);
         st.called && !st.running && st.pauses == 0
     };
@@ -39,9 +38,9 @@ pub(crate) fn add_step(cell: &Rc<Cell>, step: Step) {
 /// Makes `target` the chain `cell` hands its result to when its steps have run, and runs `cell`
 /// if it has fired. (`chain_deferred`; a step's returned Deferred gets its hand-over in
 /// `wait_on`.)
-pub(crate) fn add_hand_over(cell: &Rc<Cell>, target: Rc<Cell>, hand: Hand) {
+pub(crate) fn add_hand_over(cell: &CellRc, target: CellRc, hand: Hand) {
     let (runnable, old) = {
-        let mut st = cell.st.borrow_mut();
+        let mut st = cell.borrow_mut();
         let old = st.set_hand_over(target, hand);
         (st.called && !st.running && st.pauses == 0, old)
     };
@@ -53,7 +52,7 @@ pub(crate) fn add_hand_over(cell: &Rc<Cell>, target: Rc<Cell>, hand: Hand) {
 
 /// Fires an unfired chain: [`set_result`], then runs it. Returns false, dropping `result`, if it
 /// had already fired (it can only have been fired by `cancel`).
-pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
+pub(crate) fn fire(cell: &CellRc, result: Slot) -> bool {
     if !set_result(cell, result) {
         return false;
     }
@@ -64,9 +63,9 @@ pub(crate) fn fire(cell: &Rc<Cell>, result: Slot) -> bool {
 /// Gives a fired result to a chain without running it (the caller's loop runs it next). Inlined
 /// into `fire`, the hot path of every trigger.
 #[inline(always)]
-pub(crate) fn set_result(cell: &Rc<Cell>, result: Slot) -> bool {
+pub(crate) fn set_result(cell: &CellRc, result: Slot) -> bool {
     let before = {
-        let mut st = cell.st.borrow_mut();
+        let mut st = cell.borrow_mut();
         if st.called {
             drop(st);
             user_code::drop_value(result);
@@ -96,8 +95,8 @@ fn drop_source(source: Slot) {
 }
 
 /// Takes the final result if it is ready.
-pub(crate) fn take_ready(cell: &Rc<Cell>) -> Option<Result<Value, Failure>> {
-    take_ready_in(&mut cell.st.borrow_mut())
+pub(crate) fn take_ready(cell: &CellRc) -> Option<Result<Value, Failure>> {
+    take_ready_in(&mut cell.borrow_mut())
 }
 
 /// [`take_ready`] on a state already borrowed.
@@ -117,9 +116,9 @@ pub(crate) fn take_ready_in(st: &mut State) -> Option<Result<Value, Failure>> {
 ///
 /// While it runs a chain's steps it keeps the current result in a local, and holds the chain's
 /// `RefCell` borrowed except while a step (user code) runs: one borrow per step.
-pub(crate) fn run_chain(mut cur: Rc<Cell>) {
+pub(crate) fn run_chain(mut cur: CellRc) {
     'chains: loop {
-        let mut st = cur.st.borrow_mut();
+        let mut st = cur.borrow_mut();
         if st.running {
             return;
         }
@@ -170,7 +169,7 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                     },
                     Some(Tail::Continue(next)) => {
                         let old = {
-                            let mut nst = next.st.borrow_mut();
+                            let mut nst = next.borrow_mut();
                             std::mem::replace(&mut nst.result, into_slot(current))
                         };
                         // `old` is `Waiting(cur)` (or, after a cycle was broken, what broke it):
@@ -207,7 +206,7 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                             Slot::Value(h) => Some(Ok(h)),
                             Slot::Failure(f) => Some(Err(f)),
                             waiting => {
-                                let mut st = cur.st.borrow_mut();
+                                let mut st = cur.borrow_mut();
                                 st.running = false;
                                 put(&mut st.result, waiting);
                                 drop(st);
@@ -221,7 +220,7 @@ pub(crate) fn run_chain(mut cur: Rc<Cell>) {
                             }
                         };
                     }
-                    st = cur.st.borrow_mut();
+                    st = cur.borrow_mut();
                     st.running = false;
                     if st.pauses > 0 {
                         // Paused by the step itself (or by code it called): stop here. A chain
@@ -267,18 +266,14 @@ fn into_slot(result: Current) -> Slot {
 
 /// A step of `outer` (added at `added_at`) returned `inner`: take its result now if it has one,
 /// else wait for it.
-pub(crate) fn wait_on(
-    outer: &Rc<Cell>,
-    inner: Rc<Cell>,
-    added_at: &'static Location<'static>,
-) -> Slot {
-    if Rc::ptr_eq(outer, &inner) {
+pub(crate) fn wait_on(outer: &CellRc, inner: CellRc, added_at: &'static Location<'static>) -> Slot {
+    if CellRc::ptr_eq(outer, &inner) {
         // The failure enters the chain at the step that returned its own Deferred (the user's
         // `add_callback`), not here: `Location::caller()` in this non-`#[track_caller]` function
         // would point into the engine, which tells the user nothing (conformance test C34).
         return Slot::Failure(Failure::new_at(CircularChainError, added_at));
     }
-    let mut ist = inner.st.borrow_mut();
+    let mut ist = inner.borrow_mut();
     if ist.is_ready() {
         // Twisted: the outer Deferred takes the inner one's result, which becomes None.
         return std::mem::replace(&mut ist.result, Slot::Empty);
@@ -297,13 +292,13 @@ pub(crate) fn wait_on(
 /// hand-over); that pair of references says nothing about a listener, so the question moves
 /// on to the waiting chain, in a loop. A `chain_deferred` target likewise. A cycle of such
 /// chains that comes back to `cell` has no listener outside it.
-pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
+pub(crate) fn has_listener(cell: &CellRc, held_by_caller: usize) -> bool {
     let mut cur = cell.clone();
     // The caller's references, and the local `cur`.
     let mut known = held_by_caller + 1;
     loop {
         let next = {
-            let st = cur.st.borrow();
+            let st = cur.borrow();
             if st.has_awaiter() {
                 return true;
             }
@@ -311,7 +306,7 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
             // A chain waiting on `cur` (or fired by it: a `chain_deferred` target) holds it
             // through its `Waiting` result.
             let waited_on = usize::from(hand.is_some());
-            if Rc::strong_count(&cur) > known + waited_on {
+            if CellRc::strong_count(&cur) > known + waited_on {
                 return true;
             }
             match hand {
@@ -320,7 +315,7 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
                 None => return !st.steps.is_empty(),
             }
         };
-        if Rc::ptr_eq(&next, cell) {
+        if CellRc::ptr_eq(&next, cell) {
             return false;
         }
         // `next` is held by `cur`'s hand-over, and by the local.
@@ -333,19 +328,19 @@ pub(crate) fn has_listener(cell: &Rc<Cell>, held_by_caller: usize) -> bool {
 /// hand-over can never run, so they are dropped now, which frees a chain waiting on it that nobody holds (the
 /// two hold each other: a cycle that `Rc` alone would leak). Returns the chain the hand-over
 /// went to, for the caller to release once it has let go of `cell`.
-pub(crate) fn forget_unreachable(cell: &Rc<Cell>) -> Option<Rc<Cell>> {
+pub(crate) fn forget_unreachable(cell: &CellRc) -> Option<CellRc> {
     let (steps, target) = {
-        let mut st = cell.st.borrow_mut();
+        let mut st = cell.borrow_mut();
         (st.steps.take_all(), st.take_hand_over())
     };
     // A `chain_deferred` target this chain will now never fire holds it (its `Waiting` on its
     // source): it lets go, and may itself be garbage now.
     let source = target.as_ref().and_then(|t| {
-        let mut tst = t.st.borrow_mut();
+        let mut tst = t.borrow_mut();
         // Only an unfired target (`chain_deferred`): a fired one waiting on this chain keeps
         // showing what it waits on, and the walk below sees the broken pair.
         match tst.result.waits_on() {
-            Some(s) if !tst.called && Rc::ptr_eq(s, cell) => tst.result.take_waits_on(),
+            Some(s) if !tst.called && CellRc::ptr_eq(s, cell) => tst.result.take_waits_on(),
             _ => None,
         }
     });
@@ -357,7 +352,7 @@ pub(crate) fn forget_unreachable(cell: &Rc<Cell>) -> Option<Rc<Cell>> {
 
 /// If no step is left but a hand-over, the chain it hands to, and whether that one waits on
 /// this one (a `Continue`) rather than being fired by it (a `ChainTo`).
-fn only_hand_over(st: &State) -> Option<(Rc<Cell>, bool)> {
+fn only_hand_over(st: &State) -> Option<(CellRc, bool)> {
     if !st.steps.is_empty() {
         return None;
     }
@@ -365,15 +360,15 @@ fn only_hand_over(st: &State) -> Option<(Rc<Cell>, bool)> {
         .map(|(next, hand)| (next.clone(), hand == Hand::Continue))
 }
 
-pub(crate) fn pause(cell: &Rc<Cell>) {
-    let mut st = cell.st.borrow_mut();
+pub(crate) fn pause(cell: &CellRc) {
+    let mut st = cell.borrow_mut();
     st.pauses = st.pauses.saturating_add(1);
 }
 
 /// Returns whether there was a pause to undo.
-pub(crate) fn unpause(cell: &Rc<Cell>) -> bool {
+pub(crate) fn unpause(cell: &CellRc) -> bool {
     let resume = {
-        let mut st = cell.st.borrow_mut();
+        let mut st = cell.borrow_mut();
         if st.pauses == 0 {
             return false;
         }

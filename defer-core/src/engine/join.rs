@@ -16,26 +16,26 @@
 
 use std::rc::Rc;
 
-use super::cell::Cell;
+use super::cell::CellRc;
 
 /// A node the reclaim walk can see through: a combinator's shared state.
 pub(crate) trait Join {
     /// The chain this node holds a strong reference to (the combined Deferred's, through its
     /// trigger, until it fires): `Some(None)` if none, `None` if it cannot tell now (in use).
-    fn holds(&self) -> Option<Option<Rc<Cell>>>;
+    fn holds(&self) -> Option<Option<CellRc>>;
 
     /// The chain it holds, if that chain could lead back into a cycle through this node (see
     /// [`leads_anywhere`]); `None` otherwise, or if it cannot tell now. Checked before cloning:
     /// it runs each time an input's step lets go of the node.
-    fn held_leading_somewhere(&self) -> Option<Rc<Cell>>;
+    fn held_leading_somewhere(&self) -> Option<CellRc>;
 }
 
 /// Whether a chain references anything that could lead back to a combinator feeding it: a
 /// hand-over, a chain it waits on, a coroutine awaiting it, another combinator it feeds. A chain
 /// with none of these (the common case: the user holds the combined Deferred, with steps of
 /// their own) closes no cycle the walk could see.
-pub(crate) fn leads_anywhere(out: &Rc<Cell>) -> bool {
-    out.st.try_borrow().is_ok_and(|st| {
+pub(crate) fn leads_anywhere(out: &CellRc) -> bool {
+    out.try_borrow().is_ok_and(|st| {
         st.has_hand_over()
             || st.result.waits_on().is_some()
             || st.awaiting_driver().is_some()

@@ -30,13 +30,14 @@ pub(crate) mod step;
 pub(crate) mod step_queue;
 pub(crate) mod tail;
 pub(crate) mod user_code;
-// The one module with `unsafe`: a type-erased small value held in place (see its docs).
+pub(crate) use raw::value;
+// The one module with `unsafe`: a small value held in place, and the chain's counted block.
 #[allow(unsafe_code)]
-pub(crate) mod value;
+pub(crate) mod raw;
 pub(crate) mod work_loop;
 
 pub(crate) use cancel::{cancel, cancel_at};
-pub(crate) use cell::{Awaiter, Canceller, Cell, Hand, Resume, Slot, Step};
+pub(crate) use cell::{Awaiter, Canceller, CellRc, CellWeak, Hand, Resume, Slot, Step};
 pub(crate) use chain_loop::{
     add_hand_over, add_step, fire, forget_unreachable, has_listener, pause, put, set_result,
     take_ready, take_ready_in, unpause, wait_on,

@@ -26,7 +26,7 @@
 
 use std::rc::Rc;
 
-use super::cell::{Canceller, Cell, Slot, Step};
+use super::cell::{Canceller, CellRc, Slot, Step};
 use super::join::Join;
 use super::user_code;
 
@@ -39,21 +39,21 @@ const LIMIT: usize = 32;
 /// outside. The tests that settle the common cases come first, under one borrow and without
 /// cloning anything: this runs on every fire of a waiting chain.
 #[inline(always)]
-pub(crate) fn release(cell: Rc<Cell>) {
+pub(crate) fn release(cell: CellRc) {
     // The last reference (the common case: the chain has run and its result was taken): no
     // other chain holds it, so it is in no cycle, and it is simply dropped.
-    if Rc::strong_count(&cell) > 1 {
+    if CellRc::strong_count(&cell) > 1 {
         release_shared(cell);
     }
 }
 
 #[inline(never)]
-fn release_shared(cell: Rc<Cell>) {
-    if Rc::strong_count(&cell) > 3 {
+fn release_shared(cell: CellRc) {
+    if CellRc::strong_count(&cell) > 3 {
         return;
     }
     let worth_a_look = {
-        let Ok(st) = cell.st.try_borrow() else {
+        let Ok(st) = cell.try_borrow() else {
             return;
         };
         if st.awaiting_driver().is_some() || st.result.is_coroutines() {
@@ -63,10 +63,10 @@ fn release_shared(cell: Rc<Cell>) {
         } else if st.result.waits_on().is_some() {
             // The chain waited on first: on the hot path (a long run of chains each waiting on
             // the next, fired one by one) it is held by its trigger, which settles it at once.
-            !waits_on_something_held(&st) && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
+            !waits_on_something_held(&st) && CellRc::strong_count(&cell) <= 1 + ref_budget(&st)
         } else {
             // Held only by the caller and its hand-over's target.
-            st.has_hand_over() && Rc::strong_count(&cell) <= 1 + ref_budget(&st)
+            st.has_hand_over() && CellRc::strong_count(&cell) <= 1 + ref_budget(&st)
         }
     };
     if worth_a_look {
@@ -77,17 +77,17 @@ fn release_shared(cell: Rc<Cell>) {
 /// `start` is referenced `held` times by the caller, who will not use it again. Frees the set of
 /// chains reachable from it if nothing outside that set (and the caller) reaches any of them.
 #[inline(never)]
-pub(crate) fn reclaim_if_unreachable(start: &Rc<Cell>, held: usize) {
+pub(crate) fn reclaim_if_unreachable(start: &CellRc, held: usize) {
     // Other chains can reference this one only through the edges it has itself: the chain it
     // waits on (or its `chain_deferred` source) holds a hand-over back to it, and the chain it
     // hands over to holds it in its `Waiting` result; a coroutine awaiting it holds it in its
     // body, and a coroutine holds its own Deferred. More references than that, and something
     // outside holds it: no walk (and no allocation) on the hot paths, where a handle is held.
-    let expected = match start.st.try_borrow() {
+    let expected = match start.try_borrow() {
         Ok(st) => held + ref_budget(&st),
         Err(_) => return,
     };
-    if Rc::strong_count(start) > expected {
+    if CellRc::strong_count(start) > expected {
         return;
     }
     if RECLAIMING.with(|r| r.get()) {
@@ -123,10 +123,10 @@ thread_local! {
     /// Whether a reclaim is running on this thread. `const`, no destructor: readable at any time.
     static RECLAIMING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Chains let go of while it ran, to look at once it is done.
-    static PENDING: std::cell::RefCell<Vec<Rc<Cell>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static PENDING: std::cell::RefCell<Vec<CellRc>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn reclaim_rounds(start: &Rc<Cell>, held: usize) {
+fn reclaim_rounds(start: &CellRc, held: usize) {
     let Some(mut garbage) = unreachable_set(start, held) else {
         return;
     };
@@ -162,7 +162,7 @@ fn reclaim_rounds(start: &Rc<Cell>, held: usize) {
             let keep = fed.iter().position(|&f| f).expect("checked: one is");
             Some(garbage.set[keep].clone())
         };
-        let free: Vec<Rc<Cell>> = match rest {
+        let free: Vec<CellRc> = match rest {
             None => garbage.set,
             Some(_) => garbage
                 .set
@@ -174,7 +174,11 @@ fn reclaim_rounds(start: &Rc<Cell>, held: usize) {
         };
         free_all(free);
         let Some(next) = rest else { return };
-        let held_next = 1 + if Rc::ptr_eq(&next, start) { held } else { 0 };
+        let held_next = 1 + if CellRc::ptr_eq(&next, start) {
+            held
+        } else {
+            0
+        };
         match unreachable_set(&next, held_next) {
             Some(more) => garbage = more,
             None => return,
@@ -185,13 +189,13 @@ fn reclaim_rounds(start: &Rc<Cell>, held: usize) {
 /// Lets go of every edge inside the set, with no borrow held while the edges are dropped: results
 /// waiting on other chains, hand-overs, steps (a combinator's state among them), coroutines'
 /// awaits, and the bodies of the coroutines that can never resume.
-fn free_all(set: Vec<Rc<Cell>>) {
+fn free_all(set: Vec<CellRc>) {
     // Every edge is taken out before any is dropped: dropping a step drops a combinator's state
     // and the trigger it holds, which must find its chain (if in the set) with nothing to fire.
     let mut drivers = Vec::new();
     let mut edges = Vec::with_capacity(set.len());
     for cell in &set {
-        let mut st = cell.st.borrow_mut();
+        let mut st = cell.borrow_mut();
         if let Some(Canceller::Coroutine(d)) = st.result.canceller()
             && let Some(d) = d.upgrade()
         {
@@ -212,9 +216,9 @@ fn free_all(set: Vec<Rc<Cell>>) {
 }
 
 /// A fired chain of `set` that waits, through fired chains each waiting on the next, on itself.
-fn wait_cycle_in(set: &[Rc<Cell>]) -> Option<Rc<Cell>> {
-    let waits_on = |c: &Rc<Cell>| -> Option<Rc<Cell>> {
-        let st = c.st.try_borrow().ok()?;
+fn wait_cycle_in(set: &[CellRc]) -> Option<CellRc> {
+    let waits_on = |c: &CellRc| -> Option<CellRc> {
+        let st = c.try_borrow().ok()?;
         match &st.result {
             Slot::Waiting(next) if st.called => Some(next.clone()),
             _ => None,
@@ -224,7 +228,7 @@ fn wait_cycle_in(set: &[Rc<Cell>]) -> Option<Rc<Cell>> {
         let mut cur = waits_on(cell);
         for _ in 0..set.len() {
             match cur {
-                Some(c) if Rc::ptr_eq(&c, cell) => return Some(c),
+                Some(c) if CellRc::ptr_eq(&c, cell) => return Some(c),
                 Some(c) => cur = waits_on(&c),
                 None => break,
             }
@@ -251,17 +255,17 @@ pub(crate) fn ref_budget(st: &super::cell::State) -> usize {
 /// (a foreign waker, a coroutine that may be resumed otherwise, a running chain).
 struct Edges {
     /// References this chain holds to others.
-    refs: Vec<Rc<Cell>>,
+    refs: Vec<CellRc>,
     /// Chains reached through a coroutine (no reference of this chain's own).
-    via_coroutines: Vec<Rc<Cell>>,
+    via_coroutines: Vec<CellRc>,
     /// References to this chain held by coroutines: the awaiting one's future, its own driver.
     from_coroutines: usize,
     /// The combinators' states its steps feed (references this chain holds, through them).
     joins: Vec<Rc<dyn Join>>,
 }
 
-fn edges_of(cell: &Rc<Cell>) -> Option<Edges> {
-    let st = cell.st.try_borrow().ok()?;
+fn edges_of(cell: &CellRc) -> Option<Edges> {
+    let st = cell.try_borrow().ok()?;
     if st.running || st.awaited_by_waker() {
         return None;
     }
@@ -311,7 +315,7 @@ fn waits_on_something_held(outer: &super::cell::State) -> bool {
     let Some(inner) = outer.result.waits_on() else {
         return false;
     };
-    let Ok(ist) = inner.st.try_borrow() else {
+    let Ok(ist) = inner.try_borrow() else {
         return true;
     };
     // `outer` holds `inner` through its `Waiting`, and through its hand-over if it also fires it;
@@ -319,20 +323,25 @@ fn waits_on_something_held(outer: &super::cell::State) -> bool {
     // the pair of `outer`'s `Waiting`, already counted.
     let back_to_outer = ist.hand_over().is_some_and(|(t, _)| {
         matches!(
-            &t.st
-                .try_borrow()
-                .map(|t| t.result.waits_on().is_some_and(|w| Rc::ptr_eq(w, inner))),
+            &t.try_borrow().map(|t| t
+                .result
+                .waits_on()
+                .is_some_and(|w| CellRc::ptr_eq(w, inner))),
             Ok(true)
         )
     });
-    let from_outer = 1 + usize::from(outer.hand_over().is_some_and(|(t, _)| Rc::ptr_eq(t, inner)));
+    let from_outer = 1 + usize::from(
+        outer
+            .hand_over()
+            .is_some_and(|(t, _)| CellRc::ptr_eq(t, inner)),
+    );
     let own = ref_budget(&ist) - usize::from(back_to_outer);
-    Rc::strong_count(inner) > from_outer + own
+    CellRc::strong_count(inner) > from_outer + own
 }
 
 /// A set of chains nothing outside reaches.
 struct Garbage {
-    set: Vec<Rc<Cell>>,
+    set: Vec<CellRc>,
     /// Per chain (same index): reached from the Deferred of a combinator whose state is garbage
     /// too (through its trigger, then on through the set's edges).
     from_joins: Vec<bool>,
@@ -340,14 +349,14 @@ struct Garbage {
 
 /// A node of the walk: a chain, or a combinator's state (`join.rs`).
 enum Node {
-    Chain(Rc<Cell>),
+    Chain(CellRc),
     Join(Rc<dyn Join>),
 }
 
 impl Node {
     fn is(&self, other: &Node) -> bool {
         match (self, other) {
-            (Node::Chain(a), Node::Chain(b)) => Rc::ptr_eq(a, b),
+            (Node::Chain(a), Node::Chain(b)) => CellRc::ptr_eq(a, b),
             (Node::Join(a), Node::Join(b)) => Rc::ptr_eq(a, b),
             _ => false,
         }
@@ -355,7 +364,7 @@ impl Node {
 
     fn strong_count(&self) -> usize {
         match self {
-            Node::Chain(c) => Rc::strong_count(c),
+            Node::Chain(c) => CellRc::strong_count(c),
             Node::Join(j) => Rc::strong_count(j),
         }
     }
@@ -378,8 +387,8 @@ struct Seen {
 /// node with more references than that is held from outside: it, and everything it keeps alive,
 /// stays. The rest is garbage. `None` if `start` itself stays, or if a node could not be seen
 /// through (a running chain, a coroutine a foreign waker may resume, a combinator in use).
-fn unreachable_set(start: &Rc<Cell>, held: usize) -> Option<Garbage> {
-    if waits_on_something_held(&*start.st.try_borrow().ok()?) {
+fn unreachable_set(start: &CellRc, held: usize) -> Option<Garbage> {
+    if waits_on_something_held(&*start.try_borrow().ok()?) {
         return None;
     }
     let mut seen: Vec<Seen> = vec![Seen {

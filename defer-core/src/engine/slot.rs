@@ -1,8 +1,6 @@
 //! A chain's result slot: its current result, and before the chain fires its canceller.
 
-use std::rc::Rc;
-
-use super::cell::{Cell, Resume};
+use super::cell::{CellRc, Resume};
 use super::value::Value;
 use crate::failure::Failure;
 
@@ -20,18 +18,18 @@ pub(crate) enum Slot {
     Failure(Failure),
     /// A step returned this pending Deferred; the chain resumes with its result. In an unfired
     /// chain: a `chain_deferred` target holding the source that will fire it.
-    Waiting(Rc<Cell>),
+    Waiting(CellRc),
     /// Not fired yet, with a canceller.
     Cancellable(Canceller),
     /// Not fired yet, with a canceller, and holding its `chain_deferred` source.
-    CancellableWaiting(Box<(Rc<Cell>, Canceller)>),
+    CancellableWaiting(Box<(CellRc, Canceller)>),
 }
 
 impl Slot {
     /// The chain this one waits on: fired and waiting, or an unfired `chain_deferred` target's
     /// source.
     #[inline]
-    pub(crate) fn waits_on(&self) -> Option<&Rc<Cell>> {
+    pub(crate) fn waits_on(&self) -> Option<&CellRc> {
         match self {
             Slot::Waiting(c) => Some(c),
             Slot::CancellableWaiting(b) => Some(&b.0),
@@ -41,7 +39,7 @@ impl Slot {
 
     /// Takes out the chain this one waits on (see [`waits_on`](Slot::waits_on)), keeping the
     /// canceller.
-    pub(crate) fn take_waits_on(&mut self) -> Option<Rc<Cell>> {
+    pub(crate) fn take_waits_on(&mut self) -> Option<CellRc> {
         match std::mem::replace(self, Slot::Empty) {
             Slot::Waiting(c) => Some(c),
             Slot::CancellableWaiting(b) => {
@@ -58,7 +56,7 @@ impl Slot {
 
     /// An unfired chain starts holding its `chain_deferred` source, keeping its canceller; what
     /// it held before (a previous source) is given back to be dropped with no borrow held.
-    pub(crate) fn hold_source(&mut self, source: Rc<Cell>) -> Option<Rc<Cell>> {
+    pub(crate) fn hold_source(&mut self, source: CellRc) -> Option<CellRc> {
         let canceller = self.take_canceller();
         let old = self.take_waits_on();
         *self = Slot::Waiting(source);
@@ -113,7 +111,7 @@ impl Slot {
 
 /// What cancelling an unfired chain runs (kept in its [`Slot`]).
 pub(crate) enum Canceller {
-    Once(Box<dyn FnOnce(Rc<Cell>)>),
+    Once(Box<dyn FnOnce(CellRc)>),
     /// A coroutine's Deferred: cancelling it cancels what the coroutine waits on, every time.
     Coroutine(std::rc::Weak<dyn Resume>),
 }

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::rc::Rc;
 
-use super::cell::Cell;
+use super::cell::CellRc;
 use super::join::{Join, JoinRef};
 use super::outcome::{Outcome, StepResult};
 use super::user_code;
@@ -35,7 +35,7 @@ pub(crate) trait RunStep {
         self: Box<Self>,
         cur: &mut Current,
         added_at: &'static Location<'static>,
-    ) -> Option<Rc<Cell>>;
+    ) -> Option<CellRc>;
 
     /// The combinator state this step feeds, if it is an input's step of a list, race or gather:
     /// a reference the reclaim walk follows (see `join.rs`). Never called on the hot path.
@@ -193,7 +193,7 @@ fn call<T: 'static, L: Logic<T>>(
     logic: L,
     cur: &mut Current,
     added_at: &'static Location<'static>,
-) -> Result<L::Out, Option<Rc<Cell>>> {
+) -> Result<L::Out, Option<CellRc>> {
     let Some(input) = cur.take() else {
         unreachable!("a step runs on a result")
     };
@@ -230,7 +230,7 @@ impl<T: 'static, L: Logic<T>> RunStep for SmallStep<T, L> {
         self: Box<Self>,
         cur: &mut Current,
         added_at: &'static Location<'static>,
-    ) -> Option<Rc<Cell>> {
+    ) -> Option<CellRc> {
         let SmallStep { logic, .. } = *self;
         match call::<T, L>(logic, cur, added_at) {
             Ok(v) => {
@@ -254,7 +254,7 @@ impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
         mut self: Box<Self>,
         cur: &mut Current,
         added_at: &'static Location<'static>,
-    ) -> Option<Rc<Cell>> {
+    ) -> Option<CellRc> {
         let Content::Logic(logic) = std::mem::replace(&mut self.content, Content::Output(None))
         else {
             unreachable!("a step runs once")

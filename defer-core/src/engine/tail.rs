@@ -4,7 +4,7 @@
 use std::rc::Rc;
 use std::task::Waker;
 
-use super::cell::Cell;
+use super::cell::CellRc;
 
 /// Where a hand-over hands the result.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,9 +22,9 @@ pub(crate) enum Hand {
 /// Each consumes the only handle, so a chain never has two of them (`State::set_tail` checks).
 pub(crate) enum Tail {
     /// Hand the result to a chain that waits on this one (Twisted's `_CONTINUE`).
-    Continue(Rc<Cell>),
+    Continue(CellRc),
     /// Hand the result to the (unfired) chain of `chain_deferred`, firing it.
-    ChainTo(Rc<Cell>),
+    ChainTo(CellRc),
     /// Tell an executor's task (`Deferred` awaited in tokio, futures, ...).
     Waker(Waker),
     /// Resume one of our own coroutine drivers, as a tail call of the loop.
@@ -46,15 +46,15 @@ pub(crate) enum Awaiter {
 pub(crate) trait Resume {
     /// Polls the coroutine. When it finishes, its own Deferred has been given its result (but not
     /// run): the caller runs it next.
-    fn resume(self: Rc<Self>) -> Option<Rc<Cell>>;
+    fn resume(self: Rc<Self>) -> Option<CellRc>;
     /// Cancels what the coroutine waits on; returns the chain to cancel.
-    fn cancel_current(&self) -> Option<Rc<Cell>>;
+    fn cancel_current(&self) -> Option<CellRc>;
     /// If nothing but the chains it awaits can resume the coroutine (it is not running, and no
     /// foreign future kept a clone of its waker), those chains; `None` if it may be resumed
     /// otherwise. For `engine/reclaim.rs`.
-    fn stuck_on(&self) -> Option<Vec<Rc<Cell>>>;
+    fn stuck_on(&self) -> Option<Vec<CellRc>>;
     /// The coroutine's own Deferred.
-    fn own_cell(&self) -> Rc<Cell>;
+    fn own_cell(&self) -> CellRc;
     /// Drops the coroutine's body (and with it its awaits), for `engine/reclaim.rs` once it found
     /// the coroutine unreachable.
     fn free_body(&self);

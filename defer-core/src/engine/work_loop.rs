@@ -28,7 +28,7 @@ use std::cell::{Cell as StdCell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::cell::{Cell, Resume};
+use super::cell::{CellRc, Resume};
 use crate::failure::Failure;
 
 /// How many continuations may be nested on the stack before the next one is queued. Each level
@@ -40,14 +40,14 @@ pub(crate) const INLINE_DEPTH: u32 = 32;
 /// One continuation.
 pub(crate) enum Work {
     /// Run a chain that may have steps to run.
-    Run(Rc<Cell>),
+    Run(CellRc),
     /// Cancel a chain (and what it waits on); the `CancelledError` is located at the `cancel()`.
-    Cancel(Rc<Cell>, &'static std::panic::Location<'static>),
+    Cancel(CellRc, &'static std::panic::Location<'static>),
     /// Poll a coroutine whose waker was woken.
     Resume(Rc<dyn Resume>),
     /// Fail a cancelled chain with this failure unless something fired it meanwhile (the end of
     /// a cancel whose canceller's own work was queued: see [`when_settled`]).
-    FinishCancel(Rc<Cell>, Failure),
+    FinishCancel(CellRc, Failure),
 }
 
 /// The loop's counters: `const`, with no destructor, so they are readable at any point of the
@@ -138,7 +138,7 @@ pub(crate) fn enter(work: Work) {
 /// (firing a chain, adding a step to a fired one): two small thread-local accesses the compiler
 /// inlines, around the chain loop.
 #[inline(always)]
-pub(crate) fn run(cell: Rc<Cell>) {
+pub(crate) fn run(cell: CellRc) {
     match enter_level() {
         Some(depth) => {
             // No unwinding guard on this hot path: the chain loop calls user code only through
