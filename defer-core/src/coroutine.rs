@@ -849,7 +849,7 @@ where
 /// use defer_core::Deferred;
 /// use std::{cell::Cell, rc::Rc, time::Duration};
 ///
-/// let cancelled = Rc::new(CellRc::new(0));
+/// let cancelled = Rc::new(Cell::new(0));
 /// let count = cancelled.clone();
 /// let (slow, producer) = Deferred::<u32>::with_canceller(move |_| count.set(count.get() + 1));
 ///

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use crate::engine::join::Join;
 use crate::engine::outcome::Outcome;
 use crate::engine::outcome::StepResult;
+use crate::engine::raw::one_of::{OneOf, Pick};
 use crate::engine::step::Logic;
 use crate::engine::step::{Both, Callback, Callbacks, Errback, Feed, new_step};
 use crate::engine::value::{Value, ValueHolder};
@@ -98,7 +99,8 @@ assert_eq!(total.unwrap(), 7);
 )]
 #[must_use = "a Deferred's result is lost (and a failure reported) unless you add steps, await it, or hand it on"]
 pub struct Deferred<T: 'static> {
-    repr: std::cell::Cell<Repr<T>>,
+    /// A [`Repr`], in one word (`engine/raw/one_of.rs`).
+    repr: std::cell::Cell<PackedRepr<T>>,
     /// Invariant in `T`, like every handle: the chain is type-erased, and variance would let a
     /// value of another type into it.
     _value: PhantomData<fn(T) -> T>,
@@ -106,7 +108,7 @@ pub struct Deferred<T: 'static> {
 
 impl<T: 'static> Drop for Deferred<T> {
     fn drop(&mut self) {
-        match self.repr.replace(Repr::Swapping) {
+        match self.swap_repr(Repr::Swapping) {
             Repr::Chain(c) => {
                 // The last handle to a chain waiting on one that can never go on, or to a
                 // coroutine's: see `engine/reclaim.rs`.
@@ -123,6 +125,37 @@ impl<T: 'static> Drop for Deferred<T> {
             }
             Repr::Ready(_) | Repr::Swapping => {}
         }
+    }
+}
+
+/// A `Repr` as a `Deferred` keeps it: one word.
+type PackedRepr<T> = OneOf<CellRc, Box<ValueHolder<T>>>;
+
+impl<T> Repr<T> {
+    #[inline(always)]
+    fn pack(self) -> PackedRepr<T> {
+        OneOf::new(match self {
+            Repr::Chain(c) => Pick::First(c),
+            Repr::Ready(h) => Pick::Second(h),
+            Repr::Swapping => Pick::Neither,
+        })
+    }
+
+    #[inline(always)]
+    fn unpack(packed: PackedRepr<T>) -> Repr<T> {
+        match packed.into_pick() {
+            Pick::First(c) => Repr::Chain(c),
+            Pick::Second(h) => Repr::Ready(h),
+            Pick::Neither => Repr::Swapping,
+        }
+    }
+}
+
+impl<T: 'static> Deferred<T> {
+    /// Swaps the representation.
+    #[inline(always)]
+    fn swap_repr(&self, new: Repr<T>) -> Repr<T> {
+        Repr::unpack(self.repr.replace(new.pack()))
     }
 }
 
@@ -206,14 +239,14 @@ impl<T: 'static> Deferred<T> {
 
     pub(crate) fn from_cell(cell: CellRc) -> Self {
         Deferred {
-            repr: std::cell::Cell::new(Repr::Chain(cell)),
+            repr: std::cell::Cell::new(Repr::Chain(cell).pack()),
             _value: PhantomData,
         }
     }
 
     fn from_repr(repr: Repr<T>) -> Self {
         Deferred {
-            repr: std::cell::Cell::new(repr),
+            repr: std::cell::Cell::new(repr.pack()),
             _value: PhantomData,
         }
     }
@@ -226,7 +259,7 @@ impl<T: 'static> Deferred<T> {
     /// A bare value made at `at` (what `Debug` and the `debug` snapshot show as its origin).
     pub(crate) fn ready_at(value: T, at: &'static Location<'static>) -> Self {
         Deferred {
-            repr: std::cell::Cell::new(Repr::Ready(Box::new(ValueHolder(Some(value), at)))),
+            repr: std::cell::Cell::new(Repr::Ready(Box::new(ValueHolder(Some(value), at))).pack()),
             _value: PhantomData,
         }
     }
@@ -234,12 +267,12 @@ impl<T: 'static> Deferred<T> {
     pub(crate) fn into_repr(self) -> Repr<T> {
         // Not dropped: what it held is moved out.
         let this = std::mem::ManuallyDrop::new(self);
-        this.repr.replace(Repr::Swapping)
+        this.swap_repr(Repr::Swapping)
     }
 
     /// The chain, built now (and kept) if the Deferred was a bare value.
     pub(crate) fn cell(&self) -> CellRc {
-        let cell = match self.repr.replace(Repr::Swapping) {
+        let cell = match self.swap_repr(Repr::Swapping) {
             Repr::Chain(c) => c,
             Repr::Ready(h) => {
                 let at = h.1;
@@ -247,7 +280,7 @@ impl<T: 'static> Deferred<T> {
             }
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         };
-        self.repr.set(Repr::Chain(cell.clone()));
+        self.repr.set(Repr::Chain(cell.clone()).pack());
         cell
     }
 
@@ -255,12 +288,12 @@ impl<T: 'static> Deferred<T> {
     /// before anything else runs: `f` in [`with_chain`](Self::with_chain) may run user code,
     /// which may look at this very handle.
     fn chain(&self) -> Option<CellRc> {
-        let repr = self.repr.replace(Repr::Swapping);
+        let repr = self.swap_repr(Repr::Swapping);
         let cell = match &repr {
             Repr::Chain(c) => Some(c.clone()),
             _ => None,
         };
-        self.repr.set(repr);
+        self.repr.set(repr.pack());
         cell
     }
 

@@ -270,7 +270,7 @@ impl<T: 'static, M> DeferredList<T, M> {
     /// ```
     /// use defer_core::{DeferredList, Failure, fail, testing::success_result_of, unhandled};
     /// use std::{cell::Cell, rc::Rc};
-    /// let reported = Rc::new(CellRc::new(0));
+    /// let reported = Rc::new(Cell::new(0));
     /// let r = reported.clone();
     /// unhandled::with_hook(move |_| r.set(r.get() + 1), || {
     ///     let quiet = DeferredList::new([fail::<()>(Failure::msg("x"))]).consume_errors(true).build();

@@ -3,11 +3,13 @@
 //! - `value.rs`: a chain's current value held in place when it is small (no allocation per
 //!   fired value, nor per step's output);
 //! - `shared.rs`: the counted, borrow-checked block every chain lives in, with 8 bytes of header
-//!   where `Rc<RefCell<_>>` has 24 (issue 11: bytes per pending Deferred).
+//!   where `Rc<RefCell<_>>` has 24 (issue 11: bytes per pending Deferred);
+//! - `one_of.rs`: a `Deferred` handle in one word, its tag in its pointer's low bit.
 //!
 //! Each keeps its invariants local to its file, states them at its top, argues each `unsafe`
 //! block against them in a `// SAFETY:` comment, tests them at its end, and runs under valgrind's
 //! memcheck with the whole test suite (`tests/memcheck.sh`).
 
+pub(crate) mod one_of;
 pub(crate) mod shared;
 pub(crate) mod value;

@@ -147,6 +147,21 @@ impl<T: Dispose> Shared<T> {
         }
     }
 
+    /// The handle as a raw pointer, keeping its strong reference (for `one_of.rs`).
+    #[inline(always)]
+    pub(crate) fn into_raw(this: Self) -> NonNull<()> {
+        ManuallyDrop::new(this).ptr.cast()
+    }
+
+    /// The handle [`into_raw`](Shared::into_raw) gave.
+    ///
+    /// # Safety
+    /// `p` came from `into_raw` of a `Shared<T>`, and is taken back once.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(p: NonNull<()>) -> Shared<T> {
+        Shared { ptr: p.cast() }
+    }
+
     /// How many strong handles there are.
     #[inline]
     pub(crate) fn strong_count(this: &Self) -> usize {
