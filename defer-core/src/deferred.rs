@@ -13,9 +13,7 @@ use crate::engine::step::Logic;
 use crate::engine::step::{Both, Callback, Callbacks, Errback, Feed, new_step};
 use crate::engine::value::{Value, ValueHolder};
 use crate::engine::work_loop;
-use crate::engine::{
-    self as chain, Canceller, CellRc, CellWeak, Slot, Step, drop_queue, user_code,
-};
+use crate::engine::{self as chain, Canceller, CellRc, CellWeak, Slot, drop_queue, user_code};
 use crate::failure::{Failure, IntoFailure};
 use crate::recovery::Recovery;
 use crate::trigger::Trigger;
@@ -312,7 +310,7 @@ impl<T: 'static> Deferred<T> {
     fn push<L: Logic<T>>(self, logic: L, at: &'static Location<'static>) -> Deferred<L::Out> {
         match self.into_repr() {
             Repr::Chain(c) => {
-                chain::add_step(&c, Step::Run(new_step::<T, L>(logic), at));
+                chain::add_step(&c, move || new_step::<T, L>(logic), at);
                 Deferred::from_cell(c)
             }
             Repr::Ready(mut h) => {

@@ -13,6 +13,7 @@
 use std::panic::Location;
 
 use super::cell::{CellRc, Hand, Slot, State, Step, Tail};
+use super::raw::erased_step::ErasedStep;
 use super::reclaim;
 use super::step::Current;
 use super::user_code;
@@ -23,11 +24,16 @@ use crate::failure::Failure;
 
 /// Appends a step and runs the chain if it has fired (Twisted: the step runs inside `add*`).
 /// Inlined into each `add_*`: adding a step to a pending chain is the hot path of building one.
+/// The step is made by `make`, in its place in the queue (see `Steps::push_back`).
 #[inline(always)]
-pub(crate) fn add_step(cell: &CellRc, step: Step) {
+pub(crate) fn add_step(
+    cell: &CellRc,
+    make: impl FnOnce() -> ErasedStep,
+    at: &'static Location<'static>,
+) {
     let runnable = {
         let mut st = cell.borrow_mut();
-        st.steps.push_back(step);
+        st.steps.push_back(make, at);
         st.called && !st.running && st.pauses == 0
     };
     if runnable {

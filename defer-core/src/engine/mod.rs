@@ -37,7 +37,7 @@ pub(crate) mod raw;
 pub(crate) mod work_loop;
 
 pub(crate) use cancel::{cancel, cancel_at};
-pub(crate) use cell::{Awaiter, Canceller, CellRc, CellWeak, Hand, Resume, Slot, Step};
+pub(crate) use cell::{Awaiter, Canceller, CellRc, CellWeak, Hand, Resume, Slot};
 pub(crate) use chain_loop::{
     add_hand_over, add_step, fire, forget_unreachable, has_listener, pause, put, set_result,
     take_ready, take_ready_in, unpause, wait_on,

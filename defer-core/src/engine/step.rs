@@ -16,6 +16,7 @@ use std::rc::Rc;
 use super::cell::CellRc;
 use super::join::{Join, JoinRef};
 use super::outcome::{Outcome, StepResult};
+use super::raw::erased_step::ErasedStep;
 use super::user_code;
 use super::value::{Holder, Small, Value};
 use crate::deferred::Repr;
@@ -25,8 +26,13 @@ use crate::failure::Failure;
 /// returned a Deferred that has not fired.
 pub(crate) type Current = Option<Result<Value, Failure>>;
 
-/// A step as the chain loop sees it: run it on the current result.
-pub(crate) trait RunStep {
+/// A step as the chain loop sees it: run it on the current result. The queue holds it
+/// type-erased (`raw/erased_step.rs`): in place when it is one word or smaller, else boxed.
+pub(crate) trait RunStep: 'static {
+    /// Whether the step may be held in place: not if its box is what carries its output on
+    /// ([`StepBox`]).
+    const MAY_BE_HELD: bool = true;
+
     /// Runs the step, which was added at `added_at`, on the chain's current result, which it
     /// replaces with its own, in place (no result is copied in and out). If the step returned a
     /// Deferred that is still a chain, that chain is returned and `cur` is left empty. A panic in
@@ -36,6 +42,14 @@ pub(crate) trait RunStep {
         cur: &mut Current,
         added_at: &'static Location<'static>,
     ) -> Option<CellRc>;
+
+    /// As [`run`](RunStep::run), for a step held in place.
+    fn run_in_place(self, cur: &mut Current, added_at: &'static Location<'static>) -> Option<CellRc>
+    where
+        Self: Sized,
+    {
+        Box::new(self).run(cur, added_at)
+    }
 
     /// The combinator state this step feeds, if it is an input's step of a list, race or gather:
     /// a reference the reclaim walk follows (see `join.rs`). Never called on the hot path.
@@ -169,16 +183,16 @@ struct SmallStep<T, L> {
     _input: PhantomData<fn(T)>,
 }
 
-/// The boxed step for `logic`, whichever fits its output.
+/// The step for `logic`, whichever fits its output.
 #[inline]
-pub(crate) fn new_step<T: 'static, L: Logic<T>>(logic: L) -> Box<dyn RunStep> {
+pub(crate) fn new_step<T: 'static, L: Logic<T>>(logic: L) -> ErasedStep {
     if Small::fits::<L::Out>() {
-        Box::new(SmallStep {
+        ErasedStep::new(SmallStep {
             logic,
             _input: PhantomData,
         })
     } else {
-        Box::new(StepBox {
+        ErasedStep::new(StepBox {
             content: Content::Logic(logic),
             _input: PhantomData,
         })
@@ -231,7 +245,16 @@ impl<T: 'static, L: Logic<T>> RunStep for SmallStep<T, L> {
         cur: &mut Current,
         added_at: &'static Location<'static>,
     ) -> Option<CellRc> {
-        let SmallStep { logic, .. } = *self;
+        (*self).run_in_place(cur, added_at)
+    }
+
+    #[inline(always)]
+    fn run_in_place(
+        self,
+        cur: &mut Current,
+        added_at: &'static Location<'static>,
+    ) -> Option<CellRc> {
+        let SmallStep { logic, .. } = self;
         match call::<T, L>(logic, cur, added_at) {
             Ok(v) => {
                 fill(cur, Ok(Value::new(v)));
@@ -243,6 +266,8 @@ impl<T: 'static, L: Logic<T>> RunStep for SmallStep<T, L> {
 }
 
 impl<T: 'static, L: Logic<T>> RunStep for StepBox<T, L> {
+    const MAY_BE_HELD: bool = false;
+
     fn join(&self) -> Option<Rc<dyn Join>> {
         match &self.content {
             Content::Logic(logic) => logic.join(),

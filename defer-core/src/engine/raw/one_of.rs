@@ -63,18 +63,29 @@ pub(crate) enum Pick<A, B> {
 
 /// One of two owned pointers, or none, in one word (see the module's docs).
 pub(crate) struct OneOf<A: Thin, B: Thin> {
-    word: usize,
+    /// Null, or a pointer with the tag in its low bit (a pointer, not an integer: it keeps its
+    /// provenance).
+    word: *mut (),
     /// Owns an `A` or a `B`: so its auto traits (`Send`) and the drop checker see them.
     _owns: PhantomData<(A, B)>,
 }
+
+// SAFETY: a `OneOf` owns an `A` or a `B` and nothing else, so it may go to another thread, or be
+// shared with one, when they may. (Written out rather than left to the raw pointer, which would
+// make it `!Send` whatever `A` and `B` are: the compiler then names the `A` or `B` field that is
+// not `Send`, as it does for every other handle, and reports a `Deferred` sent to another thread
+// once, not once per field; `ui-tests`' `deferred_in_tokio_spawn`.)
+unsafe impl<A: Thin + Send, B: Thin + Send> Send for OneOf<A, B> {}
+// SAFETY: as for `Send`: nothing is shared but through an `A` or a `B`.
+unsafe impl<A: Thin + Sync, B: Thin + Sync> Sync for OneOf<A, B> {}
 
 impl<A: Thin, B: Thin> OneOf<A, B> {
     #[inline(always)]
     pub(crate) fn new(pick: Pick<A, B>) -> Self {
         let word = match pick {
-            Pick::First(a) => a.into_raw().as_ptr() as usize,
-            Pick::Second(b) => b.into_raw().as_ptr() as usize | 1,
-            Pick::Neither => 0,
+            Pick::First(a) => a.into_raw().as_ptr(),
+            Pick::Second(b) => b.into_raw().as_ptr().map_addr(|a| a | 1),
+            Pick::Neither => std::ptr::null_mut(),
         };
         OneOf {
             word,
@@ -87,9 +98,9 @@ impl<A: Thin, B: Thin> OneOf<A, B> {
     pub(crate) fn into_pick(self) -> Pick<A, B> {
         let this = ManuallyDrop::new(self);
         // SAFETY (both arms): the invariant; `ManuallyDrop` keeps `Drop` from taking it again.
-        match NonNull::new((this.word & !1) as *mut ()) {
+        match NonNull::new(this.word.map_addr(|a| a & !1)) {
             None => Pick::Neither,
-            Some(p) if this.word & 1 == 0 => Pick::First(unsafe { A::from_raw(p) }),
+            Some(p) if this.word.addr() & 1 == 0 => Pick::First(unsafe { A::from_raw(p) }),
             Some(p) => Pick::Second(unsafe { B::from_raw(p) }),
         }
     }
@@ -98,7 +109,7 @@ impl<A: Thin, B: Thin> OneOf<A, B> {
 impl<A: Thin, B: Thin> Drop for OneOf<A, B> {
     #[inline]
     fn drop(&mut self) {
-        let word = std::mem::replace(&mut self.word, 0);
+        let word = std::mem::replace(&mut self.word, std::ptr::null_mut());
         drop(
             OneOf::<A, B> {
                 word,

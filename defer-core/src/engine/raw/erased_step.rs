@@ -1,0 +1,169 @@
+//! [`ErasedStep`]: a chain's step, type-erased, held in place when it is one word or smaller.
+//!
+//! Each step is a value of its own type (its closure, what it does with the input, the type of
+//! its output: `step.rs`). A `Box<dyn RunStep>` holding it is two words and an allocation. Most
+//! closures a user adds capture one word or nothing (a counter, an `Rc`, a `u64`), so a step of
+//! at most one word is held in the queue entry itself, behind a pointer to a static table of its
+//! type's functions, and allocates nothing (issue 11: a pending Deferred with one step); a larger
+//! one is boxed and the word holds the box. Either way the entry is two words.
+//!
+//! Invariant: `data` holds an `S` in place (if `vtable` is `VTables::<S>::HELD`) or a pointer
+//! from `Box::<S>::into_raw` (if it is `VTables::<S>::BOXED`), for the `S` the table was made for,
+//! owned by this `ErasedStep` and consumed exactly once: by `run` or by `Drop`.
+
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::panic::Location;
+use std::rc::Rc;
+
+use super::super::cell::CellRc;
+use super::super::join::Join;
+use super::super::step::{Current, RunStep};
+
+/// The entry's word: a step in place, or a box's pointer (a pointer, so that it keeps its
+/// provenance).
+type Data = MaybeUninit<*mut ()>;
+
+/// What the queue knows of a step's type.
+struct StepVTable {
+    run: unsafe fn(Data, &mut Current, &'static Location<'static>) -> Option<CellRc>,
+    join: unsafe fn(&Data) -> Option<Rc<dyn Join>>,
+    /// Takes the word by value, not by reference: a step being dropped (on a landing pad, say)
+    /// need not be in memory.
+    drop: unsafe fn(Data),
+}
+
+/// A step of some type, held in place or boxed (see the module's docs).
+pub(crate) struct ErasedStep {
+    data: Data,
+    vtable: &'static StepVTable,
+    /// The step may own `!Send` values (an `Rc`): so is its holder.
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Whether an `S` is held in place.
+const fn held<S: RunStep>() -> bool {
+    S::MAY_BE_HELD && size_of::<S>() <= size_of::<Data>() && align_of::<S>() <= align_of::<Data>()
+}
+
+struct VTables<S>(PhantomData<S>);
+
+impl<S: RunStep> VTables<S> {
+    const HELD: StepVTable = StepVTable {
+        run: run_held::<S>,
+        join: join_held::<S>,
+        drop: drop_held::<S>,
+    };
+    const BOXED: StepVTable = StepVTable {
+        run: run_boxed::<S>,
+        join: join_boxed::<S>,
+        drop: drop_boxed::<S>,
+    };
+}
+
+impl ErasedStep {
+    /// Holds `step` in place if it fits, else in a box.
+    #[inline(always)]
+    pub(crate) fn new<S: RunStep>(step: S) -> ErasedStep {
+        // Zeroed, not left uninitialised: the entry is then copied as two known words. An
+        // uninitialised word (a step of less than a word, one capturing nothing) made the copy a
+        // 16-byte load of one 8-byte store, which the processor cannot forward from the store:
+        // a stall on every step added, twice the time of `W1_chain_zst`.
+        let mut data = Data::new(std::ptr::null_mut());
+        let vtable = if const { held::<S>() } {
+            // SAFETY: an `S` fits in `data`, in size and alignment (`held`), and `data` is ours.
+            unsafe { data.as_mut_ptr().cast::<S>().write(step) };
+            &VTables::<S>::HELD
+        } else {
+            data.write(Box::into_raw(Box::new(step)).cast());
+            &VTables::<S>::BOXED
+        };
+        ErasedStep {
+            data,
+            vtable,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs the step (see [`RunStep::run`]).
+    #[inline(always)]
+    pub(crate) fn run(
+        self,
+        cur: &mut Current,
+        added_at: &'static Location<'static>,
+    ) -> Option<CellRc> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the invariant; `ManuallyDrop` keeps `Drop` from consuming the step again.
+        unsafe { (this.vtable.run)(this.data, cur, added_at) }
+    }
+
+    /// See [`RunStep::join`].
+    pub(crate) fn join(&self) -> Option<Rc<dyn Join>> {
+        // SAFETY: the invariant (the step is only looked at).
+        unsafe { (self.vtable.join)(&self.data) }
+    }
+}
+
+impl Drop for ErasedStep {
+    fn drop(&mut self) {
+        // SAFETY: the invariant; a step that ran was wrapped in `ManuallyDrop`. The word is a
+        // bitwise copy, and the step in `self` is not used again.
+        unsafe { (self.vtable.drop)(self.data) }
+    }
+}
+
+/// # Safety
+/// `data` holds an `S` in place, moved out here.
+unsafe fn run_held<S: RunStep>(
+    data: Data,
+    cur: &mut Current,
+    added_at: &'static Location<'static>,
+) -> Option<CellRc> {
+    // SAFETY: as the caller guarantees; `data` is a bitwise copy the caller no longer uses.
+    let step = unsafe { data.as_ptr().cast::<S>().read() };
+    step.run_in_place(cur, added_at)
+}
+
+/// # Safety
+/// `data` holds a pointer from `Box::<S>::into_raw`, taken back here.
+unsafe fn run_boxed<S: RunStep>(
+    data: Data,
+    cur: &mut Current,
+    added_at: &'static Location<'static>,
+) -> Option<CellRc> {
+    // SAFETY: as the caller guarantees.
+    let step = unsafe { Box::from_raw(data.assume_init().cast::<S>()) };
+    step.run(cur, added_at)
+}
+
+/// # Safety
+/// `data` holds an `S` in place.
+unsafe fn join_held<S: RunStep>(data: &Data) -> Option<Rc<dyn Join>> {
+    // SAFETY: as the caller guarantees; the reference borrows `data`.
+    unsafe { &*data.as_ptr().cast::<S>() }.join()
+}
+
+/// # Safety
+/// `data` holds a pointer from `Box::<S>::into_raw`, still owned.
+unsafe fn join_boxed<S: RunStep>(data: &Data) -> Option<Rc<dyn Join>> {
+    // SAFETY: as the caller guarantees; the box lives as long as `data` holds it.
+    unsafe { &*data.assume_init().cast::<S>() }.join()
+}
+
+/// # Safety
+/// `data` holds an `S` in place, not used again.
+unsafe fn drop_held<S: RunStep>(mut data: Data) {
+    // SAFETY: as the caller guarantees.
+    unsafe { std::ptr::drop_in_place(data.as_mut_ptr().cast::<S>()) }
+}
+
+/// # Safety
+/// `data` holds a pointer from `Box::<S>::into_raw`, not used again.
+unsafe fn drop_boxed<S: RunStep>(data: Data) {
+    // SAFETY: as the caller guarantees.
+    drop(unsafe { Box::from_raw(data.assume_init().cast::<S>()) })
+}
+
+// The queue entry stays three words with the step's site (`step_queue.rs`).
+const _: () = assert!(size_of::<ErasedStep>() == 2 * size_of::<usize>());
+const _: () = assert!(size_of::<Option<ErasedStep>>() == 2 * size_of::<usize>());
