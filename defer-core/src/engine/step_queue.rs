@@ -6,69 +6,119 @@ use std::rc::Rc;
 
 use super::raw::erased_step::ErasedStep;
 
-/// A chain's queue of steps: the first inline, the others in a box made when a second one comes.
+/// A chain's queue of steps: a lone step inline, more in a box made when a second one comes.
 ///
 /// Most chains have one step (a user's callback, a combinator's input, a coroutine's await
 /// needs none); what hands the result on when they are done is the chain's
 /// [`Tail`](super::tail::Tail), not a step. A pending chain that never has a second step (issue
-/// 11: S1, S3) pays one inline step for its queue; the second step costs one allocation, which
-/// holds it and the queue behind it, whose buffer is allocated at the third.
-#[derive(Default)]
+/// 11: S1, S3) pays three words for its queue, one step's; the second step costs one
+/// allocation, which holds both and the queue behind them, whose buffer is allocated at the
+/// third.
 pub(crate) struct Steps {
-    /// Invariant: the queue is `first`, then the box's `second`, then its `rest`, front to back,
-    /// where an empty place is simply skipped. Popping takes the first occupied place and never
-    /// shifts the others; pushing goes behind the last occupied place.
-    first: Option<Step>,
-    more: Option<Box<MoreSteps>>,
+    head: Head,
 }
 
-/// The steps behind the first (see [`Steps`]).
-#[derive(Default)]
-struct MoreSteps {
+/// What a queue holds. `Many` fits beside the niche of `One`'s step (its table pointer, never
+/// null), so this is three words, one step's: the box of a queue costs a lone step nothing.
+enum Head {
+    /// The only step.
+    One(Step),
+    /// No step (`None`, nothing allocated), or the queue, in a box.
+    Many(Option<Box<Queue>>),
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        Steps {
+            head: Head::Many(None),
+        }
+    }
+}
+
+/// A queue of more than one step (see [`Steps`]). Invariant: the steps are `first`, then
+/// `second`, then `rest`, front to back, where an empty place is simply skipped. Popping takes
+/// the first occupied place and never shifts the others; pushing goes behind the last occupied
+/// place.
+struct Queue {
+    first: Option<Step>,
     second: Option<Step>,
     /// Every place holds a step but while one is being added (see
     /// [`push_back`](Steps::push_back)).
     rest: VecDeque<Option<Step>>,
 }
 
-impl MoreSteps {
+impl Queue {
     #[inline]
     fn is_empty(&self) -> bool {
-        self.second.is_none() && self.rest.is_empty()
+        self.first.is_none() && self.second.is_none() && self.rest.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Step> {
+        self.first
+            .iter()
+            .chain(self.second.iter())
+            .chain(self.rest.iter().flatten())
+    }
+
+    #[inline(always)]
+    fn push_back(&mut self, make: impl FnOnce() -> ErasedStep, at: &'static Location<'static>) {
+        if self.second.is_some() || !self.rest.is_empty() {
+            // Grown first, with no step alive yet (a `None` needs no landing pad); then the step
+            // is written over the `None`, which is forgotten, not dropped: no read of the place
+            // just written either.
+            self.rest.push_back(None);
+            if let Some(place) = self.rest.back_mut() {
+                std::mem::forget(place.replace(Step::Run(make(), at)));
+            }
+        } else if self.first.is_some() {
+            self.second = Some(Step::Run(make(), at));
+        } else {
+            self.first = Some(Step::Run(make(), at));
+        }
+    }
+
+    #[inline]
+    fn pop_front(&mut self) -> Option<Step> {
+        // Checked before taking: once the inline places are spent, a long chain pops from
+        // `rest` without writing them again.
+        if self.first.is_some() {
+            return self.first.take();
+        }
+        if self.second.is_some() {
+            return self.second.take();
+        }
+        self.rest.pop_front().flatten()
     }
 }
 
 impl Steps {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.as_ref().is_none_or(|m| m.is_empty())
+        match &self.head {
+            Head::One(_) => false,
+            Head::Many(q) => q.as_ref().is_none_or(|q| q.is_empty()),
+        }
     }
 
     /// How many steps wait.
     pub(crate) fn len(&self) -> usize {
-        usize::from(self.first.is_some())
-            + self.more.as_ref().map_or(0, |m| {
-                usize::from(m.second.is_some()) + m.rest.iter().flatten().count()
-            })
+        self.iter().count()
     }
 
-    /// Whether a step feeds a combinator's state (`join.rs`). Written out, not as an iterator:
-    /// it runs each time a combinator's input lets go of its state.
+    /// Whether a step feeds a combinator's state (`join.rs`): it runs each time a combinator's
+    /// input lets go of its state.
     pub(crate) fn feeds_a_join(&self) -> bool {
-        let feeds = |step: &Step| step.join().is_some();
-        self.first.as_ref().is_some_and(feeds)
-            || self.more.as_ref().is_some_and(|m| {
-                m.second.as_ref().is_some_and(feeds) || m.rest.iter().flatten().any(feeds)
-            })
+        self.iter().any(|step| step.join().is_some())
     }
 
     /// Every step, front to back.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Step> {
-        self.first.iter().chain(
-            self.more
-                .iter()
-                .flat_map(|m| m.second.iter().chain(m.rest.iter().flatten())),
-        )
+        let (one, queue) = match &self.head {
+            Head::One(step) => (Some(step), None),
+            Head::Many(q) => (None, q.as_deref()),
+        };
+        one.into_iter()
+            .chain(queue.into_iter().flat_map(Queue::iter))
     }
 
     /// Takes every step out, leaving the queue empty.
@@ -90,48 +140,39 @@ impl Steps {
         make: impl FnOnce() -> ErasedStep,
         at: &'static Location<'static>,
     ) {
-        if let Some(m) = &mut self.more
-            && !m.is_empty()
-        {
-            // Grown first, with no step alive yet (a `None` needs no landing pad); then the step is
-            // written over the `None`, which is forgotten, not dropped: no read of the place
-            // just written either.
-            m.rest.push_back(None);
-            if let Some(place) = m.rest.back_mut() {
-                std::mem::forget(place.replace(Step::Run(make(), at)));
-            }
-            return;
+        match &mut self.head {
+            Head::Many(Some(q)) => q.push_back(make, at),
+            Head::Many(None) => self.head = Head::One(Step::Run(make(), at)),
+            Head::One(_) => self.second(make, at),
         }
-        if self.first.is_none() {
-            self.first = Some(Step::Run(make(), at));
-            return;
-        }
-        let m = match &mut self.more {
-            Some(m) => m,
-            None => self.new_more(),
-        };
-        m.second = Some(Step::Run(make(), at));
     }
 
-    /// The box of the steps behind the first, made when a second comes: out of line, so that
-    /// adding the first stays small enough to inline.
+    /// The second step: the lone one moves into a new box, with it. Out of line, so that adding
+    /// a step stays small enough to inline.
     #[inline(never)]
-    fn new_more(&mut self) -> &mut MoreSteps {
-        self.more.insert(Box::default())
+    fn second(&mut self, make: impl FnOnce() -> ErasedStep, at: &'static Location<'static>) {
+        let Head::One(first) = std::mem::replace(&mut self.head, Head::Many(None)) else {
+            unreachable!("called with one step")
+        };
+        let mut q = Box::new(Queue {
+            first: Some(first),
+            second: None,
+            rest: VecDeque::new(),
+        });
+        q.second = Some(Step::Run(make(), at));
+        self.head = Head::Many(Some(q));
     }
 
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Step> {
-        // Checked before taking: once the inline place is spent, a long chain pops from `rest`
-        // without writing it again.
-        if self.first.is_some() {
-            return self.first.take();
+        match &mut self.head {
+            Head::Many(Some(q)) => q.pop_front(),
+            Head::Many(None) => None,
+            Head::One(_) => match std::mem::replace(&mut self.head, Head::Many(None)) {
+                Head::One(step) => Some(step),
+                Head::Many(_) => unreachable!("just matched"),
+            },
         }
-        let m = self.more.as_mut()?;
-        if m.second.is_some() {
-            return m.second.take();
-        }
-        m.rest.pop_front().flatten()
     }
 }
 
@@ -157,3 +198,4 @@ impl Step {
 // which made every allocation after it slow. And an empty place costs no more than a step.
 const _: () = assert!(size_of::<Step>() == 3 * size_of::<usize>());
 const _: () = assert!(size_of::<Option<Step>>() == 3 * size_of::<usize>());
+const _: () = assert!(size_of::<Steps>() == 3 * size_of::<usize>());
