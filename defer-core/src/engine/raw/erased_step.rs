@@ -167,3 +167,91 @@ unsafe fn drop_boxed<S: RunStep>(data: Data) {
 // The queue entry stays three words with the step's site (`step_queue.rs`).
 const _: () = assert!(size_of::<ErasedStep>() == 2 * size_of::<usize>());
 const _: () = assert!(size_of::<Option<ErasedStep>>() == 2 * size_of::<usize>());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::value::Value;
+    use std::cell::Cell;
+
+    /// Runs and drops of a [`Probe`].
+    type Counts = Rc<(Cell<u32>, Cell<u32>)>;
+
+    /// A step that counts its runs and drops, of `N` words.
+    struct Probe<const N: usize> {
+        counts: Counts,
+        _pad: [usize; N],
+    }
+    impl<const N: usize> Drop for Probe<N> {
+        fn drop(&mut self) {
+            self.counts.1.set(self.counts.1.get() + 1);
+        }
+    }
+    impl<const N: usize> RunStep for Probe<N> {
+        fn run(
+            self: Box<Self>,
+            cur: &mut Current,
+            at: &'static Location<'static>,
+        ) -> Option<CellRc> {
+            (*self).run_in_place(cur, at)
+        }
+        fn run_in_place(self, cur: &mut Current, _: &'static Location<'static>) -> Option<CellRc> {
+            self.counts.0.set(self.counts.0.get() + 1);
+            *cur = Some(Ok(Value::new(7u64)));
+            None
+        }
+    }
+
+    fn probe<const N: usize>() -> (Probe<N>, Counts) {
+        let counts = Rc::new((Cell::new(0), Cell::new(0)));
+        let p = Probe {
+            counts: counts.clone(),
+            _pad: [0; N],
+        };
+        (p, counts)
+    }
+
+    #[test]
+    fn a_step_of_one_word_is_held_and_a_larger_one_boxed() {
+        assert!(held::<Probe<0>>());
+        assert!(!held::<Probe<1>>());
+        let (p, _) = probe::<0>();
+        assert!(std::ptr::eq(
+            ErasedStep::new(p).vtable,
+            &VTables::<Probe<0>>::HELD
+        ));
+        let (p, _) = probe::<1>();
+        assert!(std::ptr::eq(
+            ErasedStep::new(p).vtable,
+            &VTables::<Probe<1>>::BOXED
+        ));
+    }
+
+    fn runs_once_and_is_dropped_once<const N: usize>() {
+        let here = Location::caller();
+        let (p, counts) = probe::<N>();
+        let mut cur: Current = None;
+        assert!(ErasedStep::new(p).run(&mut cur, here).is_none());
+        assert_eq!((counts.0.get(), counts.1.get()), (1, 1));
+        let Some(Ok(v)) = cur else {
+            panic!("the step left no value")
+        };
+        assert_eq!(v.take::<u64>().unwrap(), 7);
+        // Never run: dropped, once, with the queue entry.
+        let (p, counts) = probe::<N>();
+        let step = ErasedStep::new(p);
+        assert!(step.join().is_none());
+        drop(step);
+        assert_eq!((counts.0.get(), counts.1.get()), (0, 1));
+    }
+
+    #[test]
+    fn a_held_step_runs_once_and_is_dropped_once() {
+        runs_once_and_is_dropped_once::<0>();
+    }
+
+    #[test]
+    fn a_boxed_step_runs_once_and_is_dropped_once() {
+        runs_once_and_is_dropped_once::<3>();
+    }
+}

@@ -480,6 +480,20 @@ mod tests {
     }
 
     #[test]
+    fn a_weak_count_at_its_maximum_sticks_and_the_block_is_leaked_not_freed() {
+        let (s, disposed) = probe();
+        // One weak reference is the strong handles' own: 65,534 more reach the maximum.
+        let weak: Vec<_> = (0..u16::MAX - 1).map(|_| Shared::downgrade(&s)).collect();
+        let more = Shared::downgrade(&s);
+        assert!(Shared::ptr_eq(&more.upgrade().unwrap(), &s));
+        drop(weak);
+        drop(s);
+        // The value is disposed of when the last strong handle goes, as ever; the block stays.
+        assert_eq!(disposed.get(), 1);
+        assert!(more.upgrade().is_none());
+    }
+
+    #[test]
     #[should_panic(expected = "borrowed while borrowed mutably")]
     fn a_conflicting_borrow_panics() {
         let (s, _) = probe();
