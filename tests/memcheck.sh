@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite of defer-core and of the tests crate under valgrind's memcheck, one test
 # binary at a time, and fails if memcheck reports any error (invalid read or write, use of
-# uninitialised memory, mismatched free). defer-core has one module with `unsafe` (src/value.rs);
+# uninitialised memory, mismatched free). defer-core has one module with `unsafe` (src/engine/raw/);
 # this is the check the project requires of it, since Miri cannot be installed here.
 #
 # Usage: tests/memcheck.sh [--all] [NAME ...]

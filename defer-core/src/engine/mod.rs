@@ -10,13 +10,16 @@
 //! | dropping a deep structure never recurses; a panicking `Drop` is contained | the drop queue | `drop_queue.rs` |
 //! | cancelling a wait cycle terminates | the cancel walk's visited set | `cancel.rs` |
 //! | a chain no handle can reach is freed, its failure reported, cycles included | reclaiming unreachable sets of chains (and of the combinators' states between them); a dropped trigger's check for listeners | `reclaim.rs`, `join.rs`, `chain_loop.rs` |
-//! | a value never enters a chain as another type | invariant handles, and a checked take | `value.rs` |
+//! | a value never enters a chain as another type | invariant handles, and a checked take | `raw/value.rs` |
 //! | thread teardown in any order never aborts | `try_with` and an inline fallback in each of the above | `work_loop.rs`, `drop_queue.rs` |
 //!
 //! `cell.rs` holds a chain's state, with its parts in `slot.rs` (the result; the canceller before
 //! the chain fires), `step_queue.rs` and `tail.rs` (what receives the result: a hand-over or an
 //! awaiter). `step.rs` holds the typed steps behind the type-erased chain, `outcome.rs` what a
-//! step may return.
+//! step may return. `raw/` is the crate's one module with `unsafe`, each part with its invariants
+//! at its top: the block a chain lives in (`shared.rs`), its value held in place (`value.rs`), a
+//! step held in its queue entry (`erased_step.rs`), a `Deferred` handle in one word
+//! (`one_of.rs`).
 
 pub(crate) mod cancel;
 pub(crate) mod cell;
