@@ -88,6 +88,7 @@ impl Shared<State> {
 
 impl State {
     /// Fired, and its result can be taken right now.
+    #[inline]
     pub(crate) fn is_ready(&self) -> bool {
         self.called
             && self.pauses == 0
