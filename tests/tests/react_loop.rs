@@ -121,7 +121,10 @@ fn the_reactor_is_a_scheduler_for_defer_later_and_add_timeout() {
     assert_eq!(r.unwrap(), 3);
 }
 
-/// While it waits for a timer, the loop sleeps: the thread uses almost no CPU.
+/// While it waits for a timer, the loop sleeps: the thread uses a small part of the CPU time a
+/// busy wait would (all of the wait). The bound is a share of the wait, not a fixed time: under
+/// valgrind (`tests/memcheck.sh`) starting the loop alone took 34 ms of CPU, over the 30 ms this
+/// test once allowed in all.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_loop_parks_instead_of_busy_waiting() {
@@ -131,13 +134,13 @@ fn the_loop_parks_instead_of_busy_waiting() {
     }
     let before = cpu_ns();
     let started = Instant::now();
-    react(|reactor| defer_later(reactor, Duration::from_millis(100), || Ok(()))).unwrap();
+    react(|reactor| defer_later(reactor, Duration::from_millis(300), || Ok(()))).unwrap();
     let wall = started.elapsed();
     let cpu = Duration::from_nanos(cpu_ns() - before);
-    assert!(wall >= Duration::from_millis(100));
+    assert!(wall >= Duration::from_millis(300));
     assert!(
-        cpu < Duration::from_millis(30),
-        "the loop used {cpu:?} of CPU in {wall:?}"
+        cpu < wall / 3,
+        "the loop used {cpu:?} of CPU in {wall:?}: it spun instead of parking"
     );
 }
 
