@@ -26,7 +26,7 @@
 
 use std::rc::Rc;
 
-use super::cell::{Canceller, CellRc, Slot, Step};
+use super::cell::{Canceller, CellRc, Slot};
 use super::join::Join;
 use super::user_code;
 
@@ -279,7 +279,7 @@ fn edges_of(cell: &CellRc) -> Option<Edges> {
     let joins = if st.steps.is_empty() {
         Vec::new()
     } else {
-        st.steps.iter().filter_map(Step::join).collect()
+        st.steps.joins().collect()
     };
     let awaiting_driver = st.awaiting_driver().cloned();
     let own_driver = match st.result.canceller() {

@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::panic::Location;
 use std::rc::Rc;
 
-use super::raw::erased_step::ErasedStep;
+use super::join::Join;
+use super::raw::erased_step::{ErasedStep, UndroppedStep};
 
 /// A chain's queue of steps: a lone step inline, more in a box made when a second one comes.
 ///
@@ -42,9 +43,19 @@ impl Default for Steps {
 struct Queue {
     first: Option<Step>,
     second: Option<Step>,
-    /// Every place holds a step but while one is being added (see
-    /// [`push_back`](Steps::push_back)).
-    rest: VecDeque<Option<Step>>,
+    /// The steps are dropped by hand (`Drop for Queue`): so adding one keeps nothing with a `Drop`
+    /// alive across the buffer's growth (see [`push_back`](Steps::push_back)).
+    rest: VecDeque<(UndroppedStep, &'static Location<'static>)>,
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // Each through `user_code`, as the drop queue drops a chain's state: a panicking `Drop`
+        // of one step leaves none of the others behind.
+        for (step, _) in self.rest.drain(..) {
+            super::user_code::drop_value(step.into_step());
+        }
+    }
 }
 
 impl Queue {
@@ -53,23 +64,22 @@ impl Queue {
         self.first.is_none() && self.second.is_none() && self.rest.is_empty()
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Step> {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + usize::from(self.second.is_some()) + self.rest.len()
+    }
+
+    fn joins(&self) -> impl Iterator<Item = Rc<dyn Join>> {
         self.first
             .iter()
             .chain(self.second.iter())
-            .chain(self.rest.iter().flatten())
+            .filter_map(Step::join)
+            .chain(self.rest.iter().filter_map(|(step, _)| step.join()))
     }
 
     #[inline(always)]
     fn push_back(&mut self, make: impl FnOnce() -> ErasedStep, at: &'static Location<'static>) {
         if self.second.is_some() || !self.rest.is_empty() {
-            // Grown first, with no step alive yet (a `None` needs no landing pad); then the step
-            // is written over the `None`, which is forgotten, not dropped: no read of the place
-            // just written either.
-            self.rest.push_back(None);
-            if let Some(place) = self.rest.back_mut() {
-                std::mem::forget(place.replace(Step::Run(make(), at)));
-            }
+            self.rest.push_back((make().undropped(), at));
         } else if self.first.is_some() {
             self.second = Some(Step::Run(make(), at));
         } else {
@@ -87,7 +97,9 @@ impl Queue {
         if self.second.is_some() {
             return self.second.take();
         }
-        self.rest.pop_front().flatten()
+        self.rest
+            .pop_front()
+            .map(|(step, at)| Step::Run(step.into_step(), at))
     }
 }
 
@@ -102,23 +114,27 @@ impl Steps {
 
     /// How many steps wait.
     pub(crate) fn len(&self) -> usize {
-        self.iter().count()
+        match &self.head {
+            Head::One(_) => 1,
+            Head::Many(q) => q.as_ref().map_or(0, |q| q.len()),
+        }
     }
 
     /// Whether a step feeds a combinator's state (`join.rs`): it runs each time a combinator's
     /// input lets go of its state.
     pub(crate) fn feeds_a_join(&self) -> bool {
-        self.iter().any(|step| step.join().is_some())
+        self.joins().next().is_some()
     }
 
-    /// Every step, front to back.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Step> {
+    /// The combinators' states the steps feed, front to back (see [`Step::join`]).
+    pub(crate) fn joins(&self) -> impl Iterator<Item = Rc<dyn Join>> {
         let (one, queue) = match &self.head {
             Head::One(step) => (Some(step), None),
             Head::Many(q) => (None, q.as_deref()),
         };
         one.into_iter()
-            .chain(queue.into_iter().flat_map(Queue::iter))
+            .filter_map(Step::join)
+            .chain(queue.into_iter().flat_map(Queue::joins))
     }
 
     /// Takes every step out, leaving the queue empty.

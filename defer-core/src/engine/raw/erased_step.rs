@@ -104,6 +104,47 @@ impl ErasedStep {
     }
 }
 
+/// An [`ErasedStep`] its holder drops by hand, by making it an `ErasedStep` again
+/// ([`into_step`](UndroppedStep::into_step)): a queue's buffer holds these, so that adding one to
+/// it keeps nothing with a `Drop` alive across the buffer's growth (see `step_queue.rs`). One
+/// dropped as is leaks its step: never freed twice, never freed under anyone.
+pub(crate) struct UndroppedStep {
+    data: Data,
+    vtable: &'static StepVTable,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ErasedStep {
+    /// This step, to be dropped by hand.
+    #[inline(always)]
+    pub(crate) fn undropped(self) -> UndroppedStep {
+        let this = ManuallyDrop::new(self);
+        UndroppedStep {
+            data: this.data,
+            vtable: this.vtable,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl UndroppedStep {
+    /// The step, dropped as usual again.
+    #[inline(always)]
+    pub(crate) fn into_step(self) -> ErasedStep {
+        ErasedStep {
+            data: self.data,
+            vtable: self.vtable,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// See [`RunStep::join`].
+    pub(crate) fn join(&self) -> Option<Rc<dyn Join>> {
+        // SAFETY: the invariant of `ErasedStep`, which this holds unchanged.
+        unsafe { (self.vtable.join)(&self.data) }
+    }
+}
+
 impl Drop for ErasedStep {
     fn drop(&mut self) {
         // SAFETY: the invariant; a step that ran was wrapped in `ManuallyDrop`. The word is a
