@@ -168,6 +168,8 @@ impl<T: Dispose> Shared<T> {
     /// The handle as a raw pointer, keeping its strong reference (for `one_of.rs`).
     #[inline(always)]
     pub(crate) fn into_raw(this: Self) -> NonNull<()> {
+        // `one_of.rs` keeps its tag in the low bit.
+        const { assert!(align_of::<Block<T>>() >= 2) };
         ManuallyDrop::new(this).ptr.cast()
     }
 
@@ -222,7 +224,10 @@ impl<T: Dispose> Shared<T> {
 #[cold]
 #[track_caller]
 fn borrow_conflict() -> ! {
-    panic!("defer: a chain's state was borrowed while borrowed mutably (a bug in the engine)")
+    panic!(
+        "defer: a chain's state was borrowed while borrowed mutably, or borrowed mutably while \
+         borrowed (a bug in the engine)"
+    )
 }
 
 /// One more weak reference; sticks at the maximum (the block then leaks).

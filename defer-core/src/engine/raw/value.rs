@@ -17,6 +17,7 @@
 //! local to this file, tested at its end and, with the whole test suite, under valgrind's memcheck.
 
 use std::any::{Any, TypeId};
+use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 
@@ -126,7 +127,7 @@ struct SmallVTable {
     /// Drops the value in the buffer.
     drop: unsafe fn(&mut Buf),
     /// The value in the buffer, as `&dyn Any`.
-    as_any: unsafe fn(&Buf) -> &dyn Any,
+    as_any: unsafe fn(&UnsafeCell<Buf>) -> &dyn Any,
 }
 
 /// The table of `T`, promoted to a `'static` constant.
@@ -151,17 +152,20 @@ unsafe fn drop_as<T>(buf: &mut Buf) {
 
 /// # Safety
 /// `buf` holds a valid `T`.
-unsafe fn as_any_as<T: 'static>(buf: &Buf) -> &dyn Any {
+unsafe fn as_any_as<T: 'static>(buf: &UnsafeCell<Buf>) -> &dyn Any {
     // SAFETY: the caller guarantees the buffer holds a valid `T`, aligned (`Small::fits`); the
-    // reference borrows the buffer, so the value outlives it.
-    unsafe { &*buf.as_ptr().cast::<T>() }
+    // reference borrows the buffer, so the value outlives it. Made through the `UnsafeCell`'s
+    // pointer, so that a `Cell` in `T` keeps its rights (see `Small::buf`).
+    unsafe { &*buf.get().cast::<T>() }
 }
 
 /// A value of a type of at most 16 bytes and alignment at most 8, held in place.
 ///
 /// Invariant: `buf` holds a valid value of the type `vtable` was made for, owned by this `Small`.
 pub(crate) struct Small {
-    buf: Buf,
+    /// In an `UnsafeCell`: the value may hold a `Cell`, and the `&T` that `Debug` looks at must be
+    /// allowed to reach it (Miri's Stacked Borrows flags a `&T` made from a plain `&Buf`).
+    buf: UnsafeCell<Buf>,
     vtable: &'static SmallVTable,
     /// The value may be `!Send` or `!Sync` (an `Rc`): so is its holder.
     _not_send: PhantomData<*const ()>,
@@ -184,7 +188,7 @@ impl Small {
         // above), and nothing else refers to the new buffer.
         unsafe { buf.as_mut_ptr().cast::<T>().write(v) };
         Ok(Small {
-            buf,
+            buf: UnsafeCell::new(buf),
             vtable: &VTableOf::<T>::VTABLE,
             _not_send: PhantomData,
         })
@@ -199,7 +203,7 @@ impl Small {
         let this = ManuallyDrop::new(self);
         // SAFETY: the buffer holds a valid value of the vtable's type (the invariant), which is
         // `T`, as just checked; `ManuallyDrop` keeps `Small::drop` from dropping it again.
-        Some(unsafe { this.buf.as_ptr().cast::<T>().read() })
+        Some(unsafe { this.buf.get().cast::<T>().read() })
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -212,7 +216,7 @@ impl Drop for Small {
     fn drop(&mut self) {
         // SAFETY: the buffer holds a valid value of the vtable's type (the invariant), dropped
         // exactly once, here (`into_inner` wraps `self` in `ManuallyDrop`).
-        unsafe { (self.vtable.drop)(&mut self.buf) }
+        unsafe { (self.vtable.drop)(self.buf.get_mut()) }
     }
 }
 
