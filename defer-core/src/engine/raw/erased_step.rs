@@ -281,6 +281,45 @@ mod tests {
         assert_eq!((counts.0.get(), counts.1.get()), (0, 1));
     }
 
+    /// A step held in place that holds a `Cell`: looking at it (`join`) must not take away the
+    /// `Cell`'s right to be written (Miri's Stacked Borrows flagged this before the word was in
+    /// an `UnsafeCell`; run `cargo +nightly miri test -p defer-core --lib raw`).
+    struct CellStep(Cell<u32>);
+    impl RunStep for CellStep {
+        fn run(
+            self: Box<Self>,
+            cur: &mut Current,
+            at: &'static Location<'static>,
+        ) -> Option<CellRc> {
+            (*self).run_in_place(cur, at)
+        }
+        fn run_in_place(self, cur: &mut Current, _: &'static Location<'static>) -> Option<CellRc> {
+            self.0.set(self.0.get() + 1);
+            *cur = Some(Ok(Value::new(self.0.get())));
+            None
+        }
+        fn join(&self) -> Option<Rc<dyn Join>> {
+            self.0.set(self.0.get() + 1);
+            None
+        }
+    }
+
+    #[test]
+    fn a_held_step_holding_a_cell_may_write_it_when_looked_at() {
+        assert!(held::<CellStep>());
+        let step = ErasedStep::new(CellStep(Cell::new(0)));
+        assert!(step.join().is_none());
+        assert!(step.undropped().join().is_none());
+        let step = ErasedStep::new(CellStep(Cell::new(0)));
+        assert!(step.join().is_none());
+        let mut cur: Current = None;
+        assert!(step.run(&mut cur, Location::caller()).is_none());
+        let Some(Ok(v)) = cur else {
+            panic!("the step left no value")
+        };
+        assert_eq!(v.take::<u32>().unwrap(), 2, "join's write was seen by run");
+    }
+
     #[test]
     fn a_held_step_runs_once_and_is_dropped_once() {
         runs_once_and_is_dropped_once::<0>();
