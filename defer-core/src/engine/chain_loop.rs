@@ -121,7 +121,7 @@ pub(crate) fn take_ready_in(st: &mut State) -> Option<Result<Value, Failure>> {
 /// The chain loop, for one continuation (see the module docs).
 ///
 /// While it runs a chain's steps it keeps the current result in a local, and holds the chain's
-/// `RefCell` borrowed except while a step (user code) runs: one borrow per step.
+/// state borrowed except while a step (user code) runs: one borrow per step.
 pub(crate) fn run_chain(mut cur: CellRc) {
     'chains: loop {
         let mut st = cur.borrow_mut();

@@ -1,12 +1,12 @@
 //! Typed steps behind the type-erased chain.
 //!
-//! A chain's value changes type at every step, so the chain itself stores steps as trait objects
-//! and values as type-erased [`Value`]s. Passing a value from one step to the next costs no heap
-//! allocation: a small output (at most 16 bytes) leaves the step in place, and the step's box, which
-//! then holds only the closure, is zero-sized (no allocation at all) when the closure captures
-//! nothing; a large output stays in the step's box, which becomes its holder. Either way the only
-//! allocation per step is the box of a capturing closure, which `add_callback` has to make anyway.
-//! Where the step was added is kept in the chain's queue entry, beside the box.
+//! A chain's value changes type at every step, so the chain itself stores steps type-erased
+//! (`raw/erased_step.rs`) and values as type-erased [`Value`]s. Passing a value from one step to
+//! the next costs no heap allocation: a small output (at most 16 bytes) leaves the step in place,
+//! and the step, which then holds only the closure, is held in its queue entry when the closure
+//! captures one word or nothing (no allocation at all); a large output stays in the step's box,
+//! which becomes its holder. Either way the only allocation per step is the box of a closure that
+//! captures more than a word. Where the step was added is kept in the chain's queue entry.
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -176,8 +176,8 @@ struct StepBox<T, L: Logic<T>> {
     _input: PhantomData<fn(T)>,
 }
 
-/// The box of a step whose output is small: only the logic, so a closure that captures nothing
-/// is a zero-sized box, which allocates nothing. The output leaves in place, as a `Small`.
+/// A step whose output is small: only the logic, so a closure that captures one word or nothing
+/// is held in its queue entry, which allocates nothing. The output leaves in place, as a `Small`.
 struct SmallStep<T, L> {
     logic: L,
     _input: PhantomData<fn(T)>,

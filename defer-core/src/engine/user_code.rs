@@ -11,7 +11,7 @@
 //! - **A panic payload whose own `Drop` panics is contained too.** `catch_unwind` hands the
 //!   payload back; dropping it is user code again. Its message is read first, then it is dropped
 //!   under a second `catch_unwind`, and a payload that panics again is leaked, not dropped.
-//! - **No engine borrow is held.** Callers take what they need out of a chain's `RefCell` before
+//! - **No engine borrow is held.** Callers take what they need out of a chain's state before
 //!   calling in, so user code may fire, cancel, pause, add steps to or drop any chain, the running
 //!   one included. (`cell.rs` documents the rule; every caller below follows it.)
 

@@ -11,8 +11,8 @@
 //!   box (allocated anyway, for the step's closure), so passing a large value costs nothing
 //!   either; a large value entering the chain from outside (`callback`) is boxed once.
 //!
-//! `Small` is the one place in the crate that needs `unsafe`: a type-erased inline buffer cannot
-//! be written without it. It paid for itself in the benchmarks (`BENCHMARKS.md`: the allocation of
+//! `Small` needs `unsafe` (one of the parts of `raw/`, the crate's one module with it): a
+//! type-erased inline buffer cannot be written without it. It paid for itself in the benchmarks (`BENCHMARKS.md`: the allocation of
 //! every fired value, and the type-erased hand-off between steps, gone) and its invariants are
 //! local to this file, tested at its end and, with the whole test suite, under valgrind's memcheck.
 
