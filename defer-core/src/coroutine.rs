@@ -28,13 +28,14 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 
 use crate::debug::Inspected;
 use crate::deferred::{Deferred, Repr};
+use crate::engine::raw::lazy_waker::{LazyWaker, MadeWaker};
 use crate::engine::user_code;
 use crate::engine::value::{Value, ValueHolder};
 use crate::engine::work_loop::{self, Work};
@@ -57,11 +58,10 @@ struct Driver<T> {
     body: RefCell<Option<BoxedBody<T>>>,
     /// The coroutine's own Deferred.
     cell: CellRc,
-    waker: Waker,
-    /// The same allocation as `waker`: its `woken` flag, and its strong count, which tells
-    /// whether a foreign future kept a clone of the waker (see `resume`).
-    /// (The coroutine's id is the waker's: `id()`.)
-    waker_state: Arc<DriverWaker>,
+    /// Its waker: lent by reference to every poll, and made (an `Arc`, with the coroutine's id)
+    /// only when a future keeps a clone (`engine/raw/lazy_waker.rs`). How many clones there are
+    /// tells whether a foreign future may resume the coroutine (see `resume`).
+    wakes: LazyWaker<DriverWaker>,
     /// The Deferreds the body registered on while suspended (more than one under a `join` or a
     /// `select`). Cancelling the coroutine cancels those of them it still awaits: the ones whose
     /// awaiter is still this driver (a `select` drops the futures of the losers, which clears
@@ -187,7 +187,7 @@ thread_local! {
     /// thread-local access per coroutine made (its id and its slot together), one per coroutine
     /// dropped. Nothing is collected until someone asks.
     static REGISTRY: RefCell<Registry> = const {
-        RefCell::new(Registry { next_id: 0, live: Vec::new(), free: Vec::new() })
+        RefCell::new(Registry { live: Vec::new(), free: Vec::new() })
     };
     /// Set while the engine drops a coroutine's body (reclaimed, cancelled on a foreign future,
     /// or freed): the awaits inside it are abandoned by the engine, not by the program, and do
@@ -197,18 +197,15 @@ thread_local! {
 
 /// This thread's live coroutines: a slab of weak references, indexed by the drivers' `slot`.
 struct Registry {
-    next_id: u64,
     live: Vec<Option<Weak<dyn Resume>>>,
     /// Slots freed by dropped drivers, reused first.
     free: Vec<u32>,
 }
 
 impl Registry {
-    /// A new coroutine's id and slot.
-    fn register(&mut self, driver: Weak<dyn Resume>) -> (u64, u32) {
-        let id = self.next_id;
-        self.next_id = id.wrapping_add(1);
-        let slot = match self.free.pop() {
+    /// A new coroutine's slot.
+    fn register(&mut self, driver: Weak<dyn Resume>) -> u32 {
+        match self.free.pop() {
             Some(slot) => {
                 self.live[slot as usize] = Some(driver);
                 slot
@@ -217,8 +214,7 @@ impl Registry {
                 self.live.push(Some(driver));
                 u32::try_from(self.live.len() - 1).unwrap_or(u32::MAX)
             }
-        };
-        (id, slot)
+        }
     }
 }
 
@@ -330,7 +326,11 @@ fn unpark(id: u64) -> Option<Rc<dyn Resume>> {
 /// coroutine, only its id and home thread.
 struct DriverWaker {
     id: u64,
-    home: ThreadId,
+    /// The coroutine's thread: known when the driver made this (to park), else set by the
+    /// driver right after the poll in which a future cloned its waker (on whichever thread).
+    /// Until then a wake is treated as one from another thread: it sets `woken`, which the
+    /// driver reads after that poll.
+    home: OnceLock<ThreadId>,
     /// The home thread's inbox, published the first time the coroutine parks (the only state in
     /// which a wake from another thread has something to resume): nothing on the hot path.
     inbox: OnceLock<Arc<Home>>,
@@ -345,7 +345,7 @@ impl Wake for DriverWaker {
         self.wake_by_ref()
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        if thread::current().id() != self.home {
+        if self.home.get() != Some(&thread::current().id()) {
             self.wake_from_elsewhere();
             return;
         }
@@ -357,6 +357,20 @@ impl Wake for DriverWaker {
         // the next one awaits, does not nest their polls on the stack.
         if let Some(driver) = unpark(self.id) {
             work_loop::enter(Work::Resume(driver));
+        }
+    }
+}
+
+impl MadeWaker for DriverWaker {
+    fn make() -> Self {
+        /// Coroutine ids: unique in the process, so a waker made on any thread (a scoped
+        /// thread cloning the lent waker) gets one.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        DriverWaker {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            home: OnceLock::new(),
+            inbox: OnceLock::new(),
+            woken: AtomicBool::new(false),
         }
     }
 }
@@ -415,7 +429,7 @@ impl<T: 'static> DriverCtx for Driver<T> {
         cell: &CellRc,
         at: &'static Location<'static>,
     ) -> Registration {
-        if !waker.will_wake(&self.waker) {
+        if !self.wakes.is_mine(waker) {
             return Registration::Foreign;
         }
         if CellRc::ptr_eq(&self.cell, cell) {
@@ -488,7 +502,10 @@ impl<T: 'static> Resume for Driver<T> {
         }
         loop {
             self.repoll.set(false);
-            self.waker_state.woken.store(false, Ordering::Relaxed);
+            self.wakes.take_woken();
+            if let Some(w) = self.wakes.made() {
+                w.woken.store(false, Ordering::Relaxed);
+            }
             self.awaiting.clear();
             // (`suspended_at` is left: it means something only while `awaiting` is set.)
             let polled = {
@@ -499,13 +516,21 @@ impl<T: 'static> Resume for Driver<T> {
                 };
                 let ctx: Rc<dyn DriverCtx> = self.clone();
                 let prev = CURRENT.try_with(|c| c.replace(Some(ctx))).ok().flatten();
-                let mut cx = Context::from_waker(&self.waker);
-                #[cfg(feature = "tracing")]
-                let polled = self
-                    .spans
-                    .poll_in(|| user_code::call(|| fut.as_mut().poll(&mut cx)));
-                #[cfg(not(feature = "tracing"))]
-                let polled = user_code::call(|| fut.as_mut().poll(&mut cx));
+                let polled = self.wakes.with_borrowed(|waker| {
+                    let mut cx = Context::from_waker(waker);
+                    #[cfg(feature = "tracing")]
+                    let polled = self
+                        .spans
+                        .poll_in(|| user_code::call(|| fut.as_mut().poll(&mut cx)));
+                    #[cfg(not(feature = "tracing"))]
+                    let polled = user_code::call(|| fut.as_mut().poll(&mut cx));
+                    polled
+                });
+                // A waker a future cloned during the poll (on this thread or a scoped one) now
+                // learns its home.
+                if let Some(w) = self.wakes.made() {
+                    w.home.get_or_init(|| thread::current().id());
+                }
                 let ours = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
                 drop(body);
                 drop(ours);
@@ -513,7 +538,7 @@ impl<T: 'static> Resume for Driver<T> {
             };
             let result = match polled {
                 Ok(Poll::Pending) => {
-                    if self.repoll.get() || self.waker_state.woken.load(Ordering::Relaxed) {
+                    if self.repoll.get() || self.wakes.take_woken() || self.made_woken() {
                         continue;
                     }
                     // Suspended on a foreign future: its waker will find us here. That is the
@@ -521,17 +546,20 @@ impl<T: 'static> Resume for Driver<T> {
                     // future kept a clone of the waker beside a pending Deferred (`select` of
                     // the two): before, that wake was lost and the coroutine hung until the
                     // Deferred fired. The driver itself holds two references to the waker.
-                    if self.awaiting.is_empty() || Arc::strong_count(&self.waker_state) > 2 {
+                    if self.awaiting.is_empty() || self.wakes.others() > 0 {
+                        // Parked under its id, which its waker holds: made now if no future
+                        // kept one.
+                        let made = self.made_here();
                         let me: Rc<dyn Resume> = self.clone();
                         let parked = PARKED
                             .try_with(|p| {
                                 p.try_borrow_mut()
-                                    .map(|mut p| p.insert(self.id(), me))
+                                    .map(|mut p| p.insert(made.id, me))
                                     .is_ok()
                             })
                             .unwrap_or(false);
                         self.parked.set(parked);
-                        if self.waker_state.woken_while_parking() {
+                        if made.woken_while_parking() {
                             // Woken from another thread before its inbox was known: poll again.
                             if self.parked.replace(false) {
                                 user_code::drop_value(unpark(self.id()));
@@ -543,7 +571,7 @@ impl<T: 'static> Resume for Driver<T> {
                         // its clone of the waker before `strong_count` was read: the acquire
                         // fence makes its `woken` visible then (on x86, no instruction at all).
                         fence(Ordering::Acquire);
-                        if self.waker_state.woken.load(Ordering::Relaxed) {
+                        if self.made_woken() {
                             continue;
                         }
                     }
@@ -642,10 +670,7 @@ impl<T: 'static> Resume for Driver<T> {
     }
 
     fn stuck_on(&self) -> Option<Vec<CellRc>> {
-        if self.polling.get()
-            || self.body.borrow().is_none()
-            || Arc::strong_count(&self.waker_state) > 2
-        {
+        if self.polling.get() || self.body.borrow().is_none() || self.wakes.others() > 0 {
             return None;
         }
         // Read after the count, behind an acquire fence: a future on another thread that woke us
@@ -653,7 +678,7 @@ impl<T: 'static> Resume for Driver<T> {
         // here. Read before the count, it could be missed, and a coroutine about to be resumed
         // taken for stuck and freed.
         fence(Ordering::Acquire);
-        if self.waker_state.woken.load(Ordering::Relaxed) {
+        if self.made_woken() {
             return None;
         }
         Some(self.awaited_now())
@@ -696,10 +721,27 @@ impl<T: 'static> Resume for Driver<T> {
 }
 
 impl<T> Driver<T> {
-    /// The coroutine's id (its `PARKED` key; what a wake from another thread posts).
+    /// The coroutine's id (its `PARKED` key; what a wake from another thread posts), which its
+    /// waker holds; `u64::MAX`, no coroutine's, if none was made (it was never parked).
     #[inline]
     fn id(&self) -> u64 {
-        self.waker_state.id
+        self.wakes.made().map_or(u64::MAX, |w| w.id)
+    }
+
+    /// Whether a wake through a made waker came in.
+    #[inline]
+    fn made_woken(&self) -> bool {
+        self.wakes
+            .made()
+            .is_some_and(|w| w.woken.load(Ordering::Relaxed))
+    }
+
+    /// The made waker's state, made now (on the coroutine's thread) if it was not.
+    fn made_here(&self) -> &DriverWaker {
+        drop(self.wakes.get_or_make());
+        let made = self.wakes.made().expect("made just now");
+        made.home.get_or_init(|| thread::current().id());
+        made
     }
 }
 
@@ -749,27 +791,20 @@ fn drive_named<T: 'static>(
     let cell = CellRc::new_at(None, at);
     let driver = Rc::new_cyclic(|me: &Weak<Driver<T>>| {
         let me: Weak<dyn Resume> = me.clone();
-        let (id, slot) = REGISTRY
+        let slot = REGISTRY
             .try_with(|r| {
                 r.try_borrow_mut()
                     .map(|mut r| r.register(me.clone()))
-                    .unwrap_or((u64::MAX, u32::MAX))
+                    .unwrap_or(u32::MAX)
             })
-            .unwrap_or((u64::MAX, u32::MAX));
-        let waker_state = Arc::new(DriverWaker {
-            id,
-            home: thread::current().id(),
-            inbox: OnceLock::new(),
-            woken: AtomicBool::new(false),
-        });
+            .unwrap_or(u32::MAX);
         cell.borrow_mut()
             .result
             .put_canceller(Canceller::Coroutine(me));
         Driver {
             body: RefCell::new(Some(body)),
             cell: cell.clone(),
-            waker: Waker::from(waker_state.clone()),
-            waker_state,
+            wakes: LazyWaker::new(),
             awaiting: Awaits::default(),
             parked: StdCell::new(false),
             polling: StdCell::new(false),

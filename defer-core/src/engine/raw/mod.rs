@@ -6,13 +6,16 @@
 //!   where `Rc<RefCell<_>>` has 24 (issue 11: bytes per pending Deferred);
 //! - `erased_step.rs`: a chain's step held in its queue entry when it is one word or smaller, so
 //!   that adding a step whose closure captures one word or nothing allocates nothing;
-//! - `one_of.rs`: a `Deferred` handle in one word, its tag in its pointer's low bit.
+//! - `one_of.rs`: a `Deferred` handle in one word, its tag in its pointer's low bit;
+//! - `lazy_waker.rs`: a coroutine driver's waker, lent by reference while it polls and made (an
+//!   `Arc`) only when a future keeps a clone of it.
 //!
 //! Each keeps its invariants local to its file, states them at its top, argues each `unsafe`
 //! block against them in a `// SAFETY:` comment, tests them at its end, and runs under valgrind's
 //! memcheck with the whole test suite (`tests/memcheck.sh`).
 
 pub(crate) mod erased_step;
+pub(crate) mod lazy_waker;
 pub(crate) mod one_of;
 pub(crate) mod shared;
 pub(crate) mod value;
