@@ -36,6 +36,8 @@ use std::thread::{self, ThreadId};
 use crate::debug::Inspected;
 use crate::deferred::{Deferred, Repr};
 use crate::engine::raw::lazy_waker::{LazyWaker, MadeWaker};
+use crate::engine::raw::one_of::{OneOf, Pick};
+use crate::engine::raw::tagged_location::TaggedLocation;
 use crate::engine::user_code;
 use crate::engine::value::{Value, ValueHolder};
 use crate::engine::work_loop::{self, Work};
@@ -926,37 +928,53 @@ where
 /// coroutine; its Deferred's `Debug` then says that it waits for this thread to run.
 #[must_use = "futures do nothing unless polled"]
 pub struct DeferredFuture<T> {
-    cell: Option<CellRc>,
-    /// The value of a Deferred that was a bare value (`succeed`): no chain to look at.
-    ready: Option<Box<ValueHolder<T>>>,
-    /// The `yield_!` or `.await`: where the frame failures get when they cross it points. One
-    /// word, not a five-word [`Frame`] (issue 11: every suspended coroutine holds one); the frame
-    /// is made only when a failure crosses.
-    at: &'static Location<'static>,
-    /// A `yield_!`, whose frame is named after the coroutine's function (an `.await` in an
-    /// `async` block has no name Rust gives us).
-    named: bool,
-    /// Polled by an executor and pending: its waker is left with the thread's inbox (`home.rs`),
-    /// so that mail from other threads gets this thread's Deferreds going.
-    attending: bool,
+    /// The chain awaited; or the value of a Deferred that was a bare value (`succeed`), with no
+    /// chain to look at; or neither, once it completed. One word (`engine/raw/one_of.rs`).
+    repr: OneOf<CellRc, Box<ValueHolder<T>>>,
+    /// The `yield_!` or `.await`: where the frame failures get when they cross it points, and two
+    /// flags, [`NAMED`] and [`ATTENDING`], in one word (`engine/raw/tagged_location.rs`; issue
+    /// 11: every suspended coroutine holds one of these futures). The frame is made only when a
+    /// failure crosses.
+    site: TaggedLocation,
     /// Invariant in `T`, like every handle: the chain is type-erased, and variance would let a
     /// value of another type into it.
     _invariant: PhantomData<fn(T) -> T>,
 }
 
+impl<T> DeferredFuture<T> {
+    /// Takes out what it awaits, leaving neither.
+    #[inline(always)]
+    fn take(&mut self) -> Pick<CellRc, Box<ValueHolder<T>>> {
+        std::mem::replace(&mut self.repr, OneOf::new(Pick::Neither)).into_pick()
+    }
+
+    /// Puts back the chain it awaits.
+    #[inline(always)]
+    fn keep(&mut self, cell: CellRc) {
+        self.repr = OneOf::new(Pick::First(cell));
+    }
+}
+
+/// A [`DeferredFuture`]'s flag: it is a `yield_!`, whose frame is named after the coroutine's
+/// function (an `.await` in an `async` block has no name Rust gives us).
+const NAMED: u32 = 0;
+/// A [`DeferredFuture`]'s flag: polled by an executor and pending, it left its waker with the
+/// thread's inbox (`home.rs`), so that mail from other threads gets this thread's Deferreds
+/// going.
+const ATTENDING: u32 = 1;
+
 impl<T: 'static> DeferredFuture<T> {
     pub(crate) fn new(d: Deferred<T>, at: &'static Location<'static>, named: bool) -> Self {
-        let (cell, ready) = match d.into_repr() {
-            Repr::Chain(c) => (Some(c), None),
-            Repr::Ready(h) => (None, Some(h)),
+        let repr = match d.into_repr() {
+            Repr::Chain(c) => Pick::First(c),
+            Repr::Ready(h) => Pick::Second(h),
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         };
+        let mut site = TaggedLocation::new(at);
+        site.set_flag(NAMED, named);
         DeferredFuture {
-            cell,
-            ready,
-            at,
-            named,
-            attending: false,
+            repr: OneOf::new(repr),
+            site,
             _invariant: PhantomData,
         }
     }
@@ -965,12 +983,13 @@ impl<T: 'static> DeferredFuture<T> {
     /// polling it (a `yield_!` is only ever in an `#[inline_callbacks]` body, polled by its
     /// driver).
     fn frame(&self) -> Frame {
-        let function = if self.named {
+        let function = if self.site.flag(NAMED) {
             current_driver().map_or("", |d| d.function())
         } else {
             ""
         };
-        Frame::new(function, self.at.file(), self.at.line(), self.at.column())
+        let at = self.site.location();
+        Frame::new(function, at.file(), at.line(), at.column())
     }
 
     fn output(&self, result: Result<Value, Failure>) -> Result<T, Failure> {
@@ -990,30 +1009,33 @@ impl<T: 'static> Future for DeferredFuture<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if let Some(mut h) = this.ready.take() {
-            return Poll::Ready(Ok(h.0.take().expect("a ready Deferred holds its value")));
-        }
-        let Some(cell) = this.cell.as_ref() else {
-            return Poll::Ready(Err(Failure::msg(
-                "a DeferredFuture was polled after it completed",
-            )));
+        let cell = match this.take() {
+            Pick::First(cell) => cell,
+            Pick::Second(mut h) => {
+                return Poll::Ready(Ok(h.0.take().expect("a ready Deferred holds its value")));
+            }
+            Pick::Neither => {
+                return Poll::Ready(Err(Failure::msg(
+                    "a DeferredFuture was polled after it completed",
+                )));
+            }
         };
         // One borrow of the chain: take its result, or register as its awaiter.
         let mut st = cell.borrow_mut();
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
-            if let Some(cell) = this.cell.take()
-                && this.attending
-            {
+            if this.site.flag(ATTENDING) {
                 stop_attending(&cell);
             }
+            drop(cell);
             return Poll::Ready(this.output(result));
         }
         // Our own driver (only our code runs meanwhile): register it under the same borrow.
-        match current_driver().map(|d| d.awaiter_for(cx.waker(), cell, this.at)) {
+        match current_driver().map(|d| d.awaiter_for(cx.waker(), &cell, this.site.location())) {
             Some(Registration::Driver(awaiter)) => {
                 let old = st.set_awaiter(awaiter);
                 drop(st);
+                this.keep(cell);
                 if old.is_some() {
                     user_code::drop_value(old);
                 }
@@ -1021,7 +1043,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
             }
             Some(Registration::OwnDeferred) => {
                 drop(st);
-                this.cell = None;
+                drop(cell);
                 return Poll::Ready(Err(
                     Failure::new(CircularChainError).with_frame(this.frame())
                 ));
@@ -1029,6 +1051,7 @@ impl<T: 'static> Future for DeferredFuture<T> {
             Some(Registration::Foreign) | None => {}
         }
         drop(st);
+        this.keep(cell);
         this.poll_foreign(cx)
     }
 }
@@ -1038,12 +1061,14 @@ impl<T: 'static> DeferredFuture<T> {
     /// coroutine's own path stays small enough to inline.
     #[inline(never)]
     fn poll_foreign(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Failure>> {
-        let Some(cell) = self.cell.clone() else {
+        let Pick::First(cell) = self.take() else {
             unreachable!("poll checked the chain")
         };
+        // Held by this future again while user code runs below (an executor's waker clone).
+        self.keep(cell.clone());
         // The thread's inbox gets the waker and is drained: a result or a wake that another
         // thread sent may be what this chain waits for.
-        self.attending = true;
+        self.site.set_flag(ATTENDING, true);
         home::attend(CellRc::as_ptr(&cell) as usize, cx.waker());
         // The waker's clone is user code (its executor's vtable), made with no borrow held; it
         // (and the drain) may have run anything, this chain's firing included, so look again.
@@ -1052,8 +1077,8 @@ impl<T: 'static> DeferredFuture<T> {
         if let Some(result) = chain::take_ready_in(&mut st) {
             drop(st);
             user_code::drop_value(awaiter);
-            self.cell = None;
-            self.attending = false;
+            drop(self.take());
+            self.site.set_flag(ATTENDING, false);
             stop_attending(&cell);
             return Poll::Ready(self.output(result));
         }
@@ -1102,8 +1127,8 @@ fn abandon(cell: CellRc, attending: bool) {
 impl<T> Drop for DeferredFuture<T> {
     fn drop(&mut self) {
         // An abandoned await must not keep resuming (or keep alive) whoever awaited it.
-        if let Some(cell) = self.cell.take() {
-            abandon(cell, self.attending);
+        if let Pick::First(cell) = self.take() {
+            abandon(cell, self.site.flag(ATTENDING));
         }
     }
 }

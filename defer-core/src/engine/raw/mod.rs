@@ -8,7 +8,9 @@
 //!   that adding a step whose closure captures one word or nothing allocates nothing;
 //! - `one_of.rs`: a `Deferred` handle in one word, its tag in its pointer's low bit;
 //! - `lazy_waker.rs`: a coroutine driver's waker, lent by reference while it polls and made (an
-//!   `Arc`) only when a future keeps a clone of it.
+//!   `Arc`) only when a future keeps a clone of it;
+//! - `tagged_location.rs`: a `&'static Location` and two flags in one word (an awaited
+//!   Deferred's future, which every suspended coroutine holds).
 //!
 //! Each keeps its invariants local to its file, states them at its top, argues each `unsafe`
 //! block against them in a `// SAFETY:` comment, tests them at its end, and runs under valgrind's
@@ -18,4 +20,5 @@ pub(crate) mod erased_step;
 pub(crate) mod lazy_waker;
 pub(crate) mod one_of;
 pub(crate) mod shared;
+pub(crate) mod tagged_location;
 pub(crate) mod value;
