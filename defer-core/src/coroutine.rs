@@ -92,64 +92,82 @@ struct Driver<T> {
     spans: crate::debug::CoroutineSpans,
 }
 
-/// The Deferreds a suspended coroutine registered on: the first in place, the others (under a
-/// `join` or `select`) in a box made the first time there are any. Two words, where a
-/// `RefCell<Vec>` beside a `RefCell<Option>` was six (issue 11: one suspended coroutine is what a
-/// server holds per open request). `Cell`s, taken and put back: nothing borrows them across user
-/// code.
-#[derive(Default)]
-struct Awaits {
-    first: StdCell<Option<CellWeak>>,
-    /// Boxed: one word in every driver for what only a `join` or `select` uses (clippy's
-    /// `box_collection` assumes the box buys nothing).
-    #[allow(clippy::box_collection)]
-    more: StdCell<Option<Box<Vec<CellWeak>>>>,
+/// The Deferreds a suspended coroutine registered on: the first alone, or (under a `join` or
+/// `select`) all of them in a box made the first time there are several, in one word
+/// (`engine/raw/one_of.rs`), where a `RefCell<Vec>` beside a `RefCell<Option>` was six (issue 11:
+/// one suspended coroutine is what a server holds per open request). A `Cell`, taken and put
+/// back: nothing borrows it across user code.
+struct Awaits(StdCell<AwaitsRepr>);
+
+type AwaitsRepr = OneOf<CellWeak, Box<Vec<CellWeak>>>;
+
+impl Default for Awaits {
+    fn default() -> Self {
+        Awaits(StdCell::new(OneOf::new(Pick::Neither)))
+    }
 }
 
 impl Awaits {
+    #[inline(always)]
+    fn take(&self) -> Pick<CellWeak, Box<Vec<CellWeak>>> {
+        self.0.replace(OneOf::new(Pick::Neither)).into_pick()
+    }
+
+    #[inline(always)]
+    fn put(&self, pick: Pick<CellWeak, Box<Vec<CellWeak>>>) {
+        // What is replaced is always `Neither` (taken first): dropping it runs nothing.
+        self.0.set(OneOf::new(pick));
+    }
+
     /// Records one more; returns whether it is the first.
     fn push(&self, cell: &CellRc) -> bool {
-        let first = self.first.take();
-        if first.is_none() {
-            self.first.set(Some(CellRc::downgrade(cell)));
-            return true;
-        }
-        self.first.set(first);
-        let mut more = self.more.take().unwrap_or_default();
-        more.push(CellRc::downgrade(cell));
-        self.more.set(Some(more));
-        false
+        let weak = CellRc::downgrade(cell);
+        let (first, pick) = match self.take() {
+            Pick::Neither => (true, Pick::First(weak)),
+            Pick::First(one) => (false, Pick::Second(Box::new(vec![one, weak]))),
+            Pick::Second(mut many) => {
+                let first = many.is_empty();
+                many.push(weak);
+                (first, Pick::Second(many))
+            }
+        };
+        self.put(pick);
+        first
     }
 
     /// Forgets them all (keeping the box, if any, for the next suspension).
     #[inline]
     fn clear(&self) {
-        drop(self.first.take());
-        if let Some(mut more) = self.more.take() {
-            more.clear();
-            self.more.set(Some(more));
+        match self.take() {
+            Pick::Second(mut many) => {
+                many.clear();
+                self.put(Pick::Second(many));
+            }
+            other => drop(other),
         }
     }
 
     /// Whether the body registered on any.
     fn is_empty(&self) -> bool {
-        let first = self.first.take();
-        let empty = first.is_none();
-        self.first.set(first);
+        let pick = self.take();
+        let empty = match &pick {
+            Pick::Neither => true,
+            Pick::First(_) => false,
+            Pick::Second(many) => many.is_empty(),
+        };
+        self.put(pick);
         empty
     }
 
     /// All of them, first to last.
     fn all(&self) -> Vec<CellWeak> {
-        let first = self.first.take();
-        let more = self.more.take();
-        let all = first
-            .iter()
-            .chain(more.iter().flat_map(|m| m.iter()))
-            .cloned()
-            .collect();
-        self.first.set(first);
-        self.more.set(more);
+        let pick = self.take();
+        let all = match &pick {
+            Pick::Neither => Vec::new(),
+            Pick::First(one) => vec![one.clone()],
+            Pick::Second(many) => many.to_vec(),
+        };
+        self.put(pick);
         all
     }
 }
@@ -197,16 +215,18 @@ thread_local! {
     static ENGINE_DROP: StdCell<bool> = const { StdCell::new(false) };
 }
 
-/// This thread's live coroutines: a slab of weak references, indexed by the drivers' `slot`.
+/// This thread's live coroutines: a slab of weak references to their own Deferreds' chains
+/// (whose canceller leads to the driver: one word each, where a `Weak<dyn Resume>` is two),
+/// indexed by the drivers' `slot`.
 struct Registry {
-    live: Vec<Option<Weak<dyn Resume>>>,
+    live: Vec<Option<CellWeak>>,
     /// Slots freed by dropped drivers, reused first.
     free: Vec<u32>,
 }
 
 impl Registry {
     /// A new coroutine's slot.
-    fn register(&mut self, driver: Weak<dyn Resume>) -> u32 {
+    fn register(&mut self, driver: CellWeak) -> u32 {
         match self.free.pop() {
             Some(slot) => {
                 self.live[slot as usize] = Some(driver);
@@ -225,7 +245,17 @@ pub(crate) fn live_coroutines() -> Vec<Rc<dyn Resume>> {
     REGISTRY
         .try_with(|r| {
             r.try_borrow()
-                .map(|r| r.live.iter().flatten().filter_map(Weak::upgrade).collect())
+                .map(|r| {
+                    r.live
+                        .iter()
+                        .flatten()
+                        .filter_map(CellWeak::upgrade)
+                        .filter_map(|own| match own.try_borrow().ok()?.result.canceller() {
+                            Some(Canceller::Coroutine(d)) => d.upgrade(),
+                            _ => None,
+                        })
+                        .collect()
+                })
                 .unwrap_or_default()
         })
         .unwrap_or_default()
@@ -796,7 +826,7 @@ fn drive_named<T: 'static>(
         let slot = REGISTRY
             .try_with(|r| {
                 r.try_borrow_mut()
-                    .map(|mut r| r.register(me.clone()))
+                    .map(|mut r| r.register(CellRc::downgrade(&cell)))
                     .unwrap_or(u32::MAX)
             })
             .unwrap_or(u32::MAX);

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use super::shared::{Dispose, Shared};
+use super::shared::{Dispose, Shared, SharedWeak};
 
 /// An owning pointer that can be turned into a raw one and back.
 ///
@@ -51,6 +51,19 @@ unsafe impl<T: Dispose> Thin for Shared<T> {
     unsafe fn from_raw(p: NonNull<()>) -> Self {
         // SAFETY: as the caller guarantees.
         unsafe { Shared::from_raw(p) }
+    }
+}
+
+// SAFETY: `SharedWeak::into_raw` keeps its weak reference, and its block is aligned to 4.
+unsafe impl<T: Dispose> Thin for SharedWeak<T> {
+    #[inline(always)]
+    fn into_raw(self) -> NonNull<()> {
+        SharedWeak::into_raw(self)
+    }
+    #[inline(always)]
+    unsafe fn from_raw(p: NonNull<()>) -> Self {
+        // SAFETY: as the caller guarantees.
+        unsafe { SharedWeak::from_raw(p) }
     }
 }
 

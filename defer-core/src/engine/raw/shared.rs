@@ -312,6 +312,22 @@ impl<T: Dispose> SharedWeak<T> {
     pub(crate) fn as_ptr(&self) -> *const () {
         self.ptr.as_ptr() as *const ()
     }
+
+    /// The weak handle as a raw pointer, keeping its weak reference (for `one_of.rs`).
+    #[inline(always)]
+    pub(crate) fn into_raw(this: Self) -> NonNull<()> {
+        const { assert!(align_of::<Block<T>>() >= 2) };
+        ManuallyDrop::new(this).ptr.cast()
+    }
+
+    /// The weak handle [`into_raw`](SharedWeak::into_raw) gave.
+    ///
+    /// # Safety
+    /// `p` came from `into_raw` of a `SharedWeak<T>`, and is taken back once.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(p: NonNull<()>) -> SharedWeak<T> {
+        SharedWeak { ptr: p.cast() }
+    }
 }
 
 impl<T: Dispose> Clone for SharedWeak<T> {
