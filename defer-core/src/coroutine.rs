@@ -56,7 +56,7 @@ type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
 /// listeners even when nobody holds the handle. A coroutine parked on a foreign future that kept
 /// no clone of its waker can never resume: it is freed when the last handle to its Deferred goes
 /// (`abandoned`, called by `engine/reclaim.rs`).
-struct Driver<T> {
+struct Driver<T, N> {
     body: RefCell<Option<BoxedBody<T>>>,
     /// The coroutine's own Deferred.
     cell: CellRc,
@@ -77,8 +77,8 @@ struct Driver<T> {
     cancel_requested: StdCell<bool>,
     /// The function's name (`#[inline_callbacks]`), or the future's type name (`ensure_deferred`),
     /// from which the name is derived only when asked (`name()`): nothing on creation. A function
-    /// giving it: one word, where a `&str` is two (issue 11).
-    name: fn() -> &'static str,
+    /// giving it: a function item or closure, no bytes at all (issue 11).
+    name: N,
     /// Where the body is suspended: the `yield_!` or `.await` that registered the driver on a
     /// Deferred (the first one, under a `join`); `None` while it runs, or while it waits on a
     /// future that is not a Deferred. Written once per suspension, read only by `Debug` and
@@ -176,6 +176,12 @@ impl Awaits {
         all
     }
 }
+
+/// What gives a coroutine's name: the function the `#[inline_callbacks]` attribute wrote, or the
+/// future's type name (`ensure_deferred`). A function item or a closure, so it costs the driver
+/// no bytes (issue 11), and the name is derived only when asked.
+pub(crate) trait Name: Fn() -> &'static str + 'static {}
+impl<N: Fn() -> &'static str + 'static> Name for N {}
 
 /// What a [`DeferredFuture`] needs of the driver polling it.
 trait DriverCtx {
@@ -459,7 +465,7 @@ impl DriverWaker {
     }
 }
 
-impl<T: 'static> DriverCtx for Driver<T> {
+impl<T: 'static, N: Name> DriverCtx for Driver<T, N> {
     fn awaiter_for(
         self: Rc<Self>,
         waker: &Waker,
@@ -483,7 +489,7 @@ impl<T: 'static> DriverCtx for Driver<T> {
     }
 }
 
-impl<T: 'static> Driver<T> {
+impl<T: 'static, N: Name> Driver<T, N> {
     /// The chains the coroutine awaits right now: registered, alive, and still resuming us.
     fn awaited_now(&self) -> Vec<CellRc> {
         let me = self as *const Self as *const ();
@@ -524,7 +530,7 @@ impl<T: 'static> Driver<T> {
     }
 }
 
-impl<T: 'static> Resume for Driver<T> {
+impl<T: 'static, N: Name> Resume for Driver<T, N> {
     fn resume(self: Rc<Self>) -> Option<CellRc> {
         if self.polling.get() {
             // Woken from inside its own poll: poll again once this one returns.
@@ -757,7 +763,7 @@ impl<T: 'static> Resume for Driver<T> {
     }
 }
 
-impl<T> Driver<T> {
+impl<T, N> Driver<T, N> {
     /// The coroutine's id (its `PARKED` key; what a wake from another thread posts), which its
     /// waker holds; `u64::MAX`, no coroutine's, if none was made (it was never parked).
     #[inline]
@@ -782,7 +788,7 @@ impl<T> Driver<T> {
     }
 }
 
-impl<T> Drop for Driver<T> {
+impl<T, N> Drop for Driver<T, N> {
     fn drop(&mut self) {
         let slot = self.slot;
         let _ = REGISTRY.try_with(|r| {
@@ -809,24 +815,23 @@ impl<T> Drop for Driver<T> {
 /// Starts the coroutine `body`: its Deferred is located at the caller's `#[track_caller]` chain
 /// (the user's `ensure_deferred`, or the `#[inline_callbacks]` function).
 #[track_caller]
-pub(crate) fn drive<T, F>(name: Option<fn() -> &'static str>, body: F) -> Deferred<T>
+pub(crate) fn drive<T, F, N>(name: N, body: F) -> Deferred<T>
 where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + 'static,
+    N: Name,
 {
-    // The type name is a constant: the name is derived from it only when asked.
-    let name = name.unwrap_or(std::any::type_name::<F>);
     drive_named(name, Location::caller(), Box::pin(body))
 }
 
 /// The untyped-body part of `drive`: one copy per `T`, not per body type.
-fn drive_named<T: 'static>(
-    name: fn() -> &'static str,
+fn drive_named<T: 'static, N: Name>(
+    name: N,
     at: &'static Location<'static>,
     body: BoxedBody<T>,
 ) -> Deferred<T> {
     let cell = CellRc::new_at(None, at);
-    let driver = Rc::new_cyclic(|me: &Weak<Driver<T>>| {
+    let driver = Rc::new_cyclic(|me: &Weak<Driver<T, N>>| {
         let me: Weak<dyn Resume> = me.clone();
         let slot = REGISTRY
             .try_with(|r| {
@@ -896,7 +901,8 @@ where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + 'static,
 {
-    drive(None, future)
+    // The type name is a constant: the name is derived from it only when asked.
+    drive(std::any::type_name::<F>, future)
 }
 
 /// The future of a [`Deferred`], made by `.await` (through [`IntoFuture`]). Its output is the

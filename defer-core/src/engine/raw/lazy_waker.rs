@@ -14,15 +14,20 @@
 //!    `&Waker` bound to the call: it cannot outlive the `LazyWaker` it points at. (A `&Waker` is
 //!    `Sync`, so another thread may use it during the call, through a scoped thread: everything
 //!    it touches here is atomic.) The only owned waker made from it is its clone, an `Arc<W>`.
-//! 2. `made` is null or a pointer from `Arc::into_raw`, holding one strong count, released when
-//!    the `LazyWaker` is dropped; it is written once, by a compare-exchange from null.
+//! 2. `made`, without its low bit, is null or a pointer from `Arc::into_raw`, holding one strong
+//!    count, released when the `LazyWaker` is dropped; it is written once, by a compare-exchange
+//!    from null. Its low bit (an `Arc`'s pointer is aligned to at least 2, asserted) is the
+//!    `woken` flag of the borrowed waker: one word in all (issue 11).
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::task::{RawWaker, RawWakerVTable, Wake, Waker};
+
+/// The borrowed waker's `woken` flag: the low bit of `made` (invariant 2).
+const WOKEN: usize = 1;
 
 /// What an owned waker is made of: made on first need, on whichever thread clones it.
 pub(crate) trait MadeWaker: Wake + Send + Sync + 'static {
@@ -32,10 +37,10 @@ pub(crate) trait MadeWaker: Wake + Send + Sync + 'static {
 
 /// A waker that is made only when a future keeps one; see the module's docs.
 pub(crate) struct LazyWaker<W: MadeWaker> {
-    /// Null, or an `Arc<W>` (one strong count held): invariant 2.
+    /// Null, or an `Arc<W>` (one strong count held), with the borrowed waker's `woken` flag in
+    /// its low bit (set by a wake through the borrowed waker, always during a poll: invariant 1):
+    /// invariant 2.
     made: AtomicPtr<W>,
-    /// Set by a wake through the borrowed waker (always during a poll; invariant 1).
-    woken: AtomicBool,
     _owns: PhantomData<Arc<W>>,
 }
 
@@ -50,7 +55,6 @@ impl<W: MadeWaker> LazyWaker<W> {
     pub(crate) const fn new() -> Self {
         LazyWaker {
             made: AtomicPtr::new(ptr::null_mut()),
-            woken: AtomicBool::new(false),
             _owns: PhantomData,
         }
     }
@@ -77,13 +81,22 @@ impl<W: MadeWaker> LazyWaker<W> {
     /// Takes the flag a wake through the borrowed waker set.
     #[inline]
     pub(crate) fn take_woken(&self) -> bool {
-        self.woken.swap(false, Ordering::Acquire)
+        // Read first: the common case, not woken, writes nothing.
+        self.made.load(Ordering::Relaxed).addr() & WOKEN != 0
+            && self.made.fetch_and(!WOKEN, Ordering::Acquire).addr() & WOKEN != 0
+    }
+
+    /// The made `Arc`'s pointer (null if none), without the flag.
+    #[inline(always)]
+    fn arc_ptr(&self) -> *mut W {
+        const { assert!(align_of::<W>() > WOKEN) };
+        self.made.load(Ordering::Acquire).map_addr(|a| a & !WOKEN)
     }
 
     /// The owned waker's state, if one was made.
     #[inline]
     pub(crate) fn made(&self) -> Option<&W> {
-        let p = self.made.load(Ordering::Acquire);
+        let p = self.arc_ptr();
         // SAFETY: invariant 2: null or a live `Arc<W>` this `LazyWaker` holds a count of, so
         // valid for as long as `&self`.
         unsafe { p.as_ref() }
@@ -92,7 +105,7 @@ impl<W: MadeWaker> LazyWaker<W> {
     /// How many owned wakers (and other `Arc`s) share the made state besides this `LazyWaker`'s
     /// own count: 0 if none was made.
     pub(crate) fn others(&self) -> usize {
-        let p = self.made.load(Ordering::Acquire);
+        let p = self.arc_ptr();
         if p.is_null() {
             return 0;
         }
@@ -104,7 +117,7 @@ impl<W: MadeWaker> LazyWaker<W> {
 
     /// The owned state, made now if it was not.
     pub(crate) fn get_or_make(&self) -> Arc<W> {
-        let p = self.made.load(Ordering::Acquire);
+        let p = self.arc_ptr();
         if !p.is_null() {
             // SAFETY: invariant 2: a live `Arc<W>`'s pointer; one more count for the one
             // returned.
@@ -115,22 +128,30 @@ impl<W: MadeWaker> LazyWaker<W> {
         }
         let new = Arc::new(W::make());
         let raw = Arc::into_raw(new.clone()) as *mut W;
-        match self
-            .made
-            .compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => new,
-            Err(existing) => {
-                // Another thread made one first (a scoped thread cloning the borrowed waker
-                // while the driver's thread does): use that one.
-                // SAFETY: `raw` came from `Arc::into_raw` above and was not published;
-                // `existing` is invariant 2's pointer.
-                unsafe {
-                    drop(Arc::from_raw(raw));
-                    Arc::increment_strong_count(existing);
-                    Arc::from_raw(existing)
-                }
+        // From null (no flag) or from the flag alone: the flag is kept.
+        let mut seen = self.made.load(Ordering::Acquire);
+        loop {
+            if !seen.map_addr(|a| a & !WOKEN).is_null() {
+                break;
             }
+            let with = raw.map_addr(|a| a | (seen.addr() & WOKEN));
+            match self
+                .made
+                .compare_exchange(seen, with, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return new,
+                Err(now) => seen = now,
+            }
+        }
+        // Another thread made one first (a scoped thread cloning the borrowed waker while the
+        // driver's thread does): use that one.
+        let existing = seen.map_addr(|a| a & !WOKEN);
+        // SAFETY: `raw` came from `Arc::into_raw` above and was not published; `existing` is
+        // invariant 2's pointer.
+        unsafe {
+            drop(Arc::from_raw(raw));
+            Arc::increment_strong_count(existing);
+            Arc::from_raw(existing)
         }
     }
 
@@ -149,7 +170,7 @@ impl<W: MadeWaker> LazyWaker<W> {
     fn wake_borrowed(data: *const ()) {
         // SAFETY: invariant 1: a borrowed waker's data is a live `LazyWaker<W>`.
         let this = unsafe { &*(data as *const Self) };
-        this.woken.store(true, Ordering::Release);
+        this.made.fetch_or(WOKEN, Ordering::Release);
     }
 
     fn drop_borrowed(_: *const ()) {}
@@ -157,7 +178,7 @@ impl<W: MadeWaker> LazyWaker<W> {
 
 impl<W: MadeWaker> Drop for LazyWaker<W> {
     fn drop(&mut self) {
-        let p = *self.made.get_mut();
+        let p = self.made.get_mut().map_addr(|a| a & !WOKEN);
         if !p.is_null() {
             // SAFETY: invariant 2: the count this `LazyWaker` holds, released once.
             drop(unsafe { Arc::from_raw(p) });
@@ -216,6 +237,21 @@ mod tests {
         let kept = lw.with_borrowed(|w| w.clone());
         drop(lw);
         kept.wake_by_ref();
+        drop(kept);
+    }
+
+    #[test]
+    fn a_wake_before_the_waker_is_made_is_kept_with_it() {
+        let lw = LazyWaker::<Counted>::new();
+        let kept = lw.with_borrowed(|w| {
+            w.wake_by_ref();
+            w.clone()
+        });
+        assert!(lw.made().is_some());
+        assert!(lw.take_woken());
+        assert!(!lw.take_woken());
+        assert!(lw.made().is_some());
+        assert_eq!(lw.others(), 1);
         drop(kept);
     }
 
