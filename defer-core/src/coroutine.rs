@@ -46,7 +46,25 @@ use crate::errors::{CancelledError, CircularChainError};
 use crate::failure::{Failure, Frame};
 use crate::home::{self, Home, Mail};
 
-type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
+/// A coroutine's body, its output's type erased: so the driver is one type whatever the
+/// coroutine's, and every reference to it (the awaiter of a chain, a chain's canceller, a parked
+/// coroutine) one word (issue 11).
+type BoxedBody = Pin<Box<dyn Body>>;
+
+/// A coroutine's future, polled for its result as the chain holds it.
+trait Body {
+    fn poll_body(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value, Failure>>;
+}
+
+impl<T: 'static, F: Future<Output = Result<T, Failure>>> Body for F {
+    #[inline]
+    fn poll_body(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Value, Failure>> {
+        match self.poll(cx) {
+            Poll::Ready(r) => Poll::Ready(r.map(Value::new)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
 
 /// The state machine's driver.
 ///
@@ -56,8 +74,8 @@ type BoxedBody<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
 /// listeners even when nobody holds the handle. A coroutine parked on a foreign future that kept
 /// no clone of its waker can never resume: it is freed when the last handle to its Deferred goes
 /// (`abandoned`, called by `engine/reclaim.rs`).
-struct Driver<T, N> {
-    body: RefCell<Option<BoxedBody<T>>>,
+pub(crate) struct Driver {
+    body: RefCell<Option<BoxedBody>>,
     /// The coroutine's own Deferred.
     cell: CellRc,
     /// Its waker: lent by reference to every poll, and made (an `Arc`, with the coroutine's id)
@@ -77,8 +95,8 @@ struct Driver<T, N> {
     cancel_requested: StdCell<bool>,
     /// The function's name (`#[inline_callbacks]`), or the future's type name (`ensure_deferred`),
     /// from which the name is derived only when asked (`name()`): nothing on creation. A function
-    /// giving it: a function item or closure, no bytes at all (issue 11).
-    name: N,
+    /// giving it: one word, where a `&str` is two (issue 11).
+    name: fn() -> &'static str,
     /// Where the body is suspended: the `yield_!` or `.await` that registered the driver on a
     /// Deferred (the first one, under a `join`); `None` while it runs, or while it waits on a
     /// future that is not a Deferred. Written once per suspension, read only by `Debug` and
@@ -177,12 +195,6 @@ impl Awaits {
     }
 }
 
-/// What gives a coroutine's name: the function the `#[inline_callbacks]` attribute wrote, or the
-/// future's type name (`ensure_deferred`). A function item or a closure, so it costs the driver
-/// no bytes (issue 11), and the name is derived only when asked.
-pub(crate) trait Name: Fn() -> &'static str + 'static {}
-impl<N: Fn() -> &'static str + 'static> Name for N {}
-
 /// What a [`DeferredFuture`] needs of the driver polling it.
 trait DriverCtx {
     /// If `waker` is this driver's own, records that the coroutine waits on `cell` and returns
@@ -213,7 +225,7 @@ thread_local! {
     /// The driver polling right now on this thread, if any.
     static CURRENT: StdCell<Option<Rc<dyn DriverCtx>>> = const { StdCell::new(None) };
     /// Drivers suspended on something other than a Deferred, kept alive until their waker fires.
-    static PARKED: RefCell<HashMap<u64, Rc<dyn Resume>>> = RefCell::new(HashMap::new());
+    static PARKED: RefCell<HashMap<u64, Rc<Driver>>> = RefCell::new(HashMap::new());
     /// Coroutine ids, and every live coroutine of this thread, for `debug::snapshot`: one
     /// thread-local access per coroutine made (its id and its slot together), one per coroutine
     /// dropped. Nothing is collected until someone asks.
@@ -227,7 +239,7 @@ thread_local! {
 }
 
 /// This thread's live coroutines: a slab of weak references to their own Deferreds' chains
-/// (whose canceller leads to the driver: one word each, where a `Weak<dyn Resume>` is two),
+/// (whose canceller leads to the driver),
 /// indexed by the drivers' `slot`.
 struct Registry {
     live: Vec<Option<CellWeak>>,
@@ -252,7 +264,7 @@ impl Registry {
 }
 
 /// Every live coroutine of this thread, in the order of their slots (`debug::snapshot`).
-pub(crate) fn live_coroutines() -> Vec<Rc<dyn Resume>> {
+pub(crate) fn live_coroutines() -> Vec<Rc<Driver>> {
     REGISTRY
         .try_with(|r| {
             r.try_borrow()
@@ -358,7 +370,7 @@ fn current_driver() -> Option<Rc<dyn DriverCtx>> {
 }
 
 /// Takes the driver `id` out of `PARKED`, if it is there (and the table still exists).
-fn unpark(id: u64) -> Option<Rc<dyn Resume>> {
+fn unpark(id: u64) -> Option<Rc<Driver>> {
     PARKED
         .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.remove(&id)))
         .ok()
@@ -465,7 +477,7 @@ impl DriverWaker {
     }
 }
 
-impl<T: 'static, N: Name> DriverCtx for Driver<T, N> {
+impl DriverCtx for Driver {
     fn awaiter_for(
         self: Rc<Self>,
         waker: &Waker,
@@ -489,7 +501,7 @@ impl<T: 'static, N: Name> DriverCtx for Driver<T, N> {
     }
 }
 
-impl<T: 'static, N: Name> Driver<T, N> {
+impl Driver {
     /// The chains the coroutine awaits right now: registered, alive, and still resuming us.
     fn awaited_now(&self) -> Vec<CellRc> {
         let me = self as *const Self as *const ();
@@ -530,7 +542,7 @@ impl<T: 'static, N: Name> Driver<T, N> {
     }
 }
 
-impl<T: 'static, N: Name> Resume for Driver<T, N> {
+impl Resume for Driver {
     fn resume(self: Rc<Self>) -> Option<CellRc> {
         if self.polling.get() {
             // Woken from inside its own poll: poll again once this one returns.
@@ -564,9 +576,9 @@ impl<T: 'static, N: Name> Resume for Driver<T, N> {
                     #[cfg(feature = "tracing")]
                     let polled = self
                         .spans
-                        .poll_in(|| user_code::call(|| fut.as_mut().poll(&mut cx)));
+                        .poll_in(|| user_code::call(|| fut.as_mut().poll_body(&mut cx)));
                     #[cfg(not(feature = "tracing"))]
-                    let polled = user_code::call(|| fut.as_mut().poll(&mut cx));
+                    let polled = user_code::call(|| fut.as_mut().poll_body(&mut cx));
                     polled
                 });
                 // A waker a future cloned during the poll (on this thread or a scoped one) now
@@ -593,7 +605,7 @@ impl<T: 'static, N: Name> Resume for Driver<T, N> {
                         // Parked under its id, which its waker holds: made now if no future
                         // kept one.
                         let made = self.made_here();
-                        let me: Rc<dyn Resume> = self.clone();
+                        let me = self.clone();
                         let parked = PARKED
                             .try_with(|p| {
                                 p.try_borrow_mut()
@@ -660,7 +672,7 @@ impl<T: 'static, N: Name> Resume for Driver<T, N> {
             self.polling.set(false);
             self.cancel_requested.set(false);
             let slot = match result {
-                Ok(v) => Slot::Value(Value::new(v)),
+                Ok(v) => Slot::Value(v),
                 Err(f) => {
                     // Raised in this body itself (it crossed no yield point here): name the
                     // function it was raised in, as a traceback's innermost frame would.
@@ -763,7 +775,7 @@ impl<T: 'static, N: Name> Resume for Driver<T, N> {
     }
 }
 
-impl<T, N> Driver<T, N> {
+impl Driver {
     /// The coroutine's id (its `PARKED` key; what a wake from another thread posts), which its
     /// waker holds; `u64::MAX`, no coroutine's, if none was made (it was never parked).
     #[inline]
@@ -788,7 +800,7 @@ impl<T, N> Driver<T, N> {
     }
 }
 
-impl<T, N> Drop for Driver<T, N> {
+impl Drop for Driver {
     fn drop(&mut self) {
         let slot = self.slot;
         let _ = REGISTRY.try_with(|r| {
@@ -815,24 +827,25 @@ impl<T, N> Drop for Driver<T, N> {
 /// Starts the coroutine `body`: its Deferred is located at the caller's `#[track_caller]` chain
 /// (the user's `ensure_deferred`, or the `#[inline_callbacks]` function).
 #[track_caller]
-pub(crate) fn drive<T, F, N>(name: N, body: F) -> Deferred<T>
+pub(crate) fn drive<T, F>(name: Option<fn() -> &'static str>, body: F) -> Deferred<T>
 where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + 'static,
-    N: Name,
 {
-    drive_named(name, Location::caller(), Box::pin(body))
+    // The type name is a constant: the name is derived from it only when asked.
+    let name = name.unwrap_or(std::any::type_name::<F>);
+    Deferred::from_cell(drive_named(name, Location::caller(), Box::pin(body)))
 }
 
 /// The untyped-body part of `drive`: one copy per `T`, not per body type.
-fn drive_named<T: 'static, N: Name>(
-    name: N,
+fn drive_named(
+    name: fn() -> &'static str,
     at: &'static Location<'static>,
-    body: BoxedBody<T>,
-) -> Deferred<T> {
+    body: BoxedBody,
+) -> CellRc {
     let cell = CellRc::new_at(None, at);
-    let driver = Rc::new_cyclic(|me: &Weak<Driver<T, N>>| {
-        let me: Weak<dyn Resume> = me.clone();
+    let driver = Rc::new_cyclic(|me: &Weak<Driver>| {
+        let me = me.clone();
         let slot = REGISTRY
             .try_with(|r| {
                 r.try_borrow_mut()
@@ -862,7 +875,7 @@ fn drive_named<T: 'static, N: Name>(
     // The first poll is a continuation like any other: inline, unless coroutines are being
     // created inside coroutines deeper than the work loop lets the stack go.
     work_loop::enter(Work::Resume(driver));
-    Deferred::from_cell(cell)
+    cell
 }
 
 /// Runs an `async` block or `async fn`'s future as a coroutine and returns a Deferred of its
@@ -901,8 +914,7 @@ where
     T: 'static,
     F: Future<Output = Result<T, Failure>> + 'static,
 {
-    // The type name is a constant: the name is derived from it only when asked.
-    drive(std::any::type_name::<F>, future)
+    drive(None, future)
 }
 
 /// The future of a [`Deferred`], made by `.await` (through [`IntoFuture`]). Its output is the

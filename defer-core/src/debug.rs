@@ -36,7 +36,7 @@
 use std::fmt;
 use std::panic::Location;
 
-use crate::engine::CellRc;
+use crate::engine::{CellRc, Resume};
 use crate::failure::Frame;
 
 /// What a coroutine driver tells about itself (`Resume::inspect`).

@@ -70,15 +70,12 @@ pub mod __private {
     /// Drives the body of an `#[inline_callbacks]` function. Its Deferred is located where the
     /// generated call is: at the user's function.
     #[track_caller]
-    pub fn inline_callbacks<T, F>(
-        function: impl Fn() -> &'static str + 'static,
-        body: F,
-    ) -> Deferred<T>
+    pub fn inline_callbacks<T, F>(function: fn() -> &'static str, body: F) -> Deferred<T>
     where
         T: 'static,
         F: Future<Output = Result<T, Failure>> + 'static,
     {
-        crate::coroutine::drive(function, body)
+        crate::coroutine::drive(Some(function), body)
     }
 
     /// The value of the never-taken `break` that guards `yield_!` against nested closures and

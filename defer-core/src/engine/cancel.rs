@@ -14,9 +14,8 @@
 
 use std::collections::HashSet;
 use std::panic::Location;
-use std::rc::Rc;
 
-use super::cell::{Canceller, CellRc, Slot};
+use super::cell::{Canceller, CellRc, Resume, Slot};
 use super::chain_loop::fire;
 use super::user_code;
 use super::work_loop::{self, Work};
@@ -28,7 +27,7 @@ enum CancelAction {
     Errback,
     Canceller(Box<dyn FnOnce(CellRc)>),
     Forward(CellRc),
-    Coroutine(Rc<dyn super::cell::Resume>),
+    Coroutine(super::tail::DriverRc),
 }
 
 /// Cancels `cell`: a continuation of the work loop. Never panics. The `CancelledError` it may

@@ -8,13 +8,12 @@
 //! `user_code.rs`, and what a chain owns is dropped through `drop_queue.rs`.
 
 use std::panic::Location;
-use std::rc::Rc;
 
 use super::drop_queue::{self, Item};
 use super::raw::shared::{Dispose, Shared, SharedWeak};
 pub(crate) use super::slot::{Canceller, Slot};
 pub(crate) use super::step_queue::{Step, Steps};
-pub(crate) use super::tail::{Awaiter, Hand, Resume, Tail};
+pub(crate) use super::tail::{Awaiter, DriverRc, DriverWeak, Hand, Resume, Tail};
 
 /// A handle to one chain's state: counted and borrow-checked like an `Rc<RefCell<State>>`, in a
 /// block with 8 bytes of header instead of 24 (`raw/shared.rs`).
@@ -50,7 +49,7 @@ pub(crate) struct State {
 // block. A field
 // added here fails the build, and `tests/tests/memory_sizes.rs` the tests.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(size_of::<State>() == 96);
+const _: () = assert!(size_of::<State>() == 88);
 
 impl Shared<State> {
     /// A new chain, made where the chain of `#[track_caller]` functions that called this began
@@ -126,7 +125,7 @@ impl State {
 
     /// The coroutine driver awaiting the result, if any.
     #[inline]
-    pub(crate) fn awaiting_driver(&self) -> Option<&Rc<dyn Resume>> {
+    pub(crate) fn awaiting_driver(&self) -> Option<&DriverRc> {
         match &self.tail {
             Some(Tail::Driver(d)) => Some(d),
             _ => None,
@@ -148,7 +147,7 @@ impl State {
     /// Takes out the awaiter, if the tail is one.
     pub(crate) fn take_awaiter(&mut self) -> Option<Awaiter> {
         match self.tail.take() {
-            Some(Tail::Waker(w)) => Some(Awaiter::Waker(w)),
+            Some(Tail::Waker(w)) => Some(Awaiter::Waker(*w)),
             Some(Tail::Driver(d)) => Some(Awaiter::Driver(d)),
             other => {
                 self.tail = other;
@@ -162,7 +161,7 @@ impl State {
     #[inline]
     pub(crate) fn set_awaiter(&mut self, awaiter: Awaiter) -> Option<Tail> {
         self.set_tail(match awaiter {
-            Awaiter::Waker(w) => Tail::Waker(w),
+            Awaiter::Waker(w) => Tail::Waker(Box::new(w)),
             Awaiter::Driver(d) => Tail::Driver(d),
         })
     }

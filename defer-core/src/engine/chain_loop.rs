@@ -12,7 +12,7 @@
 
 use std::panic::Location;
 
-use super::cell::{CellRc, Hand, Slot, State, Step, Tail};
+use super::cell::{CellRc, Hand, Resume, Slot, State, Step, Tail};
 use super::raw::erased_step::ErasedStep;
 use super::reclaim;
 use super::step::Current;

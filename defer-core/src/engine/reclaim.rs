@@ -26,7 +26,7 @@
 
 use std::rc::Rc;
 
-use super::cell::{Canceller, CellRc, Slot};
+use super::cell::{Canceller, CellRc, Resume, Slot};
 use super::join::Join;
 use super::user_code;
 

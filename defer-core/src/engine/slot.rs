@@ -1,6 +1,6 @@
 //! A chain's result slot: its current result, and before the chain fires its canceller.
 
-use super::cell::{CellRc, Resume};
+use super::cell::{CellRc, DriverWeak};
 use super::value::Value;
 use crate::failure::Failure;
 
@@ -113,5 +113,5 @@ impl Slot {
 pub(crate) enum Canceller {
     Once(Box<dyn FnOnce(CellRc)>),
     /// A coroutine's Deferred: cancelling it cancels what the coroutine waits on, every time.
-    Coroutine(std::rc::Weak<dyn Resume>),
+    Coroutine(DriverWeak),
 }

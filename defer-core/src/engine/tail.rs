@@ -6,6 +6,12 @@ use std::task::Waker;
 
 use super::cell::CellRc;
 
+/// A coroutine driver (`coroutine.rs`): one type whatever the coroutine's, so a reference to it
+/// is one word.
+pub(crate) type DriverRc = Rc<crate::coroutine::Driver>;
+/// A weak reference to a coroutine driver.
+pub(crate) type DriverWeak = std::rc::Weak<crate::coroutine::Driver>;
+
 /// Where a hand-over hands the result.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hand {
@@ -25,13 +31,14 @@ pub(crate) enum Tail {
     Continue(CellRc),
     /// Hand the result to the (unfired) chain of `chain_deferred`, firing it.
     ChainTo(CellRc),
-    /// Tell an executor's task (`Deferred` awaited in tokio, futures, ...).
-    Waker(Waker),
+    /// Tell an executor's task (`Deferred` awaited in tokio, futures, ...). Boxed: a waker is
+    /// two words, and every chain has a tail (issue 11); an executor's await pays the box.
+    Waker(Box<Waker>),
     /// Resume one of our own coroutine drivers, as a tail call of the loop.
-    Driver(Rc<dyn Resume>),
+    Driver(DriverRc),
 }
 
-const _: () = assert!(size_of::<Option<Tail>>() == 3 * size_of::<usize>());
+const _: () = assert!(size_of::<Option<Tail>>() == 2 * size_of::<usize>());
 
 /// Who is told when a chain has finished running and holds its final result: what a future
 /// registers (becoming the chain's [`Tail`]).
@@ -39,7 +46,7 @@ pub(crate) enum Awaiter {
     /// An executor's task (`Deferred` awaited in tokio, futures, ...).
     Waker(Waker),
     /// One of our own coroutine drivers: resumed directly, as a tail call of the loop.
-    Driver(Rc<dyn Resume>),
+    Driver(DriverRc),
 }
 
 /// A coroutine driver, as the chain loop sees it.

@@ -26,9 +26,8 @@
 
 use std::cell::{Cell as StdCell, RefCell};
 use std::collections::VecDeque;
-use std::rc::Rc;
 
-use super::cell::{CellRc, Resume};
+use super::cell::{CellRc, DriverRc, Resume};
 use crate::failure::Failure;
 
 /// How many continuations may be nested on the stack before the next one is queued. Each level
@@ -44,7 +43,7 @@ pub(crate) enum Work {
     /// Cancel a chain (and what it waits on); the `CancelledError` is located at the `cancel()`.
     Cancel(CellRc, &'static std::panic::Location<'static>),
     /// Poll a coroutine whose waker was woken.
-    Resume(Rc<dyn Resume>),
+    Resume(DriverRc),
     /// Fail a cancelled chain with this failure unless something fired it meanwhile (the end of
     /// a cancel whose canceller's own work was queued: see [`when_settled`]).
     FinishCancel(CellRc, Failure),
