@@ -75,9 +75,17 @@ impl<T: 'static, F: Future<Output = Result<T, Failure>>> Body for F {
 /// no clone of its waker can never resume: it is freed when the last handle to its Deferred goes
 /// (`abandoned`, called by `engine/reclaim.rs`).
 pub(crate) struct Driver {
-    body: RefCell<Option<BoxedBody>>,
-    /// The coroutine's own Deferred.
-    cell: CellRc,
+    /// The body; out of the cell while it is polled (the `POLLING` flag), and gone once it
+    /// finished or was freed. A `Cell`, taken and put back: one word less than a `RefCell`.
+    body: StdCell<Option<BoxedBody>>,
+    /// The coroutine's own Deferred's chain, made only when something needs it (issue 11: a
+    /// suspended coroutine whose Deferred is only held costs no chain): a step added, a cancel,
+    /// an await, the handle dropped, or the coroutine finishing. Until then the program's handle
+    /// holds the driver itself (`HANDLE_OUT`).
+    own: StdCell<Option<CellRc>>,
+    /// Where the coroutine was made (`ensure_deferred`'s caller, the `#[inline_callbacks]`
+    /// function): its own Deferred's creation site.
+    created_at: &'static Location<'static>,
     /// Its waker: lent by reference to every poll, and made (an `Arc`, with the coroutine's id)
     /// only when a future keeps a clone (`engine/raw/lazy_waker.rs`). How many clones there are
     /// tells whether a foreign future may resume the coroutine (see `resume`).
@@ -87,12 +95,8 @@ pub(crate) struct Driver {
     /// awaiter is still this driver (a `select` drops the futures of the losers, which clears
     /// their awaiter).
     awaiting: Awaits,
-    /// Whether the driver is in `PARKED`.
-    parked: StdCell<bool>,
-    polling: StdCell<bool>,
-    repoll: StdCell<bool>,
-    /// `cancel()` was called from inside the body: it takes effect at the next suspension.
-    cancel_requested: StdCell<bool>,
+    /// `PARKED`, `POLLING`, `REPOLL`, `CANCEL_REQUESTED` and `HANDLE_OUT`, one bit each.
+    flags: Flags,
     /// The function's name (`#[inline_callbacks]`), or the future's type name (`ensure_deferred`),
     /// from which the name is derived only when asked (`name()`): nothing on creation. A function
     /// giving it: one word, where a `&str` is two (issue 11).
@@ -108,6 +112,39 @@ pub(crate) struct Driver {
     /// every poll, and the spans the body itself left entered when it suspended.
     #[cfg(feature = "tracing")]
     spans: crate::debug::CoroutineSpans,
+}
+
+/// A driver's flags, one bit each, in one byte.
+struct Flags(StdCell<u8>);
+
+/// Whether the driver is in `PARKED`.
+const PARKED_FLAG: u8 = 1;
+/// Its body is being polled.
+const POLLING: u8 = 2;
+/// Woken from inside its own poll: it polls again once this one returns.
+const REPOLL: u8 = 4;
+/// `cancel()` was called from inside the body: it takes effect at the next suspension.
+const CANCEL_REQUESTED: u8 = 8;
+/// The program's `Deferred` handle holds the driver itself, not yet its own chain: the coroutine
+/// is held from outside whether its own chain exists or not.
+const HANDLE_OUT: u8 = 16;
+
+impl Flags {
+    #[inline(always)]
+    fn get(&self, flag: u8) -> bool {
+        self.0.get() & flag != 0
+    }
+    #[inline(always)]
+    fn set(&self, flag: u8, on: bool) {
+        let f = self.0.get();
+        self.0.set(if on { f | flag } else { f & !flag });
+    }
+    #[inline(always)]
+    fn replace(&self, flag: u8, on: bool) -> bool {
+        let was = self.get(flag);
+        self.set(flag, on);
+        was
+    }
 }
 
 /// The Deferreds a suspended coroutine registered on: the first alone, or (under a `join` or
@@ -177,6 +214,7 @@ impl Awaits {
             Pick::Neither => true,
             Pick::First(_) => false,
             Pick::Second(many) => many.is_empty(),
+            Pick::Third(absent) => match *absent {},
         };
         self.put(pick);
         empty
@@ -189,6 +227,7 @@ impl Awaits {
             Pick::Neither => Vec::new(),
             Pick::First(one) => vec![one.clone()],
             Pick::Second(many) => many.to_vec(),
+            Pick::Third(absent) => match *absent {},
         };
         self.put(pick);
         all
@@ -238,18 +277,17 @@ thread_local! {
     static ENGINE_DROP: StdCell<bool> = const { StdCell::new(false) };
 }
 
-/// This thread's live coroutines: a slab of weak references to their own Deferreds' chains
-/// (whose canceller leads to the driver),
+/// This thread's live coroutines: a slab of weak references to their drivers (one word each),
 /// indexed by the drivers' `slot`.
 struct Registry {
-    live: Vec<Option<CellWeak>>,
+    live: Vec<Option<Weak<Driver>>>,
     /// Slots freed by dropped drivers, reused first.
     free: Vec<u32>,
 }
 
 impl Registry {
     /// A new coroutine's slot.
-    fn register(&mut self, driver: CellWeak) -> u32 {
+    fn register(&mut self, driver: Weak<Driver>) -> u32 {
         match self.free.pop() {
             Some(slot) => {
                 self.live[slot as usize] = Some(driver);
@@ -268,17 +306,7 @@ pub(crate) fn live_coroutines() -> Vec<Rc<Driver>> {
     REGISTRY
         .try_with(|r| {
             r.try_borrow()
-                .map(|r| {
-                    r.live
-                        .iter()
-                        .flatten()
-                        .filter_map(CellWeak::upgrade)
-                        .filter_map(|own| match own.try_borrow().ok()?.result.canceller() {
-                            Some(Canceller::Coroutine(d)) => d.upgrade(),
-                            _ => None,
-                        })
-                        .collect()
-                })
+                .map(|r| r.live.iter().flatten().filter_map(Weak::upgrade).collect())
                 .unwrap_or_default()
         })
         .unwrap_or_default()
@@ -337,9 +365,7 @@ pub(crate) fn waiting_note(cell: &CellRc) -> Option<String> {
     let id = PARKED
         .try_with(|p| {
             let p = p.try_borrow().ok()?;
-            p.iter()
-                .find(|(_, d)| CellRc::ptr_eq(&d.own_cell(), cell))
-                .map(|(id, _)| *id)
+            p.iter().find(|(_, d)| d.is_own(cell)).map(|(id, _)| *id)
         })
         .ok()
         .flatten()?;
@@ -487,7 +513,7 @@ impl DriverCtx for Driver {
         if !self.wakes.is_mine(waker) {
             return Registration::Foreign;
         }
-        if CellRc::ptr_eq(&self.cell, cell) {
+        if self.is_own(cell) {
             return Registration::OwnDeferred;
         }
         if self.awaiting.push(cell) {
@@ -531,32 +557,88 @@ impl Driver {
 
     /// Where the coroutine was made: its own Deferred's creation site.
     fn created_at(&self) -> &'static Location<'static> {
-        self.cell
-            .try_borrow()
-            .map_or_else(|_| Location::caller(), |st| st.created_at)
+        self.created_at
     }
 
-    /// Gives the coroutine's result to its Deferred; returns the chain to run next.
-    fn finish(&self, slot: Slot) -> Option<CellRc> {
-        chain::set_result(&self.cell, slot).then(|| self.cell.clone())
+    /// Its own chain, if it was made.
+    #[inline]
+    fn own(&self) -> Option<CellRc> {
+        let own = self.own.take();
+        let copy = own.clone();
+        self.own.set(own);
+        copy
     }
+
+    /// Whether `cell` is its own chain.
+    fn is_own(&self, cell: &CellRc) -> bool {
+        let own = self.own.take();
+        let is = own.as_ref().is_some_and(|o| CellRc::ptr_eq(o, cell));
+        self.own.set(own);
+        is
+    }
+
+    /// Its own chain, made now if it was not: pending, with the coroutine as its canceller.
+    fn own_chain(self: &Rc<Self>) -> CellRc {
+        if let Some(own) = self.own() {
+            return own;
+        }
+        let cell = CellRc::new_at(None, self.created_at);
+        cell.borrow_mut()
+            .result
+            .put_canceller(Canceller::Coroutine(Rc::downgrade(self)));
+        self.own.set(Some(cell.clone()));
+        cell
+    }
+
+    /// Gives the coroutine's result to its Deferred; returns the chain to run next. With no
+    /// chain made yet, the chain is made holding the result: nothing listens yet.
+    fn finish(&self, slot: Slot) -> Option<CellRc> {
+        match self.own() {
+            Some(own) => chain::set_result(&own, slot).then_some(own),
+            None => {
+                self.own.set(Some(CellRc::fired_at(slot, self.created_at)));
+                None
+            }
+        }
+    }
+
+    /// Whether the body is still there (not finished nor freed; out of its cell while polled).
+    fn has_body(&self) -> bool {
+        let body = self.body.take();
+        let has = body.is_some();
+        self.body.set(body);
+        has || self.flags.get(POLLING)
+    }
+
+    /// Takes the body out, to be dropped (`drop_body`) or polled.
+    fn take_body(&self) -> Option<BoxedBody> {
+        self.body.take()
+    }
+}
+
+/// The chain a `Deferred` handle holding the driver `driver` itself takes instead (made now if
+/// it was not): from now on the handle holds the chain, like any other.
+pub(crate) fn handle_chain(driver: Rc<Driver>) -> CellRc {
+    let own = driver.own_chain();
+    driver.flags.set(HANDLE_OUT, false);
+    own
 }
 
 impl Resume for Driver {
     fn resume(self: Rc<Self>) -> Option<CellRc> {
-        if self.polling.get() {
+        if self.flags.get(POLLING) {
             // Woken from inside its own poll: poll again once this one returns.
-            self.repoll.set(true);
+            self.flags.set(REPOLL, true);
             return None;
         }
-        self.polling.set(true);
-        if self.parked.replace(false) {
+        self.flags.set(POLLING, true);
+        if self.flags.replace(PARKED_FLAG, false) {
             // Resumed by a Deferred while parked for a foreign future too: leave `PARKED`, or
             // it would keep the driver alive after the coroutine has finished.
             user_code::drop_value(unpark(self.id()));
         }
         loop {
-            self.repoll.set(false);
+            self.flags.set(REPOLL, false);
             self.wakes.take_woken();
             if let Some(w) = self.wakes.made() {
                 w.woken.store(false, Ordering::Relaxed);
@@ -564,9 +646,8 @@ impl Resume for Driver {
             self.awaiting.clear();
             // (`suspended_at` is left: it means something only while `awaiting` is set.)
             let polled = {
-                let mut body = self.body.borrow_mut();
-                let Some(fut) = body.as_mut() else {
-                    self.polling.set(false);
+                let Some(mut fut) = self.take_body() else {
+                    self.flags.set(POLLING, false);
                     return None;
                 };
                 let ctx: Rc<dyn DriverCtx> = self.clone();
@@ -587,13 +668,14 @@ impl Resume for Driver {
                     w.home.get_or_init(|| thread::current().id());
                 }
                 let ours = CURRENT.try_with(|c| c.replace(prev)).ok().flatten();
-                drop(body);
                 drop(ours);
-                polled
+                (polled, fut)
             };
-            let result = match polled {
+            let (polled, fut) = polled;
+            let (result, finished) = match polled {
                 Ok(Poll::Pending) => {
-                    if self.repoll.get() || self.wakes.take_woken() || self.made_woken() {
+                    self.body.set(Some(fut));
+                    if self.flags.get(REPOLL) || self.wakes.take_woken() || self.made_woken() {
                         continue;
                     }
                     // Suspended on a foreign future: its waker will find us here. That is the
@@ -613,10 +695,10 @@ impl Resume for Driver {
                                     .is_ok()
                             })
                             .unwrap_or(false);
-                        self.parked.set(parked);
+                        self.flags.set(PARKED_FLAG, parked);
                         if made.woken_while_parking() {
                             // Woken from another thread before its inbox was known: poll again.
-                            if self.parked.replace(false) {
+                            if self.flags.replace(PARKED_FLAG, false) {
                                 user_code::drop_value(unpark(self.id()));
                             }
                             continue;
@@ -630,12 +712,20 @@ impl Resume for Driver {
                             continue;
                         }
                     }
-                    self.polling.set(false);
-                    if self.cancel_requested.replace(false) {
+                    self.flags.set(POLLING, false);
+                    if self.flags.replace(CANCEL_REQUESTED, false) {
                         // `cancel()` from inside the body: now it is suspended, cancel what it
-                        // awaits (a continuation of the work loop, queued if deep).
-                        chain::cancel(&self.cell);
+                        // awaits (a continuation of the work loop, queued if deep). (Asked through
+                        // its own chain's canceller: the chain exists.)
+                        if let Some(own) = self.own() {
+                            chain::cancel(&own);
+                        }
                     }
+                    if self.flags.get(HANDLE_OUT) {
+                        // The program's handle holds the coroutine itself: held.
+                        return None;
+                    }
+                    let own = self.own()?;
                     // Nothing but this coroutine and the chains its Deferred's own edges lead to
                     // (another coroutine awaiting it, the chain it is `chain_deferred` into,
                     // ...) may hold its Deferred: it may just have suspended on something only
@@ -645,10 +735,11 @@ impl Resume for Driver {
                     // (A coroutine's own Deferred has no trigger and has not fired: of its edges,
                     // only an awaiting coroutine and a hand-over may add to the budget. Checked
                     // first, so the hot path — the program holds the handle — costs two tests.)
-                    let count = CellRc::strong_count(&self.cell);
+                    // (Less the clone held here.)
+                    let count = CellRc::strong_count(&own) - 1;
                     let unheld = count == 1
                         || (count <= 3
-                            && match self.cell.try_borrow() {
+                            && match own.try_borrow() {
                                 Ok(st) => {
                                     (st.awaiting_driver().is_some() || st.has_hand_over())
                                         && count <= chain::reclaim::ref_budget(&st)
@@ -656,21 +747,20 @@ impl Resume for Driver {
                                 Err(_) => false,
                             });
                     if unheld {
-                        chain::reclaim::release(self.cell.clone());
+                        chain::reclaim::release(own);
                     }
                     return None;
                 }
-                Ok(Poll::Ready(r)) => r,
+                Ok(Poll::Ready(r)) => (r, fut),
                 // A panic in the body: located where the coroutine was made (the user's call of
                 // `ensure_deferred`, the `#[inline_callbacks]` function), not in this file.
-                Err(payload) => Err(Failure::from_panic_at(payload, self.created_at())),
+                Err(payload) => (Err(Failure::from_panic_at(payload, self.created_at())), fut),
             };
             // The finished future's `Drop` is user code, and may panic: contained, and the
             // result still delivered.
-            let finished = self.body.borrow_mut().take();
             user_code::drop_value(finished);
-            self.polling.set(false);
-            self.cancel_requested.set(false);
+            self.flags.set(POLLING, false);
+            self.flags.set(CANCEL_REQUESTED, false);
             let slot = match result {
                 Ok(v) => Slot::Value(v),
                 Err(f) => {
@@ -696,10 +786,10 @@ impl Resume for Driver {
     }
 
     fn cancel_current(&self) -> Option<CellRc> {
-        if self.polling.get() {
+        if self.flags.get(POLLING) {
             // Called from inside the body (or code it called): nothing is awaited yet. It takes
             // effect at the next suspension point.
-            self.cancel_requested.set(true);
+            self.flags.set(CANCEL_REQUESTED, true);
             return None;
         }
         let mut awaited = self.awaited_now().into_iter();
@@ -711,21 +801,23 @@ impl Resume for Driver {
             }
             return Some(first);
         }
-        if self.body.borrow().is_some() {
+        if let Some(body) = self.take_body() {
             // Suspended on a foreign future, which cannot be cancelled through a Deferred:
-            // cancelling drops it, as Rust cancels futures, and the coroutine fails.
+            // cancelling drops it, as Rust cancels futures, and the coroutine fails. (Asked
+            // through its own chain's canceller: the chain exists.)
             let parked = unpark(self.id());
-            self.parked.set(false);
-            let body = self.body.borrow_mut().take();
-            drop_body(body);
-            chain::fire(&self.cell, Slot::Failure(Failure::new(CancelledError)));
+            self.flags.set(PARKED_FLAG, false);
+            drop_body(Some(body));
+            if let Some(own) = self.own() {
+                chain::fire(&own, Slot::Failure(Failure::new(CancelledError)));
+            }
             user_code::drop_value(parked);
         }
         None
     }
 
     fn stuck_on(&self) -> Option<Vec<CellRc>> {
-        if self.polling.get() || self.body.borrow().is_none() || self.wakes.others() > 0 {
+        if self.flags.get(POLLING | HANDLE_OUT) || !self.has_body() || self.wakes.others() > 0 {
             return None;
         }
         // Read after the count, behind an acquire fence: a future on another thread that woke us
@@ -739,25 +831,25 @@ impl Resume for Driver {
         Some(self.awaited_now())
     }
 
-    fn own_cell(&self) -> CellRc {
-        self.cell.clone()
+    fn own_cell(&self) -> Option<CellRc> {
+        self.own()
     }
 
     fn free_body(&self) {
-        self.parked.set(false);
-        let body = self.body.borrow_mut().take();
+        self.flags.set(PARKED_FLAG, false);
+        let body = self.take_body();
         let me = unpark(self.id());
         drop_body(body);
         user_code::drop_value(me);
     }
 
     fn inspect(&self) -> Inspected {
-        let running = self.polling.get();
+        let running = self.flags.get(POLLING);
         Inspected {
             name: self.name(),
             created_at: self.created_at(),
             running,
-            finished: self.body.try_borrow().is_ok_and(|b| b.is_none()),
+            finished: !self.has_body(),
             suspended_at: if running || self.awaiting.is_empty() {
                 None
             } else {
@@ -770,7 +862,7 @@ impl Resume for Driver {
             } else {
                 self.awaited_now()
             },
-            own: self.cell.clone(),
+            own: self.own(),
         }
     }
 }
@@ -811,7 +903,7 @@ impl Drop for Driver {
                 r.free.push(slot);
             }
         });
-        if self.parked.get() {
+        if self.flags.get(PARKED_FLAG) {
             let _ = PARKED.try_with(|p| {
                 if let Ok(mut p) = p.try_borrow_mut() {
                     p.remove(&self.id());
@@ -834,37 +926,35 @@ where
 {
     // The type name is a constant: the name is derived from it only when asked.
     let name = name.unwrap_or(std::any::type_name::<F>);
-    Deferred::from_cell(drive_named(name, Location::caller(), Box::pin(body)))
+    match drive_named(name, Location::caller(), Box::pin(body)) {
+        Ok(finished) => Deferred::from_cell(finished),
+        Err(suspended) => Deferred::from_driver(suspended),
+    }
 }
 
-/// The untyped-body part of `drive`: one copy per `T`, not per body type.
+/// The untyped part of `drive`: one copy in all. Gives the coroutine's own chain if it finished
+/// in its first poll (the common case of a coroutine awaiting only fired Deferreds), else the
+/// driver, for the program's handle to hold until something needs the chain.
 fn drive_named(
     name: fn() -> &'static str,
     at: &'static Location<'static>,
     body: BoxedBody,
-) -> CellRc {
-    let cell = CellRc::new_at(None, at);
+) -> Result<CellRc, Rc<Driver>> {
     let driver = Rc::new_cyclic(|me: &Weak<Driver>| {
-        let me = me.clone();
         let slot = REGISTRY
             .try_with(|r| {
                 r.try_borrow_mut()
-                    .map(|mut r| r.register(CellRc::downgrade(&cell)))
+                    .map(|mut r| r.register(me.clone()))
                     .unwrap_or(u32::MAX)
             })
             .unwrap_or(u32::MAX);
-        cell.borrow_mut()
-            .result
-            .put_canceller(Canceller::Coroutine(me));
         Driver {
-            body: RefCell::new(Some(body)),
-            cell: cell.clone(),
+            body: StdCell::new(Some(body)),
+            own: StdCell::new(None),
+            created_at: at,
             wakes: LazyWaker::new(),
             awaiting: Awaits::default(),
-            parked: StdCell::new(false),
-            polling: StdCell::new(false),
-            repoll: StdCell::new(false),
-            cancel_requested: StdCell::new(false),
+            flags: Flags(StdCell::new(HANDLE_OUT)),
             name,
             suspended_at: StdCell::new(None),
             slot,
@@ -874,8 +964,14 @@ fn drive_named(
     });
     // The first poll is a continuation like any other: inline, unless coroutines are being
     // created inside coroutines deeper than the work loop lets the stack go.
-    work_loop::enter(Work::Resume(driver));
-    cell
+    work_loop::enter(Work::Resume(driver.clone()));
+    if !driver.has_body()
+        && let Some(own) = driver.own()
+    {
+        drop(handle_chain(driver));
+        return Ok(own);
+    }
+    Err(driver)
 }
 
 /// Runs an `async` block or `async fn`'s future as a coroutine and returns a Deferred of its
@@ -1021,7 +1117,9 @@ impl<T: 'static> DeferredFuture<T> {
         let repr = match d.into_repr() {
             Repr::Chain(c) => Pick::First(c),
             Repr::Ready(h) => Pick::Second(h),
-            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+            Repr::Coroutine(_) | Repr::Swapping => {
+                unreachable!("never mid-swap, and a coroutine's chain is made by into_repr")
+            }
         };
         let mut site = TaggedLocation::new(at);
         site.set_flag(NAMED, named);

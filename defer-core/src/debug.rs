@@ -50,7 +50,7 @@ pub(crate) struct Inspected {
     /// The Deferreds it is registered on and still waits for.
     pub(crate) awaiting: Vec<CellRc>,
     /// Its own Deferred.
-    pub(crate) own: CellRc,
+    pub(crate) own: Option<CellRc>,
 }
 
 /// How far the snapshot follows a chain of Deferreds each waiting on the next, looking for the
@@ -88,7 +88,7 @@ pub fn snapshot() -> Snapshot {
     let own: std::collections::HashMap<*const (), usize> = raw
         .iter()
         .enumerate()
-        .map(|(i, r)| (CellRc::as_ptr(&r.own), i))
+        .filter_map(|(i, r)| Some((CellRc::as_ptr(r.own.as_ref()?), i)))
         .collect();
     let coroutines = raw
         .iter()

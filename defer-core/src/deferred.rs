@@ -5,6 +5,8 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::rc::Rc;
 
+use crate::coroutine::Driver;
+
 use crate::engine::join::Join;
 use crate::engine::outcome::Outcome;
 use crate::engine::outcome::StepResult;
@@ -121,13 +123,22 @@ impl<T: 'static> Drop for Deferred<T> {
             Repr::Ready(h) if std::mem::needs_drop::<T>() => {
                 drop_queue::dispose(drop_queue::Item::Boxed(h));
             }
+            // A coroutine whose own chain nobody needed yet: it gets one now, as the handle lets
+            // go of it, and the handle's chain is let go of as above (a coroutine that can never
+            // resume is freed; a failure its finished chain holds is reported).
+            Repr::Coroutine(driver) => {
+                let c = crate::coroutine::handle_chain(driver);
+                if CellRc::strong_count(&c) > 1 {
+                    chain::reclaim::release(c);
+                }
+            }
             Repr::Ready(_) | Repr::Swapping => {}
         }
     }
 }
 
 /// A `Repr` as a `Deferred` keeps it: one word.
-type PackedRepr<T> = OneOf<CellRc, Box<ValueHolder<T>>>;
+type PackedRepr<T> = OneOf<CellRc, Box<ValueHolder<T>>, Rc<Driver>>;
 
 impl<T> Repr<T> {
     #[inline(always)]
@@ -135,6 +146,7 @@ impl<T> Repr<T> {
         OneOf::new(match self {
             Repr::Chain(c) => Pick::First(c),
             Repr::Ready(h) => Pick::Second(h),
+            Repr::Coroutine(d) => Pick::Third(d),
             Repr::Swapping => Pick::Neither,
         })
     }
@@ -144,6 +156,7 @@ impl<T> Repr<T> {
         match packed.into_pick() {
             Pick::First(c) => Repr::Chain(c),
             Pick::Second(h) => Repr::Ready(h),
+            Pick::Third(d) => Repr::Coroutine(d),
             Pick::Neither => Repr::Swapping,
         }
     }
@@ -163,6 +176,9 @@ pub(crate) enum Repr<T> {
     Chain(CellRc),
     /// A success with nothing attached: no chain needed yet.
     Ready(Box<ValueHolder<T>>),
+    /// A suspended coroutine whose own chain nothing needed yet (issue 11): the handle holds the
+    /// coroutine's driver. Never given out by [`Deferred::into_repr`], which makes the chain.
+    Coroutine(Rc<Driver>),
     /// Only while a `&self` method swaps the representation.
     Swapping,
 }
@@ -235,6 +251,14 @@ impl<T: 'static> Deferred<T> {
         (Deferred::from_cell(cell.clone()), Trigger::from_cell(cell))
     }
 
+    /// A suspended coroutine's Deferred, holding its driver until something needs its chain.
+    pub(crate) fn from_driver(driver: Rc<Driver>) -> Self {
+        Deferred {
+            repr: std::cell::Cell::new(Repr::Coroutine(driver).pack()),
+            _value: PhantomData,
+        }
+    }
+
     pub(crate) fn from_cell(cell: CellRc) -> Self {
         Deferred {
             repr: std::cell::Cell::new(Repr::Chain(cell).pack()),
@@ -262,10 +286,14 @@ impl<T: 'static> Deferred<T> {
         }
     }
 
+    /// What the handle holds, a coroutine given its chain first: never [`Repr::Coroutine`].
     pub(crate) fn into_repr(self) -> Repr<T> {
         // Not dropped: what it held is moved out.
         let this = std::mem::ManuallyDrop::new(self);
-        this.swap_repr(Repr::Swapping)
+        match this.swap_repr(Repr::Swapping) {
+            Repr::Coroutine(d) => Repr::Chain(crate::coroutine::handle_chain(d)),
+            repr => repr,
+        }
     }
 
     /// The chain, built now (and kept) if the Deferred was a bare value.
@@ -276,6 +304,7 @@ impl<T: 'static> Deferred<T> {
                 let at = h.1;
                 CellRc::fired_at(Slot::Value(Value::Boxed(h)), at)
             }
+            Repr::Coroutine(d) => crate::coroutine::handle_chain(d),
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         };
         self.repr.set(Repr::Chain(cell.clone()).pack());
@@ -286,7 +315,10 @@ impl<T: 'static> Deferred<T> {
     /// before anything else runs: `f` in [`with_chain`](Self::with_chain) may run user code,
     /// which may look at this very handle.
     fn chain(&self) -> Option<CellRc> {
-        let repr = self.swap_repr(Repr::Swapping);
+        let repr = match self.swap_repr(Repr::Swapping) {
+            Repr::Coroutine(d) => Repr::Chain(crate::coroutine::handle_chain(d)),
+            repr => repr,
+        };
         let cell = match &repr {
             Repr::Chain(c) => Some(c.clone()),
             _ => None,
@@ -335,12 +367,16 @@ impl<T: 'static> Deferred<T> {
                             outer.borrow_mut().result = slot;
                             Deferred::from_cell(outer)
                         }
-                        Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+                        Repr::Coroutine(_) | Repr::Swapping => unreachable!(
+                            "never mid-swap, and a coroutine's chain is made by into_repr"
+                        ),
                     },
                     Err(f) => Deferred::from_cell(CellRc::fired_at(Slot::Failure(f), made)),
                 }
             }
-            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+            Repr::Coroutine(_) | Repr::Swapping => {
+                unreachable!("never mid-swap, and a coroutine's chain is made by into_repr")
+            }
         }
     }
 
@@ -500,7 +536,9 @@ impl<T: 'static> Deferred<T> {
             Repr::Ready(h) => {
                 chain::fire(&other.into_cell(), Slot::Value(Value::Boxed(h)));
             }
-            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+            Repr::Coroutine(_) | Repr::Swapping => {
+                unreachable!("never mid-swap, and a coroutine's chain is made by into_repr")
+            }
         }
     }
 

@@ -293,7 +293,7 @@ fn edges_of(cell: &CellRc) -> Option<Edges> {
     let mut from_coroutines = 0;
     if let Some(d) = awaiting_driver {
         d.stuck_on()?;
-        via_coroutines.push(d.own_cell());
+        via_coroutines.push(d.own_cell()?);
         from_coroutines += 1;
     }
     if let Some(d) = own_driver {

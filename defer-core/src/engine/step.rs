@@ -226,7 +226,9 @@ fn call<T: 'static, L: Logic<T>>(
                 Err(None)
             }
             Repr::Chain(c) => Err(Some(c)),
-            Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
+            Repr::Coroutine(_) | Repr::Swapping => {
+                unreachable!("never mid-swap, and a coroutine's chain is made by into_repr")
+            }
         },
         Err(payload) => {
             fill(cur, Err(Failure::from_panic_at(payload, added_at)));

@@ -60,8 +60,9 @@ pub(crate) trait Resume {
     /// foreign future kept a clone of its waker), those chains; `None` if it may be resumed
     /// otherwise. For `engine/reclaim.rs`.
     fn stuck_on(&self) -> Option<Vec<CellRc>>;
-    /// The coroutine's own Deferred.
-    fn own_cell(&self) -> CellRc;
+    /// The coroutine's own Deferred's chain, if it was made (until then the program's handle
+    /// holds the coroutine itself).
+    fn own_cell(&self) -> Option<CellRc>;
     /// Drops the coroutine's body (and with it its awaits), for `engine/reclaim.rs` once it found
     /// the coroutine unreachable.
     fn free_body(&self);

@@ -1,37 +1,41 @@
-//! [`OneOf<A, B>`]: one owned pointer of either of two kinds, or none, in one word.
+//! [`OneOf<A, B, C>`]: one owned pointer of one of two or three kinds, or none, in one word.
 //!
-//! A `Deferred<T>` is a chain, or a bare value not yet given a chain (`succeed`), or, only while a
-//! `&self` method swaps it, nothing. As an enum of two pointers that is two words: the tag takes
-//! one. Both pointers are aligned to at least 2, so the tag fits in the low bit of the pointer
-//! (issue 11: every pending `Deferred` handle is one word).
+//! A `Deferred<T>` is a chain, or a bare value not yet given a chain (`succeed`), or a coroutine
+//! whose own chain is made only when something needs it, or, only while a `&self` method swaps
+//! it, nothing. As an enum of pointers that is two words: the tag takes one. The pointers are
+//! aligned to at least 4, so the tag fits in the two low bits of the pointer (issue 11: every
+//! pending `Deferred` handle is one word).
 //!
-//! Invariant: `word` is 0 (none), or a pointer given by `A::into_raw` (low bit 0), or one given by
-//! `B::into_raw` with the low bit set; either is owned by this `OneOf`, and taken back exactly
-//! once, by `into_pick` (which `Drop` also uses).
+//! Invariant: `word` is 0 (none), or a pointer given by `A::into_raw` (tag 0), by `B::into_raw`
+//! (tag 1) or by `C::into_raw` (tag 2), the tag or-ed into its low bits; it is owned by this
+//! `OneOf`, and taken back exactly once, by `into_pick` (which `Drop` also uses).
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
+use std::rc::Rc;
 
 use super::shared::{Dispose, Shared, SharedWeak};
 
 /// An owning pointer that can be turned into a raw one and back.
 ///
 /// # Safety
-/// `into_raw` gives a pointer aligned to at least 2 that owns what `self` owned, and
-/// `from_raw` of that pointer (once) gives back an equal `Self`.
+/// `into_raw` gives a pointer aligned to at least [`ALIGN`](Thin::ALIGN) that owns what `self`
+/// owned, and `from_raw` of that pointer (once) gives back an equal `Self`.
 pub(crate) unsafe trait Thin: Sized {
+    /// The alignment every pointer `into_raw` gives has at least.
+    const ALIGN: usize;
     fn into_raw(self) -> NonNull<()>;
     /// # Safety
     /// `p` came from `into_raw` of this type and is taken back once.
     unsafe fn from_raw(p: NonNull<()>) -> Self;
 }
 
-// SAFETY: `Box::into_raw` owns the value; the assertion keeps the low bit free.
+// SAFETY: `Box::leak` owns the value, at an address aligned for it.
 unsafe impl<X> Thin for Box<X> {
+    const ALIGN: usize = align_of::<X>();
     #[inline(always)]
     fn into_raw(self) -> NonNull<()> {
-        const { assert!(align_of::<X>() >= 2) };
         NonNull::from(Box::leak(self)).cast()
     }
     #[inline(always)]
@@ -41,8 +45,9 @@ unsafe impl<X> Thin for Box<X> {
     }
 }
 
-// SAFETY: `Shared::into_raw` keeps its strong reference, and its block is aligned to 4.
+// SAFETY: `Shared::into_raw` keeps its strong reference, and gives the block's address.
 unsafe impl<T: Dispose> Thin for Shared<T> {
+    const ALIGN: usize = Shared::<T>::BLOCK_ALIGN;
     #[inline(always)]
     fn into_raw(self) -> NonNull<()> {
         Shared::into_raw(self)
@@ -54,8 +59,9 @@ unsafe impl<T: Dispose> Thin for Shared<T> {
     }
 }
 
-// SAFETY: `SharedWeak::into_raw` keeps its weak reference, and its block is aligned to 4.
+// SAFETY: `SharedWeak::into_raw` keeps its weak reference, and gives the block's address.
 unsafe impl<T: Dispose> Thin for SharedWeak<T> {
+    const ALIGN: usize = Shared::<T>::BLOCK_ALIGN;
     #[inline(always)]
     fn into_raw(self) -> NonNull<()> {
         SharedWeak::into_raw(self)
@@ -67,37 +73,76 @@ unsafe impl<T: Dispose> Thin for SharedWeak<T> {
     }
 }
 
+// SAFETY: `Rc::into_raw` keeps its strong reference, and points at the value inside the `Rc`'s
+// block, after its two `usize` counts: aligned for both.
+unsafe impl<X> Thin for Rc<X> {
+    const ALIGN: usize = if align_of::<X>() > align_of::<usize>() {
+        align_of::<X>()
+    } else {
+        align_of::<usize>()
+    };
+    #[inline(always)]
+    fn into_raw(self) -> NonNull<()> {
+        // SAFETY: `Rc::into_raw` never gives null.
+        unsafe { NonNull::new_unchecked(Rc::into_raw(self) as *mut ()) }
+    }
+    #[inline(always)]
+    unsafe fn from_raw(p: NonNull<()>) -> Self {
+        // SAFETY: `p` came from `into_raw` (the caller guarantees), i.e. from `Rc::into_raw`.
+        unsafe { Rc::from_raw(p.cast::<X>().as_ptr()) }
+    }
+}
+
+/// The third kind of a [`OneOf`] that has two: there is none.
+pub(crate) enum Absent {}
+
+// SAFETY: no value exists, so neither function is ever called with one.
+unsafe impl Thin for Absent {
+    const ALIGN: usize = usize::MAX;
+    fn into_raw(self) -> NonNull<()> {
+        match self {}
+    }
+    unsafe fn from_raw(_: NonNull<()>) -> Self {
+        unreachable!("no `Absent` was ever made into a pointer")
+    }
+}
+
 /// What a [`OneOf`] holds, unpacked.
-pub(crate) enum Pick<A, B> {
+pub(crate) enum Pick<A, B, C = Absent> {
     First(A),
     Second(B),
+    Third(C),
     Neither,
 }
 
-/// One of two owned pointers, or none, in one word (see the module's docs).
-pub(crate) struct OneOf<A: Thin, B: Thin> {
-    /// Null, or a pointer with the tag in its low bit (a pointer, not an integer: it keeps its
+/// One of two or three owned pointers, or none, in one word (see the module's docs).
+pub(crate) struct OneOf<A: Thin, B: Thin, C: Thin = Absent> {
+    /// Null, or a pointer with the tag in its low bits (a pointer, not an integer: it keeps its
     /// provenance).
     word: *mut (),
-    /// Owns an `A` or a `B`: so its auto traits (`Send`) and the drop checker see them.
-    _owns: PhantomData<(A, B)>,
+    /// Owns an `A`, a `B` or a `C`: so its auto traits (`Send`) and the drop checker see them.
+    _owns: PhantomData<(A, B, C)>,
 }
 
-// SAFETY: a `OneOf` owns an `A` or a `B` and nothing else, so it may go to another thread, or be
-// shared with one, when they may. (Written out rather than left to the raw pointer, which would
-// make it `!Send` whatever `A` and `B` are: the compiler then names the `A` or `B` field that is
-// not `Send`, as it does for every other handle, and reports a `Deferred` sent to another thread
-// once, not once per field; `ui-tests`' `deferred_in_tokio_spawn`.)
-unsafe impl<A: Thin + Send, B: Thin + Send> Send for OneOf<A, B> {}
-// SAFETY: as for `Send`: nothing is shared but through an `A` or a `B`.
-unsafe impl<A: Thin + Sync, B: Thin + Sync> Sync for OneOf<A, B> {}
+// SAFETY: a `OneOf` owns an `A`, a `B` or a `C` and nothing else, so it may go to another thread,
+// or be shared with one, when they may. (Written out rather than left to the raw pointer, which
+// would make it `!Send` whatever they are: the compiler then names the field that is not `Send`,
+// as it does for every other handle, and reports a `Deferred` sent to another thread once, not
+// once per field; `ui-tests`' `deferred_in_tokio_spawn`.)
+unsafe impl<A: Thin + Send, B: Thin + Send, C: Thin + Send> Send for OneOf<A, B, C> {}
+// SAFETY: as for `Send`: nothing is shared but through an `A`, a `B` or a `C`.
+unsafe impl<A: Thin + Sync, B: Thin + Sync, C: Thin + Sync> Sync for OneOf<A, B, C> {}
 
-impl<A: Thin, B: Thin> OneOf<A, B> {
+const TAG: usize = 0b11;
+
+impl<A: Thin, B: Thin, C: Thin> OneOf<A, B, C> {
     #[inline(always)]
-    pub(crate) fn new(pick: Pick<A, B>) -> Self {
+    pub(crate) fn new(pick: Pick<A, B, C>) -> Self {
+        const { assert!(A::ALIGN > TAG && B::ALIGN > TAG && C::ALIGN > TAG) };
         let word = match pick {
             Pick::First(a) => a.into_raw().as_ptr(),
             Pick::Second(b) => b.into_raw().as_ptr().map_addr(|a| a | 1),
+            Pick::Third(c) => c.into_raw().as_ptr().map_addr(|a| a | 2),
             Pick::Neither => std::ptr::null_mut(),
         };
         OneOf {
@@ -108,23 +153,26 @@ impl<A: Thin, B: Thin> OneOf<A, B> {
 
     /// What it holds, given back to the caller.
     #[inline(always)]
-    pub(crate) fn into_pick(self) -> Pick<A, B> {
+    pub(crate) fn into_pick(self) -> Pick<A, B, C> {
         let this = ManuallyDrop::new(self);
-        // SAFETY (both arms): the invariant; `ManuallyDrop` keeps `Drop` from taking it again.
-        match NonNull::new(this.word.map_addr(|a| a & !1)) {
+        // SAFETY (each arm): the invariant; `ManuallyDrop` keeps `Drop` from taking it again.
+        match NonNull::new(this.word.map_addr(|a| a & !TAG)) {
             None => Pick::Neither,
-            Some(p) if this.word.addr() & 1 == 0 => Pick::First(unsafe { A::from_raw(p) }),
-            Some(p) => Pick::Second(unsafe { B::from_raw(p) }),
+            Some(p) => match this.word.addr() & TAG {
+                0 => Pick::First(unsafe { A::from_raw(p) }),
+                1 => Pick::Second(unsafe { B::from_raw(p) }),
+                _ => Pick::Third(unsafe { C::from_raw(p) }),
+            },
         }
     }
 }
 
-impl<A: Thin, B: Thin> Drop for OneOf<A, B> {
+impl<A: Thin, B: Thin, C: Thin> Drop for OneOf<A, B, C> {
     #[inline]
     fn drop(&mut self) {
         let word = std::mem::replace(&mut self.word, std::ptr::null_mut());
         drop(
-            OneOf::<A, B> {
+            OneOf::<A, B, C> {
                 word,
                 _owns: PhantomData,
             }
@@ -148,11 +196,11 @@ mod tests {
 
     #[test]
     fn one_word_holding_either_or_none() {
-        assert_eq!(size_of::<OneOf<Box<u64>, Box<u16>>>(), size_of::<usize>());
+        assert_eq!(size_of::<OneOf<Box<u64>, Box<u32>>>(), size_of::<usize>());
         let drops = Rc::new(Cell::new(0));
-        let a = OneOf::<Box<Counted>, Box<u16>>::new(Pick::First(Box::new(Counted(drops.clone()))));
-        let b = OneOf::<Box<Counted>, Box<u16>>::new(Pick::Second(Box::new(7)));
-        let n = OneOf::<Box<Counted>, Box<u16>>::new(Pick::Neither);
+        let a = OneOf::<Box<Counted>, Box<u32>>::new(Pick::First(Box::new(Counted(drops.clone()))));
+        let b = OneOf::<Box<Counted>, Box<u32>>::new(Pick::Second(Box::new(7)));
+        let n = OneOf::<Box<Counted>, Box<u32>>::new(Pick::Neither);
         assert!(matches!(b.into_pick(), Pick::Second(v) if *v == 7));
         assert!(matches!(n.into_pick(), Pick::Neither));
         match a.into_pick() {
@@ -161,9 +209,31 @@ mod tests {
         }
         assert_eq!(drops.get(), 1);
         // Dropped unpacked: what it holds is dropped once.
-        drop(OneOf::<Box<u16>, Box<Counted>>::new(Pick::Second(
+        drop(OneOf::<Box<u32>, Box<Counted>>::new(Pick::Second(
             Box::new(Counted(drops.clone())),
         )));
         assert_eq!(drops.get(), 2);
+    }
+
+    #[test]
+    fn a_third_kind_in_the_same_word() {
+        type Three = OneOf<Box<u64>, Box<u32>, Rc<Counted>>;
+        assert_eq!(size_of::<Three>(), size_of::<usize>());
+        let drops = Rc::new(Cell::new(0));
+        let shared = Rc::new(Counted(drops.clone()));
+        let c = Three::new(Pick::Third(shared.clone()));
+        assert_eq!(Rc::strong_count(&shared), 2);
+        match c.into_pick() {
+            Pick::Third(back) => assert!(Rc::ptr_eq(&back, &shared)),
+            _ => panic!("not the third kind"),
+        }
+        assert_eq!(Rc::strong_count(&shared), 1);
+        drop(Three::new(Pick::Third(shared.clone())));
+        assert_eq!(Rc::strong_count(&shared), 1);
+        drop(shared);
+        assert_eq!(drops.get(), 1);
+        assert!(
+            matches!(Three::new(Pick::Second(Box::new(3))).into_pick(), Pick::Second(v) if *v == 3)
+        );
     }
 }

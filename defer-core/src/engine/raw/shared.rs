@@ -165,11 +165,13 @@ impl<T: Dispose> Shared<T> {
         }
     }
 
+    /// The alignment of the block, which `into_raw` gives the address of (`one_of.rs` keeps its
+    /// tag in the low bits).
+    pub(crate) const BLOCK_ALIGN: usize = align_of::<Block<T>>();
+
     /// The handle as a raw pointer, keeping its strong reference (for `one_of.rs`).
     #[inline(always)]
     pub(crate) fn into_raw(this: Self) -> NonNull<()> {
-        // `one_of.rs` keeps its tag in the low bit.
-        const { assert!(align_of::<Block<T>>() >= 2) };
         ManuallyDrop::new(this).ptr.cast()
     }
 
@@ -316,7 +318,6 @@ impl<T: Dispose> SharedWeak<T> {
     /// The weak handle as a raw pointer, keeping its weak reference (for `one_of.rs`).
     #[inline(always)]
     pub(crate) fn into_raw(this: Self) -> NonNull<()> {
-        const { assert!(align_of::<Block<T>>() >= 2) };
         ManuallyDrop::new(this).ptr.cast()
     }
 
