@@ -214,7 +214,7 @@ impl Awaits {
             Pick::Neither => true,
             Pick::First(_) => false,
             Pick::Second(many) => many.is_empty(),
-            Pick::Third(absent) => match *absent {},
+            Pick::Third(absent) | Pick::Fourth(absent) => match *absent {},
         };
         self.put(pick);
         empty
@@ -227,7 +227,7 @@ impl Awaits {
             Pick::Neither => Vec::new(),
             Pick::First(one) => vec![one.clone()],
             Pick::Second(many) => many.to_vec(),
-            Pick::Third(absent) => match *absent {},
+            Pick::Third(absent) | Pick::Fourth(absent) => match *absent {},
         };
         self.put(pick);
         all
@@ -537,7 +537,7 @@ impl Driver {
             .filter_map(CellWeak::upgrade)
             .filter(|c| {
                 c.try_borrow().is_ok_and(|st| match st.awaiting_driver() {
-                    Some(d) => std::ptr::eq(Rc::as_ptr(d) as *const (), me),
+                    Some(d) => std::ptr::eq(Rc::as_ptr(&d) as *const (), me),
                     None => false,
                 })
             })

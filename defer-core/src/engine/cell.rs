@@ -10,10 +10,11 @@
 use std::panic::Location;
 
 use super::drop_queue::{self, Item};
+use super::raw::one_of::Lent;
 use super::raw::shared::{Dispose, Shared, SharedWeak};
 pub(crate) use super::slot::{Canceller, Slot};
 pub(crate) use super::step_queue::{Step, Steps};
-pub(crate) use super::tail::{Awaiter, DriverRc, DriverWeak, Hand, Resume, Tail};
+pub(crate) use super::tail::{Awaiter, DriverRc, DriverWeak, Hand, Resume, Tail, TailSlot};
 
 /// A handle to one chain's state: counted and borrow-checked like an `Rc<RefCell<State>>`, in a
 /// block with 8 bytes of header instead of 24 (`raw/shared.rs`).
@@ -36,7 +37,7 @@ pub(crate) struct State {
     /// that another chain may hold, through that state.
     pub(crate) held_by_join: bool,
     /// Who gets the result when the steps have run: a hand-over or an awaiter.
-    pub(crate) tail: Option<Tail>,
+    pub(crate) tail: TailSlot,
     /// Where the Deferred was made (`Deferred::new`, `succeed`, a combinator, a coroutine): for
     /// `Debug`, the unhandled-failure report and the `debug` snapshot. A `&'static` costs nothing
     /// to keep.
@@ -49,7 +50,7 @@ pub(crate) struct State {
 // block. A field
 // added here fails the build, and `tests/tests/memory_sizes.rs` the tests.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(size_of::<State>() == 88);
+const _: () = assert!(size_of::<State>() == 80);
 
 impl Shared<State> {
     /// A new chain, made where the chain of `#[track_caller]` functions that called this began
@@ -99,60 +100,53 @@ impl State {
 
     /// The chain the result is handed to when the steps have run, and how.
     #[inline]
-    pub(crate) fn hand_over(&self) -> Option<(&CellRc, Hand)> {
-        match &self.tail {
-            Some(Tail::Continue(c)) => Some((c, Hand::Continue)),
-            Some(Tail::ChainTo(c)) => Some((c, Hand::ChainTo)),
-            _ => None,
-        }
+    pub(crate) fn hand_over(&self) -> Option<(Lent<'_, CellRc>, Hand)> {
+        self.tail.hand_over()
     }
 
     #[inline]
     pub(crate) fn has_hand_over(&self) -> bool {
-        matches!(self.tail, Some(Tail::Continue(_) | Tail::ChainTo(_)))
+        self.tail.is_hand_over()
     }
 
     /// Takes the hand-over out, if the tail is one, and gives its target.
     pub(crate) fn take_hand_over(&mut self) -> Option<CellRc> {
+        if !self.tail.is_hand_over() {
+            return None;
+        }
         match self.tail.take() {
             Some(Tail::Continue(c) | Tail::ChainTo(c)) => Some(c),
-            other => {
-                self.tail = other;
-                None
-            }
+            _ => unreachable!("checked: a hand-over"),
         }
     }
 
     /// The coroutine driver awaiting the result, if any.
     #[inline]
-    pub(crate) fn awaiting_driver(&self) -> Option<&DriverRc> {
-        match &self.tail {
-            Some(Tail::Driver(d)) => Some(d),
-            _ => None,
-        }
+    pub(crate) fn awaiting_driver(&self) -> Option<Lent<'_, DriverRc>> {
+        self.tail.driver()
     }
 
     /// Whether an executor's task awaits the result.
     #[inline]
     pub(crate) fn awaited_by_waker(&self) -> bool {
-        matches!(self.tail, Some(Tail::Waker(_)))
+        self.tail.is_waker()
     }
 
     /// Whether anything awaits the result (a task or a driver).
     #[inline]
     pub(crate) fn has_awaiter(&self) -> bool {
-        matches!(self.tail, Some(Tail::Waker(_) | Tail::Driver(_)))
+        self.tail.is_awaiter()
     }
 
     /// Takes out the awaiter, if the tail is one.
     pub(crate) fn take_awaiter(&mut self) -> Option<Awaiter> {
+        if !self.tail.is_awaiter() {
+            return None;
+        }
         match self.tail.take() {
             Some(Tail::Waker(w)) => Some(Awaiter::Waker(*w)),
             Some(Tail::Driver(d)) => Some(Awaiter::Driver(d)),
-            other => {
-                self.tail = other;
-                None
-            }
+            _ => unreachable!("checked: an awaiter"),
         }
     }
 
@@ -179,7 +173,7 @@ impl State {
     /// only handle.
     #[inline]
     fn set_tail(&mut self, tail: Tail) -> Option<Tail> {
-        let old = self.tail.replace(tail);
+        let old = self.tail.replace(Some(tail));
         debug_assert!(
             old.is_none()
                 || (self.has_awaiter() && matches!(old, Some(Tail::Waker(_) | Tail::Driver(_)))),
@@ -241,7 +235,7 @@ impl State {
             called,
             cancelled: false,
             held_by_join: false,
-            tail: None,
+            tail: TailSlot::empty(),
             created_at,
         }
     }

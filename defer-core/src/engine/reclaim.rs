@@ -281,7 +281,7 @@ fn edges_of(cell: &CellRc) -> Option<Edges> {
     } else {
         st.steps.joins().collect()
     };
-    let awaiting_driver = st.awaiting_driver().cloned();
+    let awaiting_driver = st.awaiting_driver().map(|d| (*d).clone());
     let own_driver = match st.result.canceller() {
         Some(Canceller::Coroutine(d)) if !st.called => Some(d.upgrade()?),
         _ => None,
@@ -333,7 +333,7 @@ fn waits_on_something_held(outer: &super::cell::State) -> bool {
     let from_outer = 1 + usize::from(
         outer
             .hand_over()
-            .is_some_and(|(t, _)| CellRc::ptr_eq(t, inner)),
+            .is_some_and(|(t, _)| CellRc::ptr_eq(&t, inner)),
     );
     let own = ref_budget(&ist) - usize::from(back_to_outer);
     CellRc::strong_count(inner) > from_outer + own

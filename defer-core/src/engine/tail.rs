@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::task::Waker;
 
 use super::cell::CellRc;
+use super::raw::one_of::{Lent, OneOf, Pick};
 
 /// A coroutine driver (`coroutine.rs`): one type whatever the coroutine's, so a reference to it
 /// is one word.
@@ -38,7 +39,85 @@ pub(crate) enum Tail {
     Driver(DriverRc),
 }
 
-const _: () = assert!(size_of::<Option<Tail>>() == 2 * size_of::<usize>());
+/// A chain's [`Tail`], if it has one, in one word (`raw/one_of.rs`; issue 11: every chain has
+/// a tail, and as an enum it was two words). Taken out to be used, or looked at in place.
+pub(crate) struct TailSlot(OneOf<CellRc, CellRc, Box<Waker>, DriverRc>);
+
+const _: () = assert!(size_of::<TailSlot>() == size_of::<usize>());
+
+impl TailSlot {
+    #[inline(always)]
+    pub(crate) fn empty() -> Self {
+        TailSlot(OneOf::new(Pick::Neither))
+    }
+
+    #[inline(always)]
+    fn pack(tail: Option<Tail>) -> OneOf<CellRc, CellRc, Box<Waker>, DriverRc> {
+        OneOf::new(match tail {
+            Some(Tail::Continue(c)) => Pick::First(c),
+            Some(Tail::ChainTo(c)) => Pick::Second(c),
+            Some(Tail::Waker(w)) => Pick::Third(w),
+            Some(Tail::Driver(d)) => Pick::Fourth(d),
+            None => Pick::Neither,
+        })
+    }
+
+    /// Takes the tail out, leaving none.
+    #[inline(always)]
+    pub(crate) fn take(&mut self) -> Option<Tail> {
+        match std::mem::replace(&mut self.0, OneOf::new(Pick::Neither)).into_pick() {
+            Pick::First(c) => Some(Tail::Continue(c)),
+            Pick::Second(c) => Some(Tail::ChainTo(c)),
+            Pick::Third(w) => Some(Tail::Waker(w)),
+            Pick::Fourth(d) => Some(Tail::Driver(d)),
+            Pick::Neither => None,
+        }
+    }
+
+    /// Puts `tail` in, giving back what was there.
+    #[inline(always)]
+    pub(crate) fn replace(&mut self, tail: Option<Tail>) -> Option<Tail> {
+        let old = self.take();
+        self.0 = Self::pack(tail);
+        old
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_none(&self) -> bool {
+        self.0.kind().is_none()
+    }
+
+    /// The chain the result is handed to, and how, lent.
+    #[inline(always)]
+    pub(crate) fn hand_over(&self) -> Option<(Lent<'_, CellRc>, Hand)> {
+        match self.0.kind() {
+            Some(0) => self.0.first().map(|c| (c, Hand::Continue)),
+            Some(1) => self.0.second().map(|c| (c, Hand::ChainTo)),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_hand_over(&self) -> bool {
+        matches!(self.0.kind(), Some(0 | 1))
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_waker(&self) -> bool {
+        self.0.kind() == Some(2)
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_awaiter(&self) -> bool {
+        matches!(self.0.kind(), Some(2 | 3))
+    }
+
+    /// The coroutine driver awaiting the result, lent.
+    #[inline(always)]
+    pub(crate) fn driver(&self) -> Option<Lent<'_, DriverRc>> {
+        self.0.fourth()
+    }
+}
 
 /// Who is told when a chain has finished running and holds its final result: what a future
 /// registers (becoming the chain's [`Tail`]).

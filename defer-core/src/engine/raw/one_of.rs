@@ -1,14 +1,17 @@
-//! [`OneOf<A, B, C>`]: one owned pointer of one of two or three kinds, or none, in one word.
+//! [`OneOf<A, B, C, D>`]: one owned pointer of one of two to four kinds, or none, in one word.
 //!
 //! A `Deferred<T>` is a chain, or a bare value not yet given a chain (`succeed`), or a coroutine
 //! whose own chain is made only when something needs it, or, only while a `&self` method swaps
-//! it, nothing. As an enum of pointers that is two words: the tag takes one. The pointers are
-//! aligned to at least 4, so the tag fits in the two low bits of the pointer (issue 11: every
-//! pending `Deferred` handle is one word).
+//! it, nothing. A chain's tail is a chain it hands its result to (two ways) or an awaiter (two
+//! kinds). As an enum of pointers each is two words: the tag takes one. The pointers are aligned
+//! to at least 4, so the tag fits in the two low bits of the pointer (issue 11: every pending
+//! `Deferred` handle is one word, and every chain's tail).
 //!
 //! Invariant: `word` is 0 (none), or a pointer given by `A::into_raw` (tag 0), by `B::into_raw`
-//! (tag 1) or by `C::into_raw` (tag 2), the tag or-ed into its low bits; it is owned by this
-//! `OneOf`, and taken back exactly once, by `into_pick` (which `Drop` also uses).
+//! (tag 1), by `C::into_raw` (tag 2) or by `D::into_raw` (tag 3), the tag or-ed into its low
+//! bits; it is owned by this `OneOf`, and taken back exactly once, by `into_pick` (which `Drop`
+//! also uses). A [`Lent`] view of it is a copy of the pointer that is never dropped, and lives no
+//! longer than a shared borrow of the `OneOf`.
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -108,20 +111,21 @@ unsafe impl Thin for Absent {
 }
 
 /// What a [`OneOf`] holds, unpacked.
-pub(crate) enum Pick<A, B, C = Absent> {
+pub(crate) enum Pick<A, B, C = Absent, D = Absent> {
     First(A),
     Second(B),
     Third(C),
+    Fourth(D),
     Neither,
 }
 
 /// One of two or three owned pointers, or none, in one word (see the module's docs).
-pub(crate) struct OneOf<A: Thin, B: Thin, C: Thin = Absent> {
+pub(crate) struct OneOf<A: Thin, B: Thin, C: Thin = Absent, D: Thin = Absent> {
     /// Null, or a pointer with the tag in its low bits (a pointer, not an integer: it keeps its
     /// provenance).
     word: *mut (),
     /// Owns an `A`, a `B` or a `C`: so its auto traits (`Send`) and the drop checker see them.
-    _owns: PhantomData<(A, B, C)>,
+    _owns: PhantomData<(A, B, C, D)>,
 }
 
 // SAFETY: a `OneOf` owns an `A`, a `B` or a `C` and nothing else, so it may go to another thread,
@@ -129,20 +133,27 @@ pub(crate) struct OneOf<A: Thin, B: Thin, C: Thin = Absent> {
 // would make it `!Send` whatever they are: the compiler then names the field that is not `Send`,
 // as it does for every other handle, and reports a `Deferred` sent to another thread once, not
 // once per field; `ui-tests`' `deferred_in_tokio_spawn`.)
-unsafe impl<A: Thin + Send, B: Thin + Send, C: Thin + Send> Send for OneOf<A, B, C> {}
-// SAFETY: as for `Send`: nothing is shared but through an `A`, a `B` or a `C`.
-unsafe impl<A: Thin + Sync, B: Thin + Sync, C: Thin + Sync> Sync for OneOf<A, B, C> {}
+unsafe impl<A: Thin + Send, B: Thin + Send, C: Thin + Send, D: Thin + Send> Send
+    for OneOf<A, B, C, D>
+{
+}
+// SAFETY: as for `Send`: nothing is shared but through an `A`, a `B`, a `C` or a `D`.
+unsafe impl<A: Thin + Sync, B: Thin + Sync, C: Thin + Sync, D: Thin + Sync> Sync
+    for OneOf<A, B, C, D>
+{
+}
 
 const TAG: usize = 0b11;
 
-impl<A: Thin, B: Thin, C: Thin> OneOf<A, B, C> {
+impl<A: Thin, B: Thin, C: Thin, D: Thin> OneOf<A, B, C, D> {
     #[inline(always)]
-    pub(crate) fn new(pick: Pick<A, B, C>) -> Self {
-        const { assert!(A::ALIGN > TAG && B::ALIGN > TAG && C::ALIGN > TAG) };
+    pub(crate) fn new(pick: Pick<A, B, C, D>) -> Self {
+        const { assert!(A::ALIGN > TAG && B::ALIGN > TAG && C::ALIGN > TAG && D::ALIGN > TAG) };
         let word = match pick {
             Pick::First(a) => a.into_raw().as_ptr(),
             Pick::Second(b) => b.into_raw().as_ptr().map_addr(|a| a | 1),
             Pick::Third(c) => c.into_raw().as_ptr().map_addr(|a| a | 2),
+            Pick::Fourth(d) => d.into_raw().as_ptr().map_addr(|a| a | 3),
             Pick::Neither => std::ptr::null_mut(),
         };
         OneOf {
@@ -153,7 +164,7 @@ impl<A: Thin, B: Thin, C: Thin> OneOf<A, B, C> {
 
     /// What it holds, given back to the caller.
     #[inline(always)]
-    pub(crate) fn into_pick(self) -> Pick<A, B, C> {
+    pub(crate) fn into_pick(self) -> Pick<A, B, C, D> {
         let this = ManuallyDrop::new(self);
         // SAFETY (each arm): the invariant; `ManuallyDrop` keeps `Drop` from taking it again.
         match NonNull::new(this.word.map_addr(|a| a & !TAG)) {
@@ -161,18 +172,107 @@ impl<A: Thin, B: Thin, C: Thin> OneOf<A, B, C> {
             Some(p) => match this.word.addr() & TAG {
                 0 => Pick::First(unsafe { A::from_raw(p) }),
                 1 => Pick::Second(unsafe { B::from_raw(p) }),
-                _ => Pick::Third(unsafe { C::from_raw(p) }),
+                2 => Pick::Third(unsafe { C::from_raw(p) }),
+                _ => Pick::Fourth(unsafe { D::from_raw(p) }),
             },
+        }
+    }
+
+    /// Which kind it holds (0 to 3), if any.
+    #[inline(always)]
+    pub(crate) fn kind(&self) -> Option<usize> {
+        (!self.word.is_null()).then_some(self.word.addr() & TAG)
+    }
+
+    /// The pointer of kind `kind` it holds, untagged, if it holds that kind.
+    #[inline(always)]
+    fn pointer_of(&self, kind: usize) -> Option<NonNull<()>> {
+        if self.kind() != Some(kind) {
+            return None;
+        }
+        NonNull::new(self.word.map_addr(|a| a & !TAG))
+    }
+
+    /// The `A` it holds, lent.
+    #[inline(always)]
+    pub(crate) fn first(&self) -> Option<Lent<'_, A>>
+    where
+        A: Lendable,
+    {
+        // SAFETY: the invariant: an `A`'s pointer, which this `OneOf` owns and keeps while the
+        // `Lent` borrows it; the `Lent` never drops its copy.
+        self.pointer_of(0)
+            .map(|p| unsafe { Lent::new(A::from_raw(p)) })
+    }
+
+    /// The `B` it holds, lent.
+    #[inline(always)]
+    pub(crate) fn second(&self) -> Option<Lent<'_, B>>
+    where
+        B: Lendable,
+    {
+        // SAFETY: as in `first`.
+        self.pointer_of(1)
+            .map(|p| unsafe { Lent::new(B::from_raw(p)) })
+    }
+
+    /// The `D` it holds, lent.
+    #[inline(always)]
+    pub(crate) fn fourth(&self) -> Option<Lent<'_, D>>
+    where
+        D: Lendable,
+    {
+        // SAFETY: as in `first`.
+        self.pointer_of(3)
+            .map(|p| unsafe { Lent::new(D::from_raw(p)) })
+    }
+}
+
+/// A [`Thin`] pointer that can be lent: a shared handle (a counted pointer with no uniqueness
+/// claim), of which a second copy may exist beside the owned one as long as it is never dropped.
+/// Not a `Box`, whose pointer claims to be the only one.
+///
+/// # Safety
+/// Two copies of the same handle existing at once (one never dropped) is sound.
+pub(crate) unsafe trait Lendable: Thin {}
+// SAFETY: a `Shared` is a `NonNull` to its block, claiming nothing unique.
+unsafe impl<T: Dispose> Lendable for Shared<T> {}
+// SAFETY: an `Rc` is a `NonNull` to its block, claiming nothing unique.
+unsafe impl<X> Lendable for Rc<X> {}
+
+/// A handle a [`OneOf`] holds, lent for as long as the `OneOf` is borrowed: a copy that is never
+/// dropped (so it changes no count), read through `Deref`.
+pub(crate) struct Lent<'a, X> {
+    copy: ManuallyDrop<X>,
+    _borrow: PhantomData<&'a X>,
+}
+
+impl<X> Lent<'_, X> {
+    /// # Safety
+    /// `copy` is a copy of a handle that stays owned, unchanged, for the `Lent`'s lifetime.
+    #[inline(always)]
+    unsafe fn new(copy: X) -> Self {
+        Lent {
+            copy: ManuallyDrop::new(copy),
+            _borrow: PhantomData,
         }
     }
 }
 
-impl<A: Thin, B: Thin, C: Thin> Drop for OneOf<A, B, C> {
+impl<X> std::ops::Deref for Lent<'_, X> {
+    type Target = X;
+    #[inline(always)]
+    fn deref(&self) -> &X {
+        &self.copy
+    }
+}
+
+impl<A: Thin, B: Thin, C: Thin, D: Thin> Drop for OneOf<A, B, C, D> {
     #[inline]
     fn drop(&mut self) {
         let word = std::mem::replace(&mut self.word, std::ptr::null_mut());
         drop(
-            OneOf::<A, B, C> {
+            OneOf::<A, B, C, D> {
                 word,
                 _owns: PhantomData,
             }
