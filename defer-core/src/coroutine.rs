@@ -81,11 +81,10 @@ pub(crate) struct Driver {
     /// The coroutine's own Deferred's chain, made only when something needs it (issue 11: a
     /// suspended coroutine whose Deferred is only held costs no chain): a step added, a cancel,
     /// an await, the handle dropped, or the coroutine finishing. Until then the program's handle
-    /// holds the driver itself (`HANDLE_OUT`).
-    own: StdCell<Option<CellRc>>,
-    /// Where the coroutine was made (`ensure_deferred`'s caller, the `#[inline_callbacks]`
-    /// function): its own Deferred's creation site.
-    created_at: &'static Location<'static>,
+    /// holds the driver itself (`HANDLE_OUT`), and this word holds where the coroutine was made
+    /// (`ensure_deferred`'s caller, the `#[inline_callbacks]` function), which the chain takes
+    /// as its creation site. One word for both (`engine/raw/one_of.rs`).
+    own: StdCell<OwnOrSite>,
     /// Its waker: lent by reference to every poll, and made (an `Arc`, with the coroutine's id)
     /// only when a future keeps a clone (`engine/raw/lazy_waker.rs`). How many clones there are
     /// tells whether a foreign future may resume the coroutine (see `resume`).
@@ -113,6 +112,9 @@ pub(crate) struct Driver {
     #[cfg(feature = "tracing")]
     spans: crate::debug::CoroutineSpans,
 }
+
+/// A coroutine's own chain, or (before it is made) where the coroutine was made.
+type OwnOrSite = OneOf<CellRc, &'static Location<'static>>;
 
 /// A driver's flags, one bit each, in one byte.
 struct Flags(StdCell<u8>);
@@ -557,24 +559,52 @@ impl Driver {
 
     /// Where the coroutine was made: its own Deferred's creation site.
     fn created_at(&self) -> &'static Location<'static> {
-        self.created_at
+        match self.take_own() {
+            Pick::First(own) => {
+                let at = own
+                    .try_borrow()
+                    .map_or(Location::caller(), |st| st.created_at);
+                self.own.set(OneOf::new(Pick::First(own)));
+                at
+            }
+            Pick::Second(at) => {
+                self.own.set(OneOf::new(Pick::Second(at)));
+                at
+            }
+            _ => Location::caller(),
+        }
+    }
+
+    /// Takes out what `own` holds (put back by the caller).
+    #[inline(always)]
+    fn take_own(&self) -> Pick<CellRc, &'static Location<'static>> {
+        self.own.replace(OneOf::new(Pick::Neither)).into_pick()
     }
 
     /// Its own chain, if it was made.
     #[inline]
     fn own(&self) -> Option<CellRc> {
-        let own = self.own.take();
-        let copy = own.clone();
-        self.own.set(own);
-        copy
+        match self.take_own() {
+            Pick::First(own) => {
+                let copy = own.clone();
+                self.own.set(OneOf::new(Pick::First(own)));
+                Some(copy)
+            }
+            other => {
+                self.own.set(OneOf::new(other));
+                None
+            }
+        }
     }
 
     /// Whether `cell` is its own chain.
     fn is_own(&self, cell: &CellRc) -> bool {
-        let own = self.own.take();
-        let is = own.as_ref().is_some_and(|o| CellRc::ptr_eq(o, cell));
-        self.own.set(own);
-        is
+        self.own().is_some_and(|o| CellRc::ptr_eq(&o, cell))
+    }
+
+    /// Makes `cell` its own chain (there was none).
+    fn set_own(&self, cell: CellRc) {
+        self.own.set(OneOf::new(Pick::First(cell)));
     }
 
     /// Its own chain, made now if it was not: pending, with the coroutine as its canceller.
@@ -582,11 +612,11 @@ impl Driver {
         if let Some(own) = self.own() {
             return own;
         }
-        let cell = CellRc::new_at(None, self.created_at);
+        let cell = CellRc::new_at(None, self.created_at());
         cell.borrow_mut()
             .result
             .put_canceller(Canceller::Coroutine(Rc::downgrade(self)));
-        self.own.set(Some(cell.clone()));
+        self.set_own(cell.clone());
         cell
     }
 
@@ -596,7 +626,7 @@ impl Driver {
         match self.own() {
             Some(own) => chain::set_result(&own, slot).then_some(own),
             None => {
-                self.own.set(Some(CellRc::fired_at(slot, self.created_at)));
+                self.set_own(CellRc::fired_at(slot, self.created_at()));
                 None
             }
         }
@@ -950,8 +980,7 @@ fn drive_named(
             .unwrap_or(u32::MAX);
         Driver {
             body: StdCell::new(Some(body)),
-            own: StdCell::new(None),
-            created_at: at,
+            own: StdCell::new(OneOf::new(Pick::Second(at))),
             wakes: LazyWaker::new(),
             awaiting: Awaits::default(),
             flags: Flags(StdCell::new(HANDLE_OUT)),

@@ -96,6 +96,21 @@ unsafe impl<X> Thin for Rc<X> {
     }
 }
 
+// SAFETY: a `&'static` reference is its (aligned, never null) address, and owns nothing:
+// turning it back is making the same reference again.
+unsafe impl<X: 'static> Thin for &'static X {
+    const ALIGN: usize = align_of::<X>();
+    #[inline(always)]
+    fn into_raw(self) -> NonNull<()> {
+        NonNull::from(self).cast()
+    }
+    #[inline(always)]
+    unsafe fn from_raw(p: NonNull<()>) -> Self {
+        // SAFETY: `p` came from `into_raw` of a `&'static X` (the caller guarantees).
+        unsafe { p.cast::<X>().as_ref() }
+    }
+}
+
 /// The third kind of a [`OneOf`] that has two: there is none.
 pub(crate) enum Absent {}
 
