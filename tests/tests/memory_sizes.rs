@@ -58,35 +58,46 @@ use defer_core::{
 //   in its queue entry (`engine/raw/erased_step.rs`: S1 is one allocation), and the step queue is
 //   three words, a lone step or the box of several: cell 104; S1 104 (120 with the handles,
 //   issue 11's target); S2 467; S3 138.48 per input (13,848 per 100).
-// S2 is above issue 11's target still (see BENCHMARKS.md, "Memory").
+// - a coroutine's waker is lent to each poll and made only when a future keeps a clone
+//   (`engine/raw/lazy_waker.rs`); a `DeferredFuture` is two words (`raw/tagged_location.rs`);
+//   the awaits and the live-coroutine registry's slots are one word; the driver is one type
+//   whatever the coroutine's (its body's output type erased), so a reference to it is one word;
+//   a chain's tail is one word (a 2-bit tag in the pointer), an executor's waker boxed: cell 88;
+// - a suspended coroutine's own chain is made only when something needs it: until then the
+//   program's handle holds the driver (a third kind in its word): S2 230, 3 allocations (the
+//   awaited chain, the driver, the body); S3 122.32 per input (12,232 per 100). With the
+//   handles, what the `memory` benchmark reports: S1 104, S2 232, S3 130 (issue 11's targets:
+//   120, 240, 160).
 // ---------------------------------------------------------------------------------------------
 
 /// A pending Deferred with no step (its trigger kept): the chain's own cell.
-const PENDING_BYTES_MAX: usize = 104;
+const PENDING_BYTES_MAX: usize = 88;
 /// Allocations for a pending Deferred with no step.
 const PENDING_ALLOCS_MAX: usize = 1;
 
 /// S1: a pending Deferred with one step capturing a `u64` (its trigger kept).
-const S1_BYTES_MAX: usize = 104;
+const S1_BYTES_MAX: usize = 88;
 /// Allocations for S1.
 const S1_ALLOCS_MAX: usize = 1;
 
 /// S2: a suspended `ensure_deferred` coroutine awaiting its own pending Deferred (the coroutine's
-/// Deferred and the awaited one's trigger kept): both chains, the driver, the body, the waker.
-const S2_ENSURE_DEFERRED_BYTES_MAX: usize = 467;
+/// Deferred and the awaited one's trigger kept): the awaited chain, the driver, the body (the
+/// coroutine's own chain is not made while nothing needs it, and its waker not while no future
+/// keeps one), and its slot in the thread's registry of live coroutines.
+const S2_ENSURE_DEFERRED_BYTES_MAX: usize = 230;
 /// Allocations for a suspended `ensure_deferred` coroutine.
-const S2_ENSURE_DEFERRED_ALLOCS_MAX: usize = 5;
+const S2_ENSURE_DEFERRED_ALLOCS_MAX: usize = 3;
 
 /// S2 with `#[inline_callbacks]` and `yield_!(d)`.
-const S2_INLINE_CALLBACKS_BYTES_MAX: usize = 467;
+const S2_INLINE_CALLBACKS_BYTES_MAX: usize = 230;
 /// Allocations for a suspended `#[inline_callbacks]` coroutine.
-const S2_INLINE_CALLBACKS_ALLOCS_MAX: usize = 5;
+const S2_INLINE_CALLBACKS_ALLOCS_MAX: usize = 3;
 
 /// S3: inputs per `gather_results` (the per-gather costs are shared by this many inputs).
 const GATHER_GROUP: usize = 100;
 /// S3: bytes per [`GATHER_GROUP`] pending inputs of one `gather_results` (their triggers and the
 /// gathered Deferred kept), i.e. 100 × the bytes per input.
-const S3_BYTES_PER_100_INPUTS_MAX: usize = 13_848;
+const S3_BYTES_PER_100_INPUTS_MAX: usize = 12_232;
 /// S3: allocations per [`GATHER_GROUP`] inputs, the gather's own included (and the caller's
 /// `Vec` of inputs handed to `gather_results`, 1 of them).
 const S3_ALLOCS_PER_100_INPUTS_MAX: usize = 206;
@@ -96,8 +107,9 @@ const DEFERRED_HANDLE_MAX: usize = 8;
 /// `size_of::<Trigger<u64>>()`.
 const TRIGGER_HANDLE_MAX: usize = 8;
 /// `size_of::<DeferredFuture<u64>>()`: what `d.await` keeps in a coroutine's body: its chain,
-/// or the value of a fired Deferred, the await's location, and two flags.
-const DEFERRED_FUTURE_MAX: usize = 32;
+/// or the value of a fired Deferred, in one word, and the await's location with two flags in
+/// the other.
+const DEFERRED_FUTURE_MAX: usize = 16;
 
 /// Units built per measurement.
 const UNITS: usize = 10_000;
