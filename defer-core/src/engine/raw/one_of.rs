@@ -351,4 +351,42 @@ mod tests {
             matches!(Three::new(Pick::Second(Box::new(3))).into_pick(), Pick::Second(v) if *v == 3)
         );
     }
+
+    #[test]
+    fn four_kinds_lent_in_place_without_touching_counts() {
+        type Four = OneOf<Rc<u64>, Rc<u32>, Box<u64>, Rc<Counted>>;
+        let drops = Rc::new(Cell::new(0));
+        let d = Rc::new(Counted(drops.clone()));
+        let four = Four::new(Pick::Fourth(d.clone()));
+        assert_eq!(four.kind(), Some(3));
+        assert!(four.first().is_none() && four.second().is_none());
+        {
+            let lent = four.fourth().expect("the fourth kind");
+            assert!(Rc::ptr_eq(&lent, &d));
+            assert_eq!(Rc::strong_count(&d), 2, "lending changes no count");
+            let kept = (*lent).clone();
+            assert_eq!(Rc::strong_count(&d), 3);
+            drop(kept);
+        }
+        assert_eq!(Rc::strong_count(&d), 2);
+        drop(four);
+        assert_eq!(Rc::strong_count(&d), 1);
+        drop(d);
+        assert_eq!(drops.get(), 1);
+
+        let a = Rc::new(5u64);
+        let first = Four::new(Pick::First(a.clone()));
+        assert_eq!(
+            (first.kind(), first.first().map(|x| **x)),
+            (Some(0), Some(5))
+        );
+        let second = Four::new(Pick::Second(Rc::new(6u32)));
+        assert_eq!(second.second().map(|x| **x), Some(6));
+        let third = Four::new(Pick::Third(Box::new(7)));
+        assert_eq!(third.kind(), Some(2));
+        assert!(matches!(third.into_pick(), Pick::Third(b) if *b == 7));
+        assert_eq!(Four::new(Pick::Neither).kind(), None);
+        drop(first);
+        assert_eq!(Rc::strong_count(&a), 1);
+    }
 }
