@@ -69,9 +69,10 @@ impl<T: 'static, F: Future<Output = Result<T, Failure>>> Body for F {
 /// The state machine's driver.
 ///
 /// Who owns it: the chain it is suspended on (as that chain's awaiter), or, while it waits on a
-/// foreign future, this thread's `PARKED` table (until its waker fires). It owns its own
-/// Deferred's chain, as Twisted's coroutine frame does: steps attached to that chain are
-/// listeners even when nobody holds the handle. A coroutine parked on a foreign future that kept
+/// foreign future, this thread's `PARKED` table (until its waker fires); and, until something
+/// needs the coroutine's own chain, the program's `Deferred` handle (`HANDLE_OUT`). Once made, it
+/// owns its own Deferred's chain, as Twisted's coroutine frame does: steps attached to that chain
+/// are listeners even when nobody holds the handle. A coroutine parked on a foreign future that kept
 /// no clone of its waker can never resume: it is freed when the last handle to its Deferred goes
 /// (`abandoned`, called by `engine/reclaim.rs`).
 pub(crate) struct Driver {

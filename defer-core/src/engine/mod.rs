@@ -18,8 +18,9 @@
 //! awaiter). `step.rs` holds the typed steps behind the type-erased chain, `outcome.rs` what a
 //! step may return. `raw/` is the crate's one module with `unsafe`, each part with its invariants
 //! at its top: the block a chain lives in (`shared.rs`), its value held in place (`value.rs`), a
-//! step held in its queue entry (`erased_step.rs`), a `Deferred` handle in one word
-//! (`one_of.rs`).
+//! step held in its queue entry (`erased_step.rs`), a `Deferred` handle and a chain's tail in one
+//! word (`one_of.rs`), a coroutine's waker made only when a future keeps one (`lazy_waker.rs`), an
+//! await's site and flags in one word (`tagged_location.rs`).
 
 pub(crate) mod cancel;
 pub(crate) mod cell;
