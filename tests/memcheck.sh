@@ -2,7 +2,9 @@
 # Runs the test suite of defer-core and of the tests crate under valgrind's memcheck, one test
 # binary at a time, and fails if memcheck reports any error (invalid read or write, use of
 # uninitialised memory, mismatched free). defer-core has one module with `unsafe` (src/engine/raw/);
-# this is the check the project requires of it, since Miri cannot be installed here.
+# this is the check the project requires of it. (Miri, on the nightly toolchain, also runs the
+# unit tests of src/engine/raw/: `MIRIFLAGS=-Zmiri-ignore-leaks cargo +nightly miri test -p
+# defer-core --lib raw`; it is not part of CI.)
 #
 # Usage: tests/memcheck.sh [--all] [NAME ...]
 #   By default the two million-level depth suites (`depth`, `coro_depth`: minutes natively, hours

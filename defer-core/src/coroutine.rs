@@ -202,11 +202,12 @@ impl Awaits {
     #[inline]
     fn clear(&self) {
         match self.take() {
+            Pick::First(one) => drop(one),
             Pick::Second(mut many) => {
                 many.clear();
                 self.put(Pick::Second(many));
             }
-            other => drop(other),
+            _ => {}
         }
     }
 
@@ -600,7 +601,11 @@ impl Driver {
 
     /// Whether `cell` is its own chain.
     fn is_own(&self, cell: &CellRc) -> bool {
-        self.own().is_some_and(|o| CellRc::ptr_eq(&o, cell))
+        // Looked at, not cloned: no count touched on every await.
+        let own = self.take_own();
+        let is = matches!(&own, Pick::First(o) if CellRc::ptr_eq(o, cell));
+        self.own.set(OneOf::new(own));
+        is
     }
 
     /// Makes `cell` its own chain (there was none).
@@ -648,7 +653,9 @@ impl Driver {
 }
 
 /// The chain a `Deferred` handle holding the driver `driver` itself takes instead (made now if
-/// it was not): from now on the handle holds the chain, like any other.
+/// it was not): from now on the handle holds the chain, like any other. Out of line: the handles'
+/// hot paths (an await, a step added) only test for it.
+#[inline(never)]
 pub(crate) fn handle_chain(driver: Rc<Driver>) -> CellRc {
     let own = driver.own_chain();
     driver.flags.set(HANDLE_OUT, false);
@@ -1126,12 +1133,16 @@ impl<T> DeferredFuture<T> {
     fn take(&mut self) -> Pick<CellRc, Box<ValueHolder<T>>> {
         std::mem::replace(&mut self.repr, OneOf::new(Pick::Neither)).into_pick()
     }
+}
 
-    /// Puts back the chain it awaits.
-    #[inline(always)]
-    fn keep(&mut self, cell: CellRc) {
-        self.repr = OneOf::new(Pick::First(cell));
-    }
+/// What polling a `DeferredFuture` under a driver did, once the chain's borrow is let go of.
+enum Registered {
+    /// The driver is the chain's awaiter (what it replaced, to drop).
+    Suspended(Option<crate::engine::tail::Tail>),
+    /// Not our driver's waker: an ordinary future.
+    Foreign,
+    /// The coroutine awaits its own Deferred.
+    OwnDeferred,
 }
 
 /// A [`DeferredFuture`]'s flag: it is a `yield_!`, whose frame is named after the coroutine's
@@ -1143,6 +1154,7 @@ const NAMED: u32 = 0;
 const ATTENDING: u32 = 1;
 
 impl<T: 'static> DeferredFuture<T> {
+    #[inline(always)]
     pub(crate) fn new(d: Deferred<T>, at: &'static Location<'static>, named: bool) -> Self {
         let repr = match d.into_repr() {
             Repr::Chain(c) => Pick::First(c),
@@ -1188,52 +1200,70 @@ impl<T: 'static> DeferredFuture<T> {
 impl<T: 'static> Future for DeferredFuture<T> {
     type Output = Result<T, Failure>;
 
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let cell = match this.take() {
-            Pick::First(cell) => cell,
-            Pick::Second(mut h) => {
-                return Poll::Ready(Ok(h.0.take().expect("a ready Deferred holds its value")));
+        // A Deferred that was a bare value (`yield_!(succeed(x))`): taken here, inlined into the
+        // body's state machine.
+        if this.repr.kind() == Some(1)
+            && let Pick::Second(mut h) = this.take()
+        {
+            return Poll::Ready(Ok(h.0.take().expect("a ready Deferred holds its value")));
+        }
+        this.poll_chain(cx)
+    }
+}
+
+impl<T: 'static> DeferredFuture<T> {
+    /// [`poll`](Future::poll) of a chain.
+    #[inline]
+    fn poll_chain(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Failure>> {
+        let this = self;
+        if this.repr.kind() != Some(0) {
+            return Poll::Ready(Err(Failure::msg(
+                "a DeferredFuture was polled after it completed",
+            )));
+        }
+        // One borrow of the chain: take its result, or register as its awaiter. (The chain is
+        // looked at where the future holds it: lent, not taken out and put back.)
+        let registration = {
+            let cell = this.repr.first().expect("checked: a chain");
+            let mut st = cell.borrow_mut();
+            if let Some(result) = chain::take_ready_in(&mut st) {
+                drop(st);
+                if let Pick::First(cell) = this.take()
+                    && this.site.flag(ATTENDING)
+                {
+                    stop_attending(&cell);
+                }
+                return Poll::Ready(this.output(result));
             }
-            Pick::Neither => {
-                return Poll::Ready(Err(Failure::msg(
-                    "a DeferredFuture was polled after it completed",
-                )));
+            // Our own driver (only our code runs meanwhile): register it under the same borrow.
+            match current_driver().map(|d| d.awaiter_for(cx.waker(), &cell, this.site.location())) {
+                Some(Registration::Driver(awaiter)) => {
+                    let old = st.set_awaiter(awaiter);
+                    drop(st);
+                    Registered::Suspended(old)
+                }
+                Some(Registration::OwnDeferred) => Registered::OwnDeferred,
+                Some(Registration::Foreign) | None => Registered::Foreign,
             }
         };
-        // One borrow of the chain: take its result, or register as its awaiter.
-        let mut st = cell.borrow_mut();
-        if let Some(result) = chain::take_ready_in(&mut st) {
-            drop(st);
-            if this.site.flag(ATTENDING) {
-                stop_attending(&cell);
-            }
-            drop(cell);
-            return Poll::Ready(this.output(result));
-        }
-        // Our own driver (only our code runs meanwhile): register it under the same borrow.
-        match current_driver().map(|d| d.awaiter_for(cx.waker(), &cell, this.site.location())) {
-            Some(Registration::Driver(awaiter)) => {
-                let old = st.set_awaiter(awaiter);
-                drop(st);
-                this.keep(cell);
-                if old.is_some() {
+        match registration {
+            Registered::Suspended(old) => {
+                if let Some(old) = old {
                     user_code::drop_value(old);
                 }
-                return Poll::Pending;
+                Poll::Pending
             }
-            Some(Registration::OwnDeferred) => {
-                drop(st);
-                drop(cell);
-                return Poll::Ready(Err(
+            Registered::Foreign => this.poll_foreign(cx),
+            Registered::OwnDeferred => {
+                drop(this.take());
+                Poll::Ready(Err(
                     Failure::new(CircularChainError).with_frame(this.frame())
-                ));
+                ))
             }
-            Some(Registration::Foreign) | None => {}
         }
-        drop(st);
-        this.keep(cell);
-        this.poll_foreign(cx)
     }
 }
 
@@ -1242,11 +1272,9 @@ impl<T: 'static> DeferredFuture<T> {
     /// coroutine's own path stays small enough to inline.
     #[inline(never)]
     fn poll_foreign(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Failure>> {
-        let Pick::First(cell) = self.take() else {
-            unreachable!("poll checked the chain")
-        };
-        // Held by this future again while user code runs below (an executor's waker clone).
-        self.keep(cell.clone());
+        // (The future keeps its own reference while user code runs below: an executor's waker
+        // clone.)
+        let cell = CellRc::clone(&self.repr.first().expect("poll checked the chain"));
         // The thread's inbox gets the waker and is drained: a result or a wake that another
         // thread sent may be what this chain waits for.
         self.site.set_flag(ATTENDING, true);
@@ -1306,7 +1334,21 @@ fn abandon(cell: CellRc, attending: bool) {
 }
 
 impl<T> Drop for DeferredFuture<T> {
+    #[inline(always)]
     fn drop(&mut self) {
+        // A completed future (the common case) holds nothing: one test. A bare value it never
+        // took is dropped with the field.
+        if self.repr.kind() != Some(0) {
+            return;
+        }
+        self.abandon_chain();
+    }
+}
+
+impl<T> DeferredFuture<T> {
+    /// Dropped before it completed, holding a chain: out of line.
+    #[inline(never)]
+    fn abandon_chain(&mut self) {
         // An abandoned await must not keep resuming (or keep alive) whoever awaited it.
         if let Pick::First(cell) = self.take() {
             abandon(cell, self.site.flag(ATTENDING));
@@ -1323,6 +1365,7 @@ impl<T: 'static> IntoFuture for Deferred<T> {
 
     /// `d.await`: records the `.await`'s location for the failure's trace.
     #[track_caller]
+    #[inline(always)]
     fn into_future(self) -> DeferredFuture<T> {
         DeferredFuture::new(self, Location::caller(), false)
     }

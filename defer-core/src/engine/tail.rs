@@ -77,7 +77,8 @@ impl TailSlot {
     /// Puts `tail` in, giving back what was there.
     #[inline(always)]
     pub(crate) fn replace(&mut self, tail: Option<Tail>) -> Option<Tail> {
-        let old = self.take();
+        // The common case, a chain with no tail yet: nothing to unpack.
+        let old = if self.is_none() { None } else { self.take() };
         self.0 = Self::pack(tail);
         old
     }
