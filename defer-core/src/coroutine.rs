@@ -238,23 +238,7 @@ impl Awaits {
     }
 }
 
-/// What a [`DeferredFuture`] needs of the driver polling it.
-trait DriverCtx {
-    /// If `waker` is this driver's own, records that the coroutine waits on `cell` and returns
-    /// the awaiter that resumes it; else gives the driver back. One dynamic call per pending
-    /// await.
-    /// `at` is the `yield_!` or `.await`, kept as the coroutine's suspension point.
-    fn awaiter_for(
-        self: Rc<Self>,
-        waker: &Waker,
-        cell: &CellRc,
-        at: &'static Location<'static>,
-    ) -> Registration;
-    /// The coroutine's function, which a `yield_!`'s frame is named after.
-    fn function(&self) -> &'static str;
-}
-
-/// The answer of [`DriverCtx::awaiter_for`].
+/// The answer of [`Driver::awaiter_for`].
 enum Registration {
     /// Resume this driver when the chain finishes.
     Driver(Awaiter),
@@ -266,7 +250,7 @@ enum Registration {
 
 thread_local! {
     /// The driver polling right now on this thread, if any.
-    static CURRENT: StdCell<Option<Rc<dyn DriverCtx>>> = const { StdCell::new(None) };
+    static CURRENT: StdCell<Option<Rc<Driver>>> = const { StdCell::new(None) };
     /// Drivers suspended on something other than a Deferred, kept alive until their waker fires.
     static PARKED: RefCell<HashMap<u64, Rc<Driver>>> = RefCell::new(HashMap::new());
     /// Coroutine ids, and every live coroutine of this thread, for `debug::snapshot`: one
@@ -387,7 +371,7 @@ pub(crate) fn waiting_note(cell: &CellRc) -> Option<String> {
 }
 
 /// The driver polling now, if any (none during thread teardown).
-fn current_driver() -> Option<Rc<dyn DriverCtx>> {
+fn current_driver() -> Option<Rc<Driver>> {
     CURRENT
         .try_with(|c| {
             let d = c.take();
@@ -507,7 +491,13 @@ impl DriverWaker {
     }
 }
 
-impl DriverCtx for Driver {
+/// What a [`DeferredFuture`] needs of the driver polling it. (One driver type for every
+/// coroutine: plain calls, which the future's poll can inline.)
+impl Driver {
+    /// If `waker` is this driver's own, records that the coroutine waits on `cell` and returns
+    /// the awaiter that resumes it; else says what else it is. `at` is the `yield_!` or
+    /// `.await`, kept as the coroutine's suspension point.
+    #[inline]
     fn awaiter_for(
         self: Rc<Self>,
         waker: &Waker,
@@ -526,6 +516,7 @@ impl DriverCtx for Driver {
         Registration::Driver(Awaiter::Driver(self))
     }
 
+    /// The coroutine's function, which a `yield_!`'s frame is named after.
     fn function(&self) -> &'static str {
         self.name()
     }
@@ -688,7 +679,7 @@ impl Resume for Driver {
                     self.flags.set(POLLING, false);
                     return None;
                 };
-                let ctx: Rc<dyn DriverCtx> = self.clone();
+                let ctx = self.clone();
                 let prev = CURRENT.try_with(|c| c.replace(Some(ctx))).ok().flatten();
                 let polled = self.wakes.with_borrowed(|waker| {
                     let mut cx = Context::from_waker(waker);

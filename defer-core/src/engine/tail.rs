@@ -65,6 +65,10 @@ impl TailSlot {
     /// Takes the tail out, leaving none.
     #[inline(always)]
     pub(crate) fn take(&mut self) -> Option<Tail> {
+        // Most chains have no tail when they finish running: one test.
+        if self.is_none() {
+            return None;
+        }
         match std::mem::replace(&mut self.0, OneOf::new(Pick::Neither)).into_pick() {
             Pick::First(c) => Some(Tail::Continue(c)),
             Pick::Second(c) => Some(Tail::ChainTo(c)),
