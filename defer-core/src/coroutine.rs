@@ -554,6 +554,8 @@ impl Driver {
     fn created_at(&self) -> &'static Location<'static> {
         match self.take_own() {
             Pick::First(own) => {
+                // (Never borrowed here: no user code runs under a borrow of a chain. This file's
+                // `Location::caller()` is only a fallback.)
                 let at = own
                     .try_borrow()
                     .map_or(Location::caller(), |st| st.created_at);
@@ -644,10 +646,12 @@ impl Driver {
 }
 
 /// The chain a `Deferred` handle holding the driver `driver` itself takes instead (made now if
-/// it was not): from now on the handle holds the chain, like any other. Out of line: the handles'
-/// hot paths (an await, a step added) only test for it.
+/// it was not): from now on the handle holds the chain, like any other. The caller lets go of
+/// the driver once the handle holds the chain (the driver's last reference going drops the body,
+/// user code that may look at the handle). Out of line: the handles' hot paths (an await, a step
+/// added) only test for it.
 #[inline(never)]
-pub(crate) fn handle_chain(driver: Rc<Driver>) -> CellRc {
+pub(crate) fn handle_chain(driver: &Rc<Driver>) -> CellRc {
     let own = driver.own_chain();
     driver.flags.set(HANDLE_OUT, false);
     own
@@ -996,7 +1000,8 @@ fn drive_named(
     if !driver.has_body()
         && let Some(own) = driver.own()
     {
-        drop(handle_chain(driver));
+        drop(handle_chain(&driver));
+        drop(driver);
         return Ok(own);
     }
     Err(driver)

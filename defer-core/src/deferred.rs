@@ -127,7 +127,8 @@ impl<T: 'static> Drop for Deferred<T> {
             // go of it, and the handle's chain is let go of as above (a coroutine that can never
             // resume is freed; a failure its finished chain holds is reported).
             Repr::Coroutine(driver) => {
-                let c = crate::coroutine::handle_chain(driver);
+                let c = crate::coroutine::handle_chain(&driver);
+                drop(driver);
                 if CellRc::strong_count(&c) > 1 {
                     chain::reclaim::release(c);
                 }
@@ -291,23 +292,31 @@ impl<T: 'static> Deferred<T> {
         // Not dropped: what it held is moved out.
         let this = std::mem::ManuallyDrop::new(self);
         match this.swap_repr(Repr::Swapping) {
-            Repr::Coroutine(d) => Repr::Chain(crate::coroutine::handle_chain(d)),
+            Repr::Coroutine(d) => Repr::Chain(crate::coroutine::handle_chain(&d)),
             repr => repr,
         }
     }
 
     /// The chain, built now (and kept) if the Deferred was a bare value.
     pub(crate) fn cell(&self) -> CellRc {
+        // A coroutine's driver is let go of only once the handle holds the chain: its last
+        // reference going drops the body, which is user code and may look at this handle.
+        let mut driver = None;
         let cell = match self.swap_repr(Repr::Swapping) {
             Repr::Chain(c) => c,
             Repr::Ready(h) => {
                 let at = h.1;
                 CellRc::fired_at(Slot::Value(Value::Boxed(h)), at)
             }
-            Repr::Coroutine(d) => crate::coroutine::handle_chain(d),
+            Repr::Coroutine(d) => {
+                let c = crate::coroutine::handle_chain(&d);
+                driver = Some(d);
+                c
+            }
             Repr::Swapping => unreachable!("a Deferred is never observed mid-swap"),
         };
         self.repr.set(Repr::Chain(cell.clone()).pack());
+        drop(driver);
         cell
     }
 
@@ -315,8 +324,14 @@ impl<T: 'static> Deferred<T> {
     /// before anything else runs: `f` in [`with_chain`](Self::with_chain) may run user code,
     /// which may look at this very handle.
     fn chain(&self) -> Option<CellRc> {
+        // (A coroutine's driver let go of after the handle holds the chain, as in `cell`.)
+        let mut driver = None;
         let repr = match self.swap_repr(Repr::Swapping) {
-            Repr::Coroutine(d) => Repr::Chain(crate::coroutine::handle_chain(d)),
+            Repr::Coroutine(d) => {
+                let c = crate::coroutine::handle_chain(&d);
+                driver = Some(d);
+                Repr::Chain(c)
+            }
             repr => repr,
         };
         let cell = match &repr {
@@ -324,6 +339,7 @@ impl<T: 'static> Deferred<T> {
             _ => None,
         };
         self.repr.set(repr.pack());
+        drop(driver);
         cell
     }
 

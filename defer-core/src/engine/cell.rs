@@ -46,9 +46,9 @@ pub(crate) struct State {
 
 // A chain's state is what every pending Deferred costs (issue 11): the result slot (4 words),
 // the step queue (3: a lone step, or the box of several), the pause count and flags (1), the
-// tail (3) and the creation site (1); with the block's counts and borrow flag (1), a 104-byte
-// block. A field
-// added here fails the build, and `tests/tests/memory_sizes.rs` the tests.
+// tail (1: its kind in the pointer's low bits) and the creation site (1); with the block's counts
+// and borrow flag (1), an 88-byte block. A field added here fails the build, and
+// `tests/tests/memory_sizes.rs` the tests.
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<State>() == 80);
 

@@ -6,7 +6,8 @@
 //!   where `Rc<RefCell<_>>` has 24 (issue 11: bytes per pending Deferred);
 //! - `erased_step.rs`: a chain's step held in its queue entry when it is one word or smaller, so
 //!   that adding a step whose closure captures one word or nothing allocates nothing;
-//! - `one_of.rs`: a `Deferred` handle in one word, its tag in its pointer's low bit;
+//! - `one_of.rs`: a `Deferred` handle, and a chain's tail, in one word, its kind in its pointer's
+//!   two low bits;
 //! - `lazy_waker.rs`: a coroutine driver's waker, lent by reference while it polls and made (an
 //!   `Arc`) only when a future keeps a clone of it;
 //! - `tagged_location.rs`: a `&'static Location` and two flags in one word (an awaited

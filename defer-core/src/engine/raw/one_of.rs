@@ -77,13 +77,11 @@ unsafe impl<T: Dispose> Thin for SharedWeak<T> {
 }
 
 // SAFETY: `Rc::into_raw` keeps its strong reference, and points at the value inside the `Rc`'s
-// block, after its two `usize` counts: aligned for both.
+// block, aligned for it.
 unsafe impl<X> Thin for Rc<X> {
-    const ALIGN: usize = if align_of::<X>() > align_of::<usize>() {
-        align_of::<X>()
-    } else {
-        align_of::<usize>()
-    };
+    // Only what `Rc::into_raw` documents: a pointer to the `X`, aligned for it (its block's
+    // counts would align it further, but that layout is the standard library's to change).
+    const ALIGN: usize = align_of::<X>();
     #[inline(always)]
     fn into_raw(self) -> NonNull<()> {
         // SAFETY: `Rc::into_raw` never gives null.
@@ -134,16 +132,17 @@ pub(crate) enum Pick<A, B, C = Absent, D = Absent> {
     Neither,
 }
 
-/// One of two or three owned pointers, or none, in one word (see the module's docs).
+/// One of two to four owned pointers, or none, in one word (see the module's docs).
 pub(crate) struct OneOf<A: Thin, B: Thin, C: Thin = Absent, D: Thin = Absent> {
     /// Null, or a pointer with the tag in its low bits (a pointer, not an integer: it keeps its
     /// provenance).
     word: *mut (),
-    /// Owns an `A`, a `B` or a `C`: so its auto traits (`Send`) and the drop checker see them.
+    /// Owns an `A`, a `B`, a `C` or a `D`: so its auto traits (`Send`) and the drop checker see
+    /// them.
     _owns: PhantomData<(A, B, C, D)>,
 }
 
-// SAFETY: a `OneOf` owns an `A`, a `B` or a `C` and nothing else, so it may go to another thread,
+// SAFETY: a `OneOf` owns an `A`, a `B`, a `C` or a `D` and nothing else, so it may go to another thread,
 // or be shared with one, when they may. (Written out rather than left to the raw pointer, which
 // would make it `!Send` whatever they are: the compiler then names the field that is not `Send`,
 // as it does for every other handle, and reports a `Deferred` sent to another thread once, not
@@ -248,7 +247,9 @@ impl<A: Thin, B: Thin, C: Thin, D: Thin> OneOf<A, B, C, D> {
 /// Not a `Box`, whose pointer claims to be the only one.
 ///
 /// # Safety
-/// Two copies of the same handle existing at once (one never dropped) is sound.
+/// Two copies of the same handle existing at once (one never dropped) is sound: besides the
+/// `from_raw` that takes the pointer back once, [`OneOf`] makes further copies with `from_raw`
+/// for its [`Lent`] views, which are never dropped.
 pub(crate) unsafe trait Lendable: Thin {}
 // SAFETY: a `Shared` is a `NonNull` to its block, claiming nothing unique.
 unsafe impl<T: Dispose> Lendable for Shared<T> {}
